@@ -1,0 +1,18 @@
+//! StoryTeller LSP: AI help for fiction authors inside their editor.
+//!
+//! Layers (see ARCHITECTURE.md): `lsp` (protocol edge) → `assist` (what to ask) → `routing`
+//! (which provider, when) → `providers` (vendor wire formats); beside them `credentials`, `store`,
+//! `prompts`, `documents`. Only `lsp` knows LSP.
+
+pub mod assist;
+pub mod config;
+pub mod credentials;
+pub mod documents;
+pub mod lsp;
+pub mod messages;
+pub mod prompts;
+pub mod providers;
+pub mod routing;
+pub mod simulator;
+pub mod store;
+pub mod telemetry;

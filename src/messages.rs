@@ -1,0 +1,101 @@
+//! Every user-facing text of StoryTeller LSP, in one place (DESIGN.md §7).
+//!
+//! Texts here are part of the contract: editors, tests and documentation quote them verbatim.
+//! Functions take already-safe display values (provider display names, model ids, counts) —
+//! never a key and never manuscript text.
+
+/// The action buttons that come with some messages.
+pub mod actions {
+    pub const CONFIGURE_AI_PROVIDER: &str = "Configure AI Provider";
+    pub const MAYBE_LATER: &str = "Maybe Later";
+    pub const OPEN_SETTINGS: &str = "Open Settings";
+    pub const UPDATE_KEY: &str = "Update Key";
+    pub const RETRY: &str = "Retry";
+    pub const SWITCH_PROVIDER: &str = "Switch Provider";
+    pub const CONFIGURE_PROVIDERS: &str = "Configure Providers";
+    pub const REMOVE: &str = "Remove";
+    pub const CANCEL: &str = "Cancel";
+
+    /// "Make {backup} primary".
+    pub fn make_primary(backup: &str) -> String {
+        format!("Make {backup} primary")
+    }
+}
+
+pub const NOT_CONFIGURED: &str = "AI providers not configured. Would you like to set one up now?";
+pub const EMPTY_PROVIDER_LIST: &str = "No AI providers configured. Add one to enable AI features.";
+pub const PROVIDER_ADDED: &str = "Provider added successfully";
+pub const ALL_FAILED: &str = "All configured AI providers are unavailable. Please check your internet connection or provider status.";
+pub const OFFLINE: &str = "AI features require an internet connection. You can continue writing and use AI features when you're back online.";
+pub const RATE_LIMIT_PROGRESS: &str = "Rate limit reached, retrying...";
+pub const TESTING_CONNECTION: &str = "Testing connection...";
+
+pub fn test_ok(model: &str) -> String {
+    format!("Connection successful! Model: {model}")
+}
+
+pub fn invalid_key(provider: &str) -> String {
+    format!("The API key for {provider} is invalid. Please check your key in Settings.")
+}
+
+pub fn key_revoked(provider: &str) -> String {
+    format!("The API key for {provider} is no longer valid. Please update your credentials.")
+}
+
+pub fn network(provider: &str) -> String {
+    format!("Cannot connect to {provider}. Please check your internet connection.")
+}
+
+pub fn unavailable(provider: &str) -> String {
+    format!("{provider} is currently unavailable. Trying backup provider...")
+}
+
+pub fn rate_limited(provider: &str, seconds: u64) -> String {
+    format!("API rate limit reached for {provider}. Retrying in {seconds} seconds.")
+}
+
+pub fn quota_exhausted(provider: &str) -> String {
+    format!(
+        "Your {provider} API quota has been exhausted. Please upgrade your plan or switch to another provider."
+    )
+}
+
+pub fn failed_over(backup: &str) -> String {
+    format!("Primary provider unavailable. Switched to {backup}.")
+}
+
+pub fn recovered(name: &str) -> String {
+    format!("Primary provider {name} is available again.")
+}
+
+pub fn confirm_remove(provider: &str) -> String {
+    format!(
+        "Remove {provider}? This will delete the stored API key and you'll need to re-enter it if you want to use this provider again."
+    )
+}
+
+/// The once-per-process warning shown when keys go to the encrypted file instead of the keychain.
+pub fn fallback_store_warning(path: &std::path::Path, reason: &str) -> String {
+    format!(
+        "No usable OS keychain ({reason}); API keys are stored in the encrypted file {}. \
+         It is weaker than the keychain: its encryption key is derived from this machine's id \
+         (or STORYTELLER_CREDENTIALS_KEY), so anyone who can read both the file and the machine id \
+         can decrypt it. Install and unlock a keychain (for example gnome-keyring) to keep keys there instead.",
+        path.display()
+    )
+}
+
+/// A model that the provider does not know; we fell back to its default.
+pub fn model_fallback(provider: &str, missing: &str, default_model: &str) -> String {
+    format!(
+        "{provider} does not offer the model {missing}; using its default model {default_model} instead."
+    )
+}
+
+/// For clients without `showMessageRequest`: the terminal command that does what a button would.
+pub fn cli_hint(command: &str) -> String {
+    format!("Run `{command}` in a terminal to manage AI providers.")
+}
+
+/// The document changed under a generated edit and the edit could not be re-anchored.
+pub const EDIT_CONFLICT: &str = "The text changed while the suggestion was being written, so it was not applied. Run the action again.";

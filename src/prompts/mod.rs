@@ -1,0 +1,1 @@
+//! Prompt templates: front-matter loader, registry in SQLite, rendering and A/B selection.

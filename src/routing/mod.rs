@@ -1,0 +1,66 @@
+//! Between the writing features and the providers: per-provider rate limiting, retries that honour
+//! `Retry-After`, failover to the next active provider, and health probes that bring the primary
+//! back (DESIGN.md §5).
+//!
+//! This layer knows providers and time; it knows nothing of LSP, SQLite or the keychain. It reports
+//! what happened as typed [`RouterEvent`]s; the LSP layer turns them into the texts of DESIGN.md §7.
+
+use std::time::Duration;
+
+use crate::providers::ProviderKind;
+
+/// A configured provider as the router names it in events: the row id and what to call it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProviderRef {
+    pub id: i64,
+    pub kind: ProviderKind,
+    pub display_name: String,
+}
+
+/// What the router observed, once per state change (never once per request).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterEvent {
+    /// A request waits on a rate limit (local bucket or the vendor's `Retry-After`).
+    RateLimitWait {
+        provider: ProviderRef,
+        wait: Duration,
+    },
+    /// Routing moved from `from` to `to` for the rest of the session (sticky).
+    FailedOver { from: ProviderRef, to: ProviderRef },
+    /// The primary answered a health probe; routing returned to it.
+    Recovered { provider: ProviderRef },
+    /// Every active provider failed for one request.
+    AllFailed,
+    /// Every provider failed with network errors: the machine looks offline.
+    Offline,
+    /// A request or probe succeeded after `Offline`.
+    Online,
+    /// A provider rejected its key (the user key; a system key may have been tried next).
+    KeyInvalid { provider: ProviderRef },
+    /// The provider's quota is exhausted.
+    QuotaExhausted { provider: ProviderRef },
+    /// The configured model was not found; the provider's default model was used instead.
+    ModelFallback {
+        provider: ProviderRef,
+        missing: String,
+        default_model: String,
+    },
+}
+
+/// How much waiting a request can afford.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Inline completion: the whole request, retries included, fits in this time; no long waits,
+    /// fail over fast.
+    Interactive(Duration),
+    /// A user-triggered action: full retries within this total time.
+    Action(Duration),
+}
+
+impl Budget {
+    pub fn total(self) -> Duration {
+        match self {
+            Budget::Interactive(d) | Budget::Action(d) => d,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! SQLite state: opening, migrations (`migrations/`), and one repository module per table group.
