@@ -110,6 +110,19 @@ impl Settings {
             .unwrap_or_else(|| kind.entry().default_per_minute)
     }
 
+    /// The data directory: the `dataDir` setting, else `STORYTELLER_DATA_DIR`, else the platform's
+    /// data directory (`~/.local/share/storyteller` on Linux). `None` only when the platform has
+    /// no home directory and nothing was configured.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Some(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os("STORYTELLER_DATA_DIR").filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+        directories::ProjectDirs::from("", "", "storyteller").map(|d| d.data_dir().to_path_buf())
+    }
+
     /// Decodes `value` (the `storyteller` section, or an object that contains it) over `self`.
     /// Returns the new settings and one warning per key that was invalid or unknown.
     pub fn merged(&self, value: &Value) -> (Settings, Vec<String>) {
