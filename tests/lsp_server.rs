@@ -208,6 +208,32 @@ async fn edits_apply_while_every_handler_waits_on_the_network() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_session_ends_when_the_input_closes_even_with_a_handler_stuck() {
+    let source = Arc::new(StalledSource {
+        started: AtomicUsize::new(0),
+        release: Notify::new(),
+    });
+    let mut client = TestClient::start_with(Features {
+        inline: source.clone(),
+        ..Features::default()
+    });
+    client.initialize(json!({}), Value::Null).await;
+    client.open(URI, "The door").await;
+    client
+        .send_request("textDocument/inlineCompletion", inline_params(0, 8))
+        .await;
+    client
+        .until(async {
+            while source.started.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    client.close_input().await;
+    assert_eq!(client.finished().await, ExitStatus::WithoutShutdown);
+}
+
 /// A source that suggests one continuation, placed after the cursor.
 struct FixedSource;
 

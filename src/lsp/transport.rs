@@ -12,6 +12,7 @@
 //! anything but whole framed messages to the output.
 
 use std::io;
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::{self, BoxFuture};
@@ -28,6 +29,8 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 const MAX_HEADER_LINE: u64 = 4096;
 /// Handler futures waiting for a free slot before the reader pauses (as in tower-lsp).
 const QUEUED_HANDLERS: usize = 100;
+/// How long answers may still be written once the input has ended.
+const DRAIN_AFTER_INPUT_ENDS: Duration = Duration::from_secs(2);
 
 /// One message read from the input, or why none could be.
 #[derive(Debug)]
@@ -127,7 +130,15 @@ pub async fn serve<I, O, S>(
         stop_server_requests.abort();
     };
 
-    futures::join!(write_output, read_input, run_handlers);
+    // Answers to requests read before the input ended still go out (a script may pipe requests
+    // and close stdin), but a handler stuck on the network must not keep the process alive.
+    let answering = futures::future::join(write_output, run_handlers);
+    futures::pin_mut!(answering, read_input);
+    tokio::select! {
+        _ = &mut answering => return,
+        () = &mut read_input => {}
+    }
+    let _ = tokio::time::timeout(DRAIN_AFTER_INPUT_ENDS, answering).await;
 }
 
 fn to_value(response: &Response) -> Value {

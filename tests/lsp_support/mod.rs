@@ -242,6 +242,11 @@ impl TestClient {
         self.finished().await
     }
 
+    /// Closes the server's input, as an editor that dies does.
+    pub async fn close_input(&mut self) {
+        self.writer.shutdown().await.expect("server pipe open");
+    }
+
     /// Waits for the server task to end.
     pub async fn finished(&mut self) -> ExitStatus {
         let server = self.server.take().expect("server still running");
