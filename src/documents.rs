@@ -86,10 +86,20 @@ impl Range {
 pub struct CharOffset(pub usize);
 
 /// One change of a `didChange`: replace `range` (or, without one, the whole text) by `text`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ContentChange {
     pub range: Option<Range>,
     pub text: String,
+}
+
+/// Manuscript text never reaches a log through `{:?}`: only its length is shown.
+impl fmt::Debug for ContentChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContentChange")
+            .field("range", &self.range)
+            .field("text_chars", &self.text.chars().count())
+            .finish()
+    }
 }
 
 impl ContentChange {
@@ -236,13 +246,26 @@ impl Document {
 
 /// An immutable view of one document at one version. Cheap to take and to clone; later edits to
 /// the store never change it, so background work can read it while the author keeps typing.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DocumentSnapshot {
     uri: Arc<str>,
     text: Rope,
     version: i32,
     language_id: Arc<str>,
     in_sync: bool,
+}
+
+/// Sizes only: `{:?}` of a snapshot must never print the manuscript.
+impl fmt::Debug for DocumentSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DocumentSnapshot")
+            .field("uri", &self.uri)
+            .field("version", &self.version)
+            .field("language_id", &self.language_id)
+            .field("chars", &self.text.len_chars())
+            .field("in_sync", &self.in_sync)
+            .finish()
+    }
 }
 
 impl DocumentSnapshot {
@@ -826,6 +849,15 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(fp.sha256, expected);
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_text() {
+        let doc = snapshot_of("a secret plot twist");
+        let change = ContentChange::full("another secret");
+        let printed = format!("{doc:?} {change:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("chars: 19"), "{printed}");
     }
 
     #[test]

@@ -47,13 +47,24 @@ pub struct InlineQuery {
 }
 
 /// A suggested continuation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Suggestion {
     /// Identifies the suggestion in `storyteller.feedback` (acceptance statistics).
     pub id: String,
     pub text: String,
     /// Text the suggestion replaces; `None` inserts at the cursor.
     pub replaces: Option<OffsetRange<CharOffset>>,
+}
+
+/// Generated text is manuscript text: `{:?}` shows its length only.
+impl std::fmt::Debug for Suggestion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Suggestion")
+            .field("id", &self.id)
+            .field("text_chars", &self.text.chars().count())
+            .field("replaces", &self.replaces)
+            .finish()
+    }
 }
 
 /// Where suggestions come from. The assist layer implements it (issue 8); until then the server

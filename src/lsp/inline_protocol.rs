@@ -17,7 +17,7 @@ use tower_lsp::lsp_types::{Command, Position, Range, TextDocumentIdentifier};
 use tower_lsp::{ExitedError, LspServiceBuilder};
 
 use super::inline::{self, InlineTrigger, PlacedSuggestion, feedback_command};
-use super::server::{Backend, ServerState};
+use super::server::{Backend, Lifecycle, ServerState};
 
 pub const METHOD: &str = "textDocument/inlineCompletion";
 
@@ -156,11 +156,14 @@ where
         if request.method() != "initialize" {
             return Box::pin(self.inner.call(request));
         }
-        let client_has_it = request
-            .params()
-            .and_then(|p| p.pointer("/capabilities/textDocument/inlineCompletion"))
-            .is_some_and(|c| !c.is_null());
-        self.state.set_client_has_inline_completion(client_has_it);
+        // A second `initialize` is refused by tower-lsp; it must not change what we know.
+        if self.state.lifecycle() == Lifecycle::Uninitialized {
+            let client_has_it = request
+                .params()
+                .and_then(|p| p.pointer("/capabilities/textDocument/inlineCompletion"))
+                .is_some_and(|c| !c.is_null());
+            self.state.set_client_has_inline_completion(client_has_it);
+        }
         let answer = self.inner.call(request);
         Box::pin(async move { Ok(answer.await?.map(advertise)) })
     }

@@ -1,6 +1,8 @@
 //! The ordered edge of the server: a `tower::Service` in front of tower-lsp that applies
-//! `didOpen`/`didChange`/`didClose` the moment each message is read, and tracks the lifecycle
-//! those notifications depend on.
+//! `didOpen`/`didChange`/`didClose` the moment each message is read, tracks the lifecycle those
+//! notifications depend on, and answers every request outside it with the LSP error (-32002
+//! before `initialize`, InvalidRequest after `shutdown`) — tower-lsp does so only for the
+//! methods it knows.
 //!
 //! Why not in `LanguageServer::did_change`: tower-lsp queues every message's handler future and
 //! runs at most `concurrency_level` of them at once; a notification's handler only starts when a

@@ -70,6 +70,9 @@ pub async fn serve<I, O, S>(
         let mut writer = Writer(output);
         futures::pin_mut!(messages);
         while let Some(message) = messages.next().await {
+            if message.is_null() {
+                continue; // could not be serialised (never expected): send nothing
+            }
             if let Err(e) = writer.write(&message).await {
                 tracing::error!("cannot write to the client: {e}");
                 break;
