@@ -237,6 +237,13 @@ pub fn classify_vendor_error(
             ProviderError::QuotaExhausted(detail)
         }
         (ProviderKind::Scaleway, 422) if ctx.operation == Operation::Generate => model_missing(),
+        // DeepSeek answers an unknown (or retired) model with a 400 "Model Not Exist".
+        (ProviderKind::DeepSeek, 400)
+            if ctx.operation == Operation::Generate
+                && vendor.message.eq_ignore_ascii_case("model not exist") =>
+        {
+            model_missing()
+        }
 
         // OpenAI sends quota exhaustion as a 429; so do gateways copying it (Custom).
         (_, 429) if code == "insufficient_quota" || error_type == "insufficient_quota" => {
