@@ -459,7 +459,8 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:30Z")
             .unwrap()
             .with_timezone(&Utc);
-        let cases: [(&[(&str, &str)], Option<u64>); 6] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<u64>);
+        let cases: [Case<'_>; 6] = [
             (&[("retry-after", "2")], Some(2000)),
             (
                 &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],

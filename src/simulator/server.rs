@@ -466,7 +466,7 @@ struct LatencyCommand {
     ms: u64,
 }
 
-fn provider_param(query: Option<&str>) -> Result<Option<ProviderKind>, Response<Body>> {
+fn provider_param(query: Option<&str>) -> Result<Option<ProviderKind>, String> {
     let Some(value) = query
         .unwrap_or("")
         .split('&')
@@ -477,9 +477,7 @@ fn provider_param(query: Option<&str>) -> Result<Option<ProviderKind>, Response<
     value
         .parse()
         .map(Some)
-        .map_err(|e: crate::providers::catalog::UnknownKind| {
-            json_response(400, &json!({"error": e.to_string()}))
-        })
+        .map_err(|e: crate::providers::catalog::UnknownKind| e.to_string())
 }
 
 fn control_api(
@@ -512,20 +510,24 @@ fn control_api(
                 json_response(200, &json!({"ok": true}))
             })
             .map_err(|e| json_response(400, &json!({"error": e.to_string()}))),
-        ("DELETE", "faults") => provider_param(query).map(|kind| {
-            state.clear(kind);
-            json_response(200, &json!({"ok": true}))
-        }),
+        ("DELETE", "faults") => provider_param(query)
+            .map(|kind| {
+                state.clear(kind);
+                json_response(200, &json!({"ok": true}))
+            })
+            .map_err(|e| json_response(400, &json!({"error": e}))),
         ("POST", "latency") => serde_json::from_slice::<LatencyCommand>(body)
             .map(|cmd| {
                 state.set_latency(cmd.provider, Duration::from_millis(cmd.ms));
                 json_response(200, &json!({"ok": true}))
             })
             .map_err(|e| json_response(400, &json!({"error": e.to_string()}))),
-        ("GET", "requests") => provider_param(query).map(|kind| {
-            let records = state.requests(kind);
-            json_response(200, &serde_json::to_value(records).unwrap_or(Value::Null))
-        }),
+        ("GET", "requests") => provider_param(query)
+            .map(|kind| {
+                let records = state.requests(kind);
+                json_response(200, &serde_json::to_value(records).unwrap_or(Value::Null))
+            })
+            .map_err(|e| json_response(400, &json!({"error": e}))),
         ("DELETE", "requests") => {
             state.clear_requests();
             Ok(json_response(200, &json!({"ok": true})))
