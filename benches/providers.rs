@@ -153,7 +153,8 @@ fn rig() -> Rig {
     // The baseline sends exactly the body the provider sent.
     for entry in &mut rig.providers {
         let p = entry.1.clone();
-        rig.rt.block_on(async { p.generate(&request()).await.unwrap() });
+        rig.rt
+            .block_on(async { p.generate(&request()).await.unwrap() });
         let recorded = rig._sim.requests(Some(entry.0)).pop().unwrap();
         entry.3 = recorded.body.to_string();
     }
@@ -215,7 +216,10 @@ fn request_overhead(c: &mut Criterion) {
                 b.iter(|| rig.rt.block_on(trait_path(p.as_ref(), stream)))
             });
             group.bench_function(format!("{kind}_{mode}_direct_reqwest"), |b| {
-                b.iter(|| rig.rt.block_on(baseline(&rig.http, *kind, url, body, stream)))
+                b.iter(|| {
+                    rig.rt
+                        .block_on(baseline(&rig.http, *kind, url, body, stream))
+                })
             });
         }
     }

@@ -107,11 +107,10 @@ const NOT_NAMES: &[&str] = &[
     "Глава",
 ];
 
-/// The last two distinct capitalised words that do not start a sentence: usually the people of
-/// the scene.
+/// The last two distinct capitalised words outside a stop list of sentence openers: usually the
+/// people of the scene.
 fn names_in(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let mut sentence_start = true;
     for raw in text.split_whitespace() {
         let word: String = raw
             .trim_matches(|c: char| !c.is_alphabetic() && c != '-')
@@ -119,11 +118,12 @@ fn names_in(text: &str) -> Vec<String> {
         let capitalised = word.chars().next().is_some_and(char::is_uppercase)
             && word.chars().skip(1).all(|c| c.is_lowercase() || c == '-')
             && word.chars().count() > 1;
-        if capitalised && !sentence_start && !NOT_NAMES.contains(&word.as_str()) {
+        // Sentence-initial words count too (names often open a sentence); the stop list keeps
+        // out the usual openers.
+        if capitalised && !NOT_NAMES.contains(&word.as_str()) {
             names.retain(|n| n != &word);
             names.push(word);
         }
-        sentence_start = raw.ends_with(['.', '!', '?', '"', '”', '»', ':']) || raw.starts_with('—');
     }
     let n = names.len();
     names.split_off(n.saturating_sub(2))
@@ -143,7 +143,7 @@ fn mostly_cyrillic(text: &str) -> bool {
 
 const EN: &[&str] = &[
     "{A} paused at the {place}, listening to the {sound}.",
-    "“{line}” {A} said, and {B} did not answer at once.",
+    "“{line},” {A} said, and {B} did not answer at once.",
     "The {object} lay where {B} had left it, {light}.",
     "Somewhere beyond the {place}, {sound2}.",
     "{A} thought of the letter again — the one {B} had never sent.",
@@ -151,9 +151,11 @@ const EN: &[&str] = &[
     "{B} turned the {object} over in both hands.",
     "The {weather} had not let up since morning.",
     "{A} knew, then, that the {secret} would not keep much longer.",
-    "“{line}” {B} whispered.",
+    "“{line},” {B} whispered.",
     "Outside, the {weather} pressed against the windows.",
     "{A} crossed the room and stood by the {place} until the {sound} faded.",
+    "Neither of them spoke of what had happened at the {place}.",
+    "{B} laughed, but there was no warmth in it.",
 ];
 const EN_PLACE: &[&str] = &[
     "harbour wall",
@@ -165,9 +167,9 @@ const EN_PLACE: &[&str] = &[
 ];
 const EN_SOUND: &[&str] = &[
     "rain on the slates",
-    "kettle beginning to sing",
+    "kettle's thin whistle",
     "distant bells",
-    "gulls over the water",
+    "cry of the gulls",
 ];
 const EN_SOUND2: &[&str] = &[
     "a dog barked twice and fell silent",
@@ -189,15 +191,15 @@ const EN_LIGHT: &[&str] = &[
 const EN_WEATHER: &[&str] = &["rain", "wind", "fog", "snow"];
 const EN_SECRET: &[&str] = &["secret", "promise", "truth", "silence"];
 const EN_LINE: &[&str] = &[
-    "We should have left yesterday.",
-    "You kept it all this time?",
-    "Tell me what you saw.",
-    "It isn't finished yet.",
+    "We should have left yesterday",
+    "You kept it all this time",
+    "Tell me what you saw",
+    "It isn't finished yet",
 ];
 
 const RU: &[&str] = &[
     "{A} долго стоял у {place}, прислушиваясь к {sound}.",
-    "— {line} — тихо сказал {A}, и {B} не сразу ответила.",
+    "— {line}, — тихо сказал {A}, и {B} не сразу ответила.",
     "{object} лежал там, где его оставила {B}.",
     "Дождь не прекращался с самого утра.",
     "Где-то за {place2} залаяла собака.",
@@ -209,11 +211,7 @@ const RU_PLACE: &[&str] = &["старой мельницы", "калитки", "
 const RU_PLACE2: &[&str] = &["рекой", "лесом", "холмом"];
 const RU_SOUND: &[&str] = &["шуму дождя", "далёкому звону", "крикам чаек"];
 const RU_OBJECT: &[&str] = &["Медный ключ", "Старый фонарь", "Сложенный лист"];
-const RU_LINE: &[&str] = &[
-    "Нам пора.",
-    "Ты всё ещё помнишь?",
-    "Расскажи, что ты видела.",
-];
+const RU_LINE: &[&str] = &["Нам пора", "Ещё не поздно", "Расскажи, что ты видела"];
 
 fn fill(template: &str, rng: &mut Rng, a: &str, b: &str, russian: bool) -> String {
     let mut out = template.replace("{A}", a).replace("{B}", b);
@@ -268,11 +266,45 @@ pub fn continue_story(prompt: &Prompt) -> Continuation {
         [.., x, y] => (y.clone(), x.clone()),
     };
     let templates = if russian { RU } else { EN };
+    // Each template once per continuation (a shuffled deck), so sentences do not repeat.
+    let mut deck: Vec<&str> = templates.to_vec();
+    for i in (1..deck.len()).rev() {
+        deck.swap(i, rng.below(i + 1));
+    }
+    // After "…she said" or a colon, the continuation opens with the line that was announced.
+    let announced = last
+        .trim_end()
+        .trim_end_matches(',')
+        .ends_with(|c: char| c == ':')
+        || [
+            "said",
+            "asked",
+            "whispered",
+            "сказал",
+            "сказала",
+            "спросил",
+            "спросила",
+        ]
+        .iter()
+        .any(|w| last.trim_end().trim_end_matches(',').ends_with(w));
+    if announced {
+        deck.insert(
+            0,
+            if russian {
+                "— {line}."
+            } else {
+                "“{line}.”"
+            },
+        );
+    }
     let target = 35 + rng.below(36) as u32;
     let budget = (prompt.max_tokens.saturating_mul(3) / 4).max(1);
     let mut text = String::new();
+    let mut next = 0;
     while word_count(&text) < target.min(budget) {
-        let sentence = fill(rng.pick(templates), &mut rng, &a, &b, russian);
+        let template = deck[next % deck.len()];
+        next += 1;
+        let sentence = fill(template, &mut rng, &a, &b, russian);
         text.push(' ');
         text.push_str(&sentence);
     }
