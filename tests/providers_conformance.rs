@@ -123,7 +123,7 @@ fn faults() -> Vec<(Fault, Via)> {
         ConnectionRefused,
         MalformedJson,
         TruncatedStream,
-        SlowFirstByte { delay_ms: 3_000 },
+        SlowFirstByte { delay_ms: 5_000 },
     ]
     .into_iter()
     .map(|f| (f, Via::Generate))
@@ -138,8 +138,8 @@ fn faults() -> Vec<(Fault, Via)> {
             MalformedJson,
             TruncatedStream,
             ErrorMidStream,
-            SlowFirstByte { delay_ms: 3_000 },
-            StallMidStream { stall_ms: 3_000 },
+            SlowFirstByte { delay_ms: 5_000 },
+            StallMidStream { stall_ms: 5_000 },
         ]
         .into_iter()
         .map(|f| (f, Via::Stream)),
@@ -193,9 +193,11 @@ async fn run_fault_table(sim: &SimulatorHandle, http: &HttpClient, kind: Provide
     for (fault, via) in faults() {
         sim.inject(kind, fault.clone(), Some(1));
         let mut req = request();
-        req.timeout = Duration::from_millis(1_500);
-        req.first_byte_timeout = Duration::from_millis(300);
-        req.idle_timeout = Duration::from_millis(300);
+        // Short real limits with wide margins: a loaded CI machine answers a good request well
+        // inside them, and the slow faults below last far longer.
+        req.timeout = Duration::from_millis(2_500);
+        req.first_byte_timeout = Duration::from_millis(600);
+        req.idle_timeout = Duration::from_millis(600);
         let (text, err) = match via {
             Via::Generate => (String::new(), provider.generate(&req).await.err()),
             Via::Stream => {

@@ -272,10 +272,7 @@ pub fn continue_story(prompt: &Prompt) -> Continuation {
         deck.swap(i, rng.below(i + 1));
     }
     // After "…she said" or a colon, the continuation opens with the line that was announced.
-    let announced = last
-        .trim_end()
-        .trim_end_matches(',')
-        .ends_with(|c: char| c == ':')
+    let announced = last.trim_end().trim_end_matches(',').ends_with(':')
         || [
             "said",
             "asked",
