@@ -70,8 +70,6 @@ struct ResultBody {
     alternatives: Vec<Alternative>,
     #[serde(default)]
     usage: Option<YUsage>,
-    #[serde(default)]
-    model_version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -283,10 +281,8 @@ impl AiProvider for Yandex {
             text,
             finish,
             usage: result.usage.as_ref().map(YUsage::usage),
-            model: result
-                .model_version
-                .map(|v| format!("{} ({v})", self.ep.model))
-                .unwrap_or_else(|| self.ep.model.clone()),
+            // `modelVersion` is a release date, not a model id: the configured model answered.
+            model: self.ep.model.clone(),
             rate_limit: None,
         })
     }
