@@ -441,6 +441,29 @@ async fn every_provider_streams_the_same_text_it_generates() {
 }
 
 #[tokio::test]
+async fn one_pooled_connection_serves_successive_requests_and_streams() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let http = http();
+    let openai = provider(&sim, &http, ProviderKind::OpenAi);
+    let claude = provider(&sim, &http, ProviderKind::Claude);
+    // The rest of a finished stream is read in the background before its connection returns
+    // to the pool: a request sent within that moment opens a second connection.
+    let settle = || tokio::time::sleep(Duration::from_millis(20));
+    for _ in 0..3 {
+        openai.generate(&request()).await.unwrap();
+        drain(openai.as_ref(), &request()).await.1.unwrap();
+        settle().await;
+        drain(claude.as_ref(), &request()).await.1.unwrap();
+        settle().await;
+    }
+    assert_eq!(
+        sim.connections_accepted(),
+        1,
+        "providers share one pooled client"
+    );
+}
+
+#[tokio::test]
 async fn rate_limit_headers_reach_the_caller_with_decreasing_remaining() {
     let sim = SimulatorHandle::start().await.unwrap();
     let http = http();

@@ -221,8 +221,16 @@ pub trait StreamDecoder: Send + 'static {
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
 }
 
-struct Driver<S, D> {
-    body: S,
+/// How long, and how much, the rest of a body is read after `Done` so that its connection can
+/// go back to the pool (a body dropped unread closes the connection, and the next request pays
+/// for a new one).
+const DRAIN_AFTER_DONE: Duration = Duration::from_secs(2);
+const DRAIN_MAX_BYTES: usize = 64 * 1024;
+
+type BodyStream = futures::stream::BoxStream<'static, reqwest::Result<Bytes>>;
+
+struct Driver<D> {
+    body: Option<BodyStream>,
     decoder: D,
     attempt: Attempt,
     got_bytes: bool,
@@ -251,7 +259,7 @@ where
     D: StreamDecoder,
 {
     let driver = Driver {
-        body: body.boxed(),
+        body: Some(body.boxed()),
         decoder,
         attempt,
         got_bytes: false,
@@ -267,11 +275,7 @@ where
     .boxed()
 }
 
-impl<S, D> Driver<S, D>
-where
-    S: Stream<Item = reqwest::Result<Bytes>> + Unpin + Send,
-    D: StreamDecoder,
-{
+impl<D: StreamDecoder> Driver<D> {
     async fn next_item(&mut self) -> Option<Result<StreamEvent, ProviderError>> {
         loop {
             if let Some(item) = self.queue.pop_front() {
@@ -310,6 +314,9 @@ where
         if is_terminal(&item) {
             self.ended = true;
             self.queue.clear();
+            if matches!(item, Ok(StreamEvent::Done { .. })) && !self.body_ended {
+                self.drain_in_background();
+            }
         }
         match item {
             Ok(StreamEvent::Delta(t)) => {
@@ -326,6 +333,28 @@ where
                 partial: Some(std::mem::take(&mut self.text)),
             }),
             other => other,
+        }
+    }
+
+    /// Reads what follows the final event (usually just the end of the chunked body) off the
+    /// caller's path, bounded in time and size; an error or the bound drops the connection.
+    fn drain_in_background(&mut self) {
+        let Some(mut body) = self.body.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let drain = async {
+                    let mut read = 0;
+                    while let Some(Ok(chunk)) = body.next().await {
+                        read += chunk.len();
+                        if read > DRAIN_MAX_BYTES {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(DRAIN_AFTER_DONE, drain).await;
+            });
         }
     }
 
@@ -354,7 +383,7 @@ where
                 }
                 return Err(ProviderError::Timeout(Detail::new(message)));
             }
-            next = self.body.next() => next,
+            next = next_chunk(&mut self.body) => next,
         };
         match next {
             None => Ok(None),
@@ -370,6 +399,13 @@ where
                 Err(err)
             }
         }
+    }
+}
+
+async fn next_chunk(body: &mut Option<BodyStream>) -> Option<reqwest::Result<Bytes>> {
+    match body {
+        Some(body) => body.next().await,
+        None => None,
     }
 }
 

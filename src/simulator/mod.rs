@@ -186,6 +186,8 @@ struct Tables {
 #[derive(Debug, Default)]
 pub(crate) struct SimState {
     tables: Mutex<Tables>,
+    /// TCP connections accepted so far (clients that pool connections open few).
+    pub(crate) connections: std::sync::atomic::AtomicU64,
     changed: Notify,
     base_url: Mutex<String>,
 }
@@ -379,6 +381,13 @@ impl SimulatorHandle {
 
     pub fn clear_requests(&self) {
         self.state.clear_requests();
+    }
+
+    /// How many TCP connections the simulator has accepted.
+    pub fn connections_accepted(&self) -> u64 {
+        self.state
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits until some recorded request of `kind` satisfies `pred`, at most `timeout`.

@@ -37,6 +37,9 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        state
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = state.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
