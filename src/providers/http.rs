@@ -223,7 +223,9 @@ pub trait StreamDecoder: Send + 'static {
 
 /// How long, and how much, the rest of a body is read after `Done` so that its connection can
 /// go back to the pool (a body dropped unread closes the connection, and the next request pays
-/// for a new one).
+/// for a new one). The caller waits at most `DRAIN_INLINE` for it (the end of the body follows
+/// the final event at once from a well-behaved server); the rest happens in the background.
+const DRAIN_INLINE: Duration = Duration::from_millis(50);
 const DRAIN_AFTER_DONE: Duration = Duration::from_secs(2);
 const DRAIN_MAX_BYTES: usize = 64 * 1024;
 
@@ -282,6 +284,7 @@ impl<D: StreamDecoder> Driver<D> {
                 return Some(self.deliver(item));
             }
             if self.ended {
+                self.drain_inline().await;
                 return None;
             }
             let mut out = Vec::new();
@@ -314,8 +317,9 @@ impl<D: StreamDecoder> Driver<D> {
         if is_terminal(&item) {
             self.ended = true;
             self.queue.clear();
-            if matches!(item, Ok(StreamEvent::Done { .. })) && !self.body_ended {
-                self.drain_in_background();
+            // An error leaves the connection in an unknown state: it is dropped with the body.
+            if !matches!(item, Ok(StreamEvent::Done { .. })) {
+                self.body = None;
             }
         }
         match item {
@@ -336,25 +340,36 @@ impl<D: StreamDecoder> Driver<D> {
         }
     }
 
-    /// Reads what follows the final event (usually just the end of the chunked body) off the
-    /// caller's path, bounded in time and size; an error or the bound drops the connection.
-    fn drain_in_background(&mut self) {
-        let Some(mut body) = self.body.take() else {
+    /// After `Done`, when the caller polls for the end: reads what follows the final event
+    /// (usually just the end of the chunked body), briefly, then hands the rest to the background.
+    async fn drain_inline(&mut self) {
+        if self.body_ended {
+            self.body = None;
+            return;
+        }
+        let Some(body) = self.body.as_mut() else {
             return;
         };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let drain = async {
-                    let mut read = 0;
-                    while let Some(Ok(chunk)) = body.next().await {
-                        read += chunk.len();
-                        if read > DRAIN_MAX_BYTES {
-                            break;
-                        }
-                    }
-                };
-                let _ = tokio::time::timeout(DRAIN_AFTER_DONE, drain).await;
-            });
+        let finished = tokio::time::timeout(DRAIN_INLINE, async {
+            let mut read = 0;
+            while let Some(Ok(chunk)) = body.next().await {
+                read += chunk.len();
+                if read > DRAIN_MAX_BYTES {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        match finished {
+            Ok(_) => self.body = None,
+            Err(_) => self.drain_in_background(),
+        }
+    }
+
+    fn drain_in_background(&mut self) {
+        if let Some(body) = self.body.take() {
+            spawn_drain(body);
         }
     }
 
@@ -400,6 +415,40 @@ impl<D: StreamDecoder> Driver<D> {
             }
         }
     }
+}
+
+impl<D> Drop for Driver<D> {
+    fn drop(&mut self) {
+        // Dropped after `Done` without polling to the end: finish the body in the background.
+        // Dropped before `Done` (cancelled, superseded): the body goes with it, and so does the
+        // connection, which is what aborts the vendor's work.
+        if self.ended
+            && !self.body_ended
+            && let Some(body) = self.body.take()
+        {
+            spawn_drain(body);
+        }
+    }
+}
+
+/// Reads the tail of a finished stream off the caller's path, bounded in time and size; an
+/// error or the bound drops the connection.
+fn spawn_drain(mut body: BodyStream) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let drain = async {
+            let mut read = 0;
+            while let Some(Ok(chunk)) = body.next().await {
+                read += chunk.len();
+                if read > DRAIN_MAX_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_AFTER_DONE, drain).await;
+    });
 }
 
 async fn next_chunk(body: &mut Option<BodyStream>) -> Option<reqwest::Result<Bytes>> {
