@@ -195,7 +195,12 @@ async fn run_fault_table(sim: &SimulatorHandle, http: &HttpClient, kind: Provide
         let mut req = request();
         // Short real limits with wide margins: a loaded CI machine answers a good request well
         // inside them, and the slow faults below last far longer.
-        req.timeout = Duration::from_millis(2_500);
+        // Streams get a long overall limit, so only their first-byte and idle limits can catch
+        // the slow faults (a stream that waited them out would succeed and fail the case).
+        req.timeout = match via {
+            Via::Generate => Duration::from_millis(2_500),
+            Via::Stream => Duration::from_secs(30),
+        };
         req.first_byte_timeout = Duration::from_millis(600);
         req.idle_timeout = Duration::from_millis(600);
         let (text, err) = match via {
@@ -221,6 +226,18 @@ async fn run_fault_table(sim: &SimulatorHandle, http: &HttpClient, kind: Provide
                     lo <= got && got <= hi,
                     "{case}: {got:?} not in {lo:?}..{hi:?}"
                 );
+            }
+        }
+        // Streams name the limit that fired: the first-byte and idle limits are shorter than
+        // the overall one, so the overall deadline must not be what caught these.
+        if via == Via::Stream {
+            let stage = match fault {
+                Fault::SlowFirstByte { .. } => Some("first byte"),
+                Fault::StallMidStream { .. } => Some("stalled"),
+                _ => None,
+            };
+            if let Some(stage) = stage {
+                assert!(err.to_string().contains(stage), "{case}: {err}");
             }
         }
         let shown = format!("{err} | {err:?}");

@@ -6,6 +6,7 @@
 //! future or stream returned here drops the connection. It must never log a request or response
 //! body (they hold manuscript text) nor a header (they hold keys).
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -235,6 +236,11 @@ struct Driver<D> {
     body: Option<BodyStream>,
     decoder: D,
     attempt: Attempt,
+    /// One timer for the whole stream, moved only when it fires early: re-arming a timer per
+    /// chunk costs a wake-up of the runtime's timer thread each time.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    cancelled: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    last_bytes_at: Instant,
     got_bytes: bool,
     body_ended: bool,
     /// Text delivered so far, for the `partial` of a protocol error.
@@ -260,10 +266,14 @@ where
     S: Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
     D: StreamDecoder,
 {
+    let now = Instant::now();
     let driver = Driver {
         body: Some(body.boxed()),
         decoder,
+        timer: Box::pin(tokio::time::sleep_until(attempt.deadline)),
+        cancelled: Box::pin(attempt.cancel.clone().cancelled_owned()),
         attempt,
+        last_bytes_at: now,
         got_bytes: false,
         body_ended: false,
         text: String::new(),
@@ -373,37 +383,56 @@ impl<D: StreamDecoder> Driver<D> {
         }
     }
 
-    async fn read_chunk(&mut self) -> Result<Option<Bytes>, ProviderError> {
-        let now = Instant::now();
-        let (limit, what) = match (self.got_bytes, self.attempt.first_byte, self.attempt.idle) {
-            (false, Some(d), _) => (d, "no first byte of the stream within"),
-            (true, _, Some(d)) => (d, "the stream stalled mid-way: no data for"),
-            _ => (Duration::MAX, ""),
+    /// When the stream times out if nothing more arrives, and what that timeout is called.
+    fn due(&self) -> (Instant, String) {
+        let silence = match (self.got_bytes, self.attempt.first_byte, self.attempt.idle) {
+            (false, Some(d), _) => Some((d, "no first byte of the stream within")),
+            (true, _, Some(d)) => Some((d, "the stream stalled mid-way: no data for")),
+            _ => None,
         };
-        let (until, what, limit) = match now.checked_add(limit) {
-            Some(at) if at < self.attempt.deadline => (at, what, limit),
+        match silence.and_then(|(d, what)| Some((self.last_bytes_at.checked_add(d)?, d, what))) {
+            Some((at, d, what)) if at < self.attempt.deadline => {
+                (at, format!("{what} {} ms", d.as_millis()))
+            }
             _ => (
                 self.attempt.deadline,
-                "the stream did not finish within its deadline; remaining",
-                self.attempt.deadline.saturating_duration_since(now),
+                "the stream did not finish within its deadline".to_string(),
             ),
-        };
-        let next = tokio::select! {
-            biased;
-            _ = self.attempt.cancel.cancelled() => return Err(ProviderError::Cancelled),
-            _ = tokio::time::sleep_until(until) => {
-                let mut message = format!("{what} {} ms", limit.as_millis());
-                if !self.text.is_empty() {
-                    message.push_str(&format!(" ({} characters received)", self.text.chars().count()));
+        }
+    }
+
+    async fn read_chunk(&mut self) -> Result<Option<Bytes>, ProviderError> {
+        // The timer may run early (it is moved later lazily, when it fires) but never late.
+        let (due, _) = self.due();
+        if self.timer.deadline() > due {
+            self.timer.as_mut().reset(due);
+        }
+        let next = loop {
+            tokio::select! {
+                biased;
+                _ = self.cancelled.as_mut() => return Err(ProviderError::Cancelled),
+                _ = self.timer.as_mut() => {
+                    let (due, mut message) = self.due();
+                    if Instant::now() < due {
+                        // Data arrived since the timer was set: move it and keep waiting.
+                        self.timer.as_mut().reset(due);
+                        continue;
+                    }
+                    if !self.text.is_empty() {
+                        message.push_str(&format!(" ({} characters received)", self.text.chars().count()));
+                    }
+                    return Err(ProviderError::Timeout(Detail::new(message)));
                 }
-                return Err(ProviderError::Timeout(Detail::new(message)));
+                next = next_chunk(&mut self.body) => break next,
             }
-            next = next_chunk(&mut self.body) => next,
         };
         match next {
             None => Ok(None),
             Some(Ok(chunk)) => {
-                self.got_bytes |= !chunk.is_empty();
+                if !chunk.is_empty() {
+                    self.got_bytes = true;
+                    self.last_bytes_at = Instant::now();
+                }
                 Ok(Some(chunk))
             }
             Some(Err(e)) => {
