@@ -193,6 +193,77 @@ async fn baseline(http: &HttpClient, kind: ProviderKind, url: &str, body: &str, 
     }
 }
 
+/// How much of our stream path sits on top of a direct call, for the percentile table.
+#[derive(Clone, Copy)]
+enum Layer {
+    /// Our decoder over the direct call's bytes.
+    Decoder,
+    /// The whole driver (timers, cancellation, decoder) over the direct call's response.
+    Driver,
+}
+
+async fn baseline_layered(
+    http: &HttpClient,
+    kind: ProviderKind,
+    url: &str,
+    body: &str,
+    layer: Layer,
+) {
+    let body = body.replace("\"stream\":false", "\"stream\":true");
+    let mut builder = http
+        .reqwest()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    builder = match kind {
+        ProviderKind::Claude => builder
+            .header("x-api-key", "sk-bench-0123456789")
+            .header("anthropic-version", "2023-06-01"),
+        _ => builder.bearer_auth("sk-bench-0123456789"),
+    };
+    let response = builder.send().await.unwrap();
+    match layer {
+        Layer::Decoder => {
+            let mut d = decoder(kind);
+            let mut events = Vec::new();
+            let mut bytes = response.bytes_stream();
+            while let Some(chunk) = bytes.next().await {
+                d.feed(&chunk.unwrap(), &mut events).unwrap();
+            }
+            std::hint::black_box(events);
+        }
+        Layer::Driver => {
+            let attempt = storyteller_lsp::providers::http::Attempt::for_request(&request(), true);
+            let mut events = storyteller_lsp::providers::http::drive_stream(
+                response,
+                BoxedDecoder(decoder(kind)),
+                attempt,
+            );
+            while let Some(e) = events.next().await {
+                std::hint::black_box(e.unwrap());
+            }
+        }
+    }
+}
+
+struct BoxedDecoder(Box<dyn StreamDecoder>);
+
+impl StreamDecoder for BoxedDecoder {
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        out: &mut Vec<storyteller_lsp::providers::StreamEvent>,
+    ) -> Result<(), storyteller_lsp::providers::ProviderError> {
+        self.0.feed(chunk, out)
+    }
+    fn finish(
+        &mut self,
+        out: &mut Vec<storyteller_lsp::providers::StreamEvent>,
+    ) -> Result<(), storyteller_lsp::providers::ProviderError> {
+        self.0.finish(out)
+    }
+}
+
 async fn trait_path(p: &dyn AiProvider, stream: bool) {
     let req = request();
     if stream {
@@ -231,16 +302,107 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+/// The stream a provider call produced, replayed from memory through the same driver and
+/// decoder: the trait path's own work per streamed request, with no network and no server.
+fn replay_percentiles(rig: &Rig) {
+    const N: usize = 3000;
+    for (kind, p, _, _) in &rig.providers {
+        // Record the real body once, as the chunks the client received.
+        let chunks: Vec<bytes::Bytes> = rig.rt.block_on(async {
+            let url = format!(
+                "{}{}",
+                rig._sim.endpoint(*kind),
+                if *kind == ProviderKind::Claude {
+                    "/messages"
+                } else {
+                    "/chat/completions"
+                }
+            );
+            let recorded = {
+                trait_path(p.as_ref(), true).await;
+                rig._sim
+                    .requests(Some(*kind))
+                    .pop()
+                    .unwrap()
+                    .body
+                    .to_string()
+            };
+            let mut builder = rig
+                .http
+                .reqwest()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(recorded);
+            builder = match kind {
+                ProviderKind::Claude => builder
+                    .header("x-api-key", "sk-bench-0123456789")
+                    .header("anthropic-version", "2023-06-01"),
+                _ => builder.bearer_auth("sk-bench-0123456789"),
+            };
+            let mut out = Vec::new();
+            let mut body = builder.send().await.unwrap().bytes_stream();
+            while let Some(c) = body.next().await {
+                out.push(c.unwrap());
+            }
+            out
+        });
+        let total: usize = chunks.iter().map(|c| c.len()).sum();
+        let mut times = Vec::with_capacity(N);
+        for _ in 0..N {
+            let chunks = chunks.clone();
+            let t = Instant::now();
+            rig.rt.block_on(async {
+                let attempt =
+                    storyteller_lsp::providers::http::Attempt::for_request(&request(), true);
+                let body = futures::stream::iter(chunks.into_iter().map(Ok));
+                let mut events = storyteller_lsp::providers::http::drive_bytes(
+                    body,
+                    BoxedDecoder(decoder(*kind)),
+                    attempt,
+                );
+                while let Some(e) = events.next().await {
+                    std::hint::black_box(e.unwrap());
+                }
+            });
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "  {kind:7} stream replayed from memory ({} chunks, {total} bytes) through driver + decoder: p50 {:>6.1} µs p99 {:>6.1} µs",
+            chunks.len(),
+            percentile(&times, 0.5).as_secs_f64() * 1e6,
+            percentile(&times, 0.99).as_secs_f64() * 1e6,
+        );
+    }
+}
+
 /// p50/p99 from a plain loop, alternating the two paths so both see the same machine load.
 fn print_percentiles() {
     let rig = rig();
+    replay_percentiles(&rig);
     const N: usize = 3000;
     println!("\nper-request latency against the simulator (zero latency), {N} requests each:");
     for (kind, p, url, body) in &rig.providers {
         for stream in [false, true] {
             let mode = if stream { "stream" } else { "generate" };
             let (mut ours, mut base) = (Vec::with_capacity(N), Vec::with_capacity(N));
+            let (mut decoded, mut driven) = (Vec::with_capacity(N), Vec::with_capacity(N));
             for _ in 0..N {
+                if stream {
+                    let t = Instant::now();
+                    rig.rt.block_on(baseline_layered(
+                        &rig.http,
+                        *kind,
+                        url,
+                        body,
+                        Layer::Decoder,
+                    ));
+                    decoded.push(t.elapsed());
+                    let t = Instant::now();
+                    rig.rt
+                        .block_on(baseline_layered(&rig.http, *kind, url, body, Layer::Driver));
+                    driven.push(t.elapsed());
+                }
                 let t = Instant::now();
                 rig.rt.block_on(trait_path(p.as_ref(), stream));
                 ours.push(t.elapsed());
@@ -251,6 +413,17 @@ fn print_percentiles() {
             }
             ours.sort();
             base.sort();
+            decoded.sort();
+            driven.sort();
+            if stream {
+                println!(
+                    "  {kind:7} {mode:8} direct + our decoder p50 {:>7.1} µs p99 {:>7.1} µs | direct + our driver p50 {:>7.1} µs p99 {:>7.1} µs",
+                    percentile(&decoded, 0.5).as_secs_f64() * 1e6,
+                    percentile(&decoded, 0.99).as_secs_f64() * 1e6,
+                    percentile(&driven, 0.5).as_secs_f64() * 1e6,
+                    percentile(&driven, 0.99).as_secs_f64() * 1e6,
+                );
+            }
             println!(
                 "  {kind:7} {mode:8} trait p50 {:>7.1} µs p99 {:>7.1} µs | direct reqwest p50 {:>7.1} µs p99 {:>7.1} µs | overhead p50 {:>6.1} µs p99 {:>6.1} µs",
                 percentile(&ours, 0.5).as_secs_f64() * 1e6,

@@ -179,7 +179,9 @@ struct ArmedFault {
 struct Tables {
     faults: HashMap<ProviderKind, Vec<ArmedFault>>,
     latency: HashMap<ProviderKind, Duration>,
+    /// Oldest first, ids increasing (so an id is found by binary search).
     records: Vec<RecordedRequest>,
+    next_id: u64,
     served: HashMap<ProviderKind, u32>,
 }
 
@@ -256,7 +258,8 @@ impl SimState {
 
     pub(crate) fn record(&self, mut request: RecordedRequest) -> u64 {
         let mut t = self.lock();
-        request.id = t.records.len() as u64 + 1;
+        t.next_id += 1;
+        request.id = t.next_id;
         let id = request.id;
         t.records.push(request);
         drop(t);
@@ -266,8 +269,8 @@ impl SimState {
 
     pub(crate) fn update(&self, id: u64, f: impl FnOnce(&mut RecordedRequest)) {
         let mut t = self.lock();
-        if let Some(r) = t.records.iter_mut().find(|r| r.id == id) {
-            f(r);
+        if let Ok(index) = t.records.binary_search_by_key(&id, |r| r.id) {
+            f(&mut t.records[index]);
         }
         drop(t);
         self.changed.notify_waiters();
