@@ -5,14 +5,31 @@
 //! This layer knows providers and time; it knows nothing of LSP, SQLite or the keychain. It reports
 //! what happened as typed [`RouterEvent`]s; the LSP layer turns them into the texts of DESIGN.md §7.
 
+pub mod health;
+pub mod limiter;
+pub mod retry;
+pub mod router;
+
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::config::Settings;
 use crate::providers::ProviderKind;
 
+pub use limiter::{AcquireError, BucketSnapshot, Limiter, Rate, TokenBucket};
+pub use retry::{Decision, Failure, RetryPolicy};
+pub use router::{
+    Attempt, AttemptOutcome, Health, KeyUsed, ProviderFactory, ProviderStatus, RateLimitStatus,
+    RouteEntry, RouteError, Routed, Router, RouterOptions, RouterState, RouterStatus,
+};
+
 /// A configured provider as the router names it in events: the row id and what to call it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProviderRef {
     pub id: i64,
+    #[serde(rename = "provider")]
     pub kind: ProviderKind,
     pub display_name: String,
 }
@@ -58,9 +75,23 @@ pub enum Budget {
 }
 
 impl Budget {
+    /// The budget of an inline completion: `inline.timeoutMs`.
+    pub fn inline(settings: &Settings) -> Self {
+        Budget::Interactive(settings.inline_timeout())
+    }
+
+    /// The budget of a code action: `actions.timeoutMs`.
+    pub fn action(settings: &Settings) -> Self {
+        Budget::Action(settings.action_timeout())
+    }
+
     pub fn total(self) -> Duration {
         match self {
             Budget::Interactive(d) | Budget::Action(d) => d,
         }
+    }
+
+    pub fn is_interactive(self) -> bool {
+        matches!(self, Budget::Interactive(_))
     }
 }
