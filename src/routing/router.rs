@@ -318,6 +318,8 @@ struct Route {
     key: KeyUsed,
     model_fell_back: bool,
     health: Health,
+    /// What made it unhealthy, when it is.
+    last_error: Option<ErrorKind>,
     last_used_at: Option<DateTime<Utc>>,
     /// Events already sent about this provider, so each is sent once per state change.
     told: Told,
@@ -420,7 +422,7 @@ impl Router {
                     state
                         .routes
                         .iter()
-                        .find(|r| same_entry(&r.entry, entry))
+                        .find(|r| same_provider(&r.entry, entry))
                         .cloned()
                 })
                 .collect()
@@ -447,6 +449,7 @@ impl Router {
                             effective,
                             model_fell_back: false,
                             health: Health::Unknown,
+                            last_error: None,
                             last_used_at: None,
                             told: Told::default(),
                             bucket,
@@ -464,7 +467,7 @@ impl Router {
         state.routes = routes;
         let new_home = home_entry(&state).cloned();
         let home_changed = match (&old_home, &new_home) {
-            (Some(old), Some(new)) => !same_entry(old, new),
+            (Some(old), Some(new)) => !same_provider(old, new),
             (None, None) => false,
             _ => true,
         };
@@ -718,7 +721,7 @@ impl Inner {
                             waited,
                             AttemptOutcome::Failed(e.clone()),
                         ));
-                        self.mark(candidate.id, Health::Down);
+                        self.mark(candidate.id, Health::Down, e.kind());
                         failed_before.push(candidate.id);
                         break;
                     }
@@ -757,11 +760,14 @@ impl Inner {
                 // providers after this one) and dropped at once on cancellation.
                 let left = plan.candidates.len() - index;
                 let remaining = budget.total().saturating_sub(started.elapsed());
-                let attempt_limit = if budget.is_interactive() && left > 1 {
+                let share = if budget.is_interactive() && left > 1 {
                     remaining / u32::try_from(left).unwrap_or(u32::MAX)
                 } else {
                     remaining
                 };
+                // The provider enforces `request.timeout` too; enforcing it here as well keeps
+                // the budget even when a provider does not.
+                let attempt_limit = share.min(request.timeout);
                 let outcome = tokio::select! {
                     biased;
                     _ = cancel.cancelled() => Err(ProviderError::Cancelled),
@@ -779,7 +785,7 @@ impl Inner {
                         }
                         attempts.push(attempt(candidate, waited, AttemptOutcome::Succeeded));
                         let failed_over = candidate.id != plan.home;
-                        self.on_success(candidate, plan.home, !failed_before.is_empty());
+                        self.on_success(candidate, plan.home, !failed_before.is_empty(), waited);
                         return Ok(Routed {
                             value,
                             provider: candidate.provider_ref.clone(),
@@ -817,7 +823,7 @@ impl Inner {
                         match decision {
                             Decision::RetryAfter(wait) => {
                                 if error.kind() == ErrorKind::RateLimited {
-                                    self.mark(candidate.id, Health::Cooling);
+                                    self.mark(candidate.id, Health::Cooling, error.kind());
                                     self.tell_rate_limited(candidate, wait);
                                 }
                                 tokio::select! {
@@ -833,7 +839,7 @@ impl Inner {
                                 } else {
                                     Health::Down
                                 };
-                                self.mark(candidate.id, health);
+                                self.mark(candidate.id, health, error.kind());
                                 failed_before.push(candidate.id);
                                 break;
                             }
@@ -939,10 +945,11 @@ impl Inner {
         next
     }
 
-    fn mark(&self, id: i64, health: Health) {
+    fn mark(&self, id: i64, health: Health, cause: ErrorKind) {
         let mut state = self.lock();
         if let Some(route) = state.routes.iter_mut().find(|r| r.entry.provider.id == id) {
             route.health = health;
+            route.last_error = Some(cause);
         }
     }
 
@@ -968,7 +975,7 @@ impl Inner {
     }
 
     /// A provider answered: health, online state, sticky failover and the events they imply.
-    fn on_success(&self, candidate: &Candidate, home: i64, after_failures: bool) {
+    fn on_success(&self, candidate: &Candidate, home: i64, after_failures: bool, waited: Duration) {
         let mut events = Vec::new();
         let mut state = self.lock();
         let failover_enabled = state.options.failover_enabled;
@@ -981,12 +988,18 @@ impl Inner {
             .find(|r| r.entry.provider.id == candidate.id)
         {
             route.health = Health::Ok;
+            route.last_error = None;
             route.last_used_at = Some(Utc::now());
-            route.told = Told::default();
+            // The rate-limited state ends with a request that did not have to wait for long;
+            // until then a run of waiting requests is one state, told once.
+            route.told = Told {
+                rate_limited: route.told.rate_limited && waited >= NOTICEABLE_WAIT,
+                ..Told::default()
+            };
         }
         state.all_failed = false;
         if state.offline {
-            state.offline = false;
+            come_online(&mut state);
             events.push(RouterEvent::Online);
         }
         if candidate.id == home {
@@ -1158,6 +1171,18 @@ impl Drop for Inner {
     }
 }
 
+/// Leaves the offline state. Network failures seen while offline say nothing about the providers
+/// themselves, so those providers are "unknown" again rather than "down".
+fn come_online(state: &mut State) {
+    state.offline = false;
+    for route in &mut state.routes {
+        if route.health == Health::Down && route.last_error == Some(ErrorKind::Network) {
+            route.health = Health::Unknown;
+            route.last_error = None;
+        }
+    }
+}
+
 fn find(state: &State, id: i64) -> Option<&Route> {
     state.routes.iter().find(|r| r.entry.provider.id == id)
 }
@@ -1188,12 +1213,10 @@ fn key_used(config: &ProviderConfig) -> KeyUsed {
     }
 }
 
-/// Whether two entries configure the same provider the same way (so its state carries over).
-fn same_entry(a: &RouteEntry, b: &RouteEntry) -> bool {
+/// Whether two entries build the same provider (so its client, health and recoveries carry
+/// over); flags such as primary, position or active do not change the provider itself.
+fn same_provider(a: &RouteEntry, b: &RouteEntry) -> bool {
     a.provider == b.provider
-        && a.is_primary == b.is_primary
-        && a.is_active == b.is_active
-        && a.eu_resident == b.eu_resident
         && a.config.kind == b.config.kind
         && a.config.endpoint == b.config.endpoint
         && a.config.model == b.config.model
