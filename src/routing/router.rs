@@ -356,6 +356,40 @@ struct Plan {
     home: i64,
 }
 
+/// The running record of one request.
+struct Run<'r> {
+    request: &'r CompletionRequest,
+    budget: Budget,
+    policy: RetryPolicy,
+    started: Instant,
+    attempts: Vec<Attempt>,
+    /// A provider before the current one failed (so an answer now is a failover).
+    failed_before: bool,
+}
+
+impl Run<'_> {
+    fn remaining(&self) -> Duration {
+        self.budget.total().saturating_sub(self.started.elapsed())
+    }
+
+    fn record(&mut self, candidate: &Candidate, waited: Duration, outcome: AttemptOutcome) {
+        self.attempts.push(Attempt {
+            provider: candidate.provider_ref.clone(),
+            model: candidate.model.clone(),
+            key: candidate.key,
+            waited,
+            outcome,
+        });
+    }
+}
+
+/// How trying one candidate ended.
+enum Tried<T> {
+    Answered(T),
+    NextProvider,
+    Stop(RouteError),
+}
+
 /// What a routed call returns besides its value: the vendor's rate-limit view.
 trait Answer {
     fn rate_limit(&self) -> Option<&RateLimitHint>;
@@ -404,9 +438,10 @@ impl Router {
         self.inner.events.subscribe()
     }
 
-    /// Replaces the configured providers. Providers whose entry is unchanged keep their built
-    /// client, health and rate-limit state; a new primary (or a changed one) clears the sticky
-    /// failover, so the next request goes to it.
+    /// Replaces the configured providers (after add, remove, update, setPrimary). A provider whose
+    /// identity, config and keys are unchanged keeps its built client, health, recoveries and
+    /// rate-limit state; a new primary, or an edited one (a new key, model or endpoint), clears
+    /// the sticky failover, so the next request goes to it.
     pub fn set_providers(&self, mut entries: Vec<RouteEntry>) {
         // Primary first, then by position; the id breaks ties so the order is stable.
         entries.sort_by_key(|e| (!e.is_primary, e.position, e.provider.id));
@@ -489,6 +524,10 @@ impl Router {
         let mut options = RouterOptions::from_settings(settings);
         // Time scales and the seed are not settings; keep what the router was built with.
         options.rate_window = state.options.rate_window;
+        options.offline_probe_interval = state
+            .options
+            .offline_probe_interval
+            .min(options.health_interval);
         options.probe_timeout = state.options.probe_timeout;
         options.retry = state.options.retry;
         options.jitter_seed = state.options.jitter_seed;
@@ -675,7 +714,8 @@ impl Inner {
         Ok(Plan { candidates, home })
     }
 
-    /// The per-request loop: limiter → call → policy → retry or fail over.
+    /// One request: each candidate in turn until one answers, the request is refused or
+    /// cancelled, or the budget runs out.
     async fn route<'r, T, F, Fut>(
         &self,
         request: &'r CompletionRequest,
@@ -687,169 +727,176 @@ impl Inner {
         F: Fn(Arc<dyn AiProvider>) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>> + 'r,
     {
-        let started = Instant::now();
-        let cancel = &request.cancel;
         let mut plan = self.plan()?;
-        let policy = self.lock().options.retry;
-        let mut attempts: Vec<Attempt> = Vec::new();
-        let mut failed_before: Vec<i64> = Vec::new();
-
+        let mut run = Run {
+            request,
+            budget,
+            policy: self.lock().options.retry,
+            started: Instant::now(),
+            attempts: Vec::new(),
+            failed_before: false,
+        };
         for index in 0..plan.candidates.len() {
-            let mut failures = 0u32;
-            let mut waited = Duration::ZERO;
-            loop {
-                if cancel.is_cancelled() {
-                    return Err(RouteError::Cancelled);
+            match self.try_candidate(&mut plan, index, &mut run, &call).await {
+                Tried::Answered(value) => {
+                    let candidate = &plan.candidates[index];
+                    return Ok(Routed {
+                        value,
+                        provider: candidate.provider_ref.clone(),
+                        attempts: run.attempts,
+                        failed_over: candidate.id != plan.home,
+                    });
                 }
-                let remaining = budget.total().saturating_sub(started.elapsed());
-                if remaining.is_zero() {
-                    break;
-                }
-                let candidate = &plan.candidates[index];
-                let provider = match &candidate.provider {
-                    Ok(p) => Arc::clone(p),
-                    Err(e) => {
-                        // The factory could not build it (a bad endpoint): nothing to retry.
-                        tracing::warn!(
-                            provider = %candidate.provider_ref.display_name,
-                            provider_id = candidate.id,
-                            kind = %e.kind(),
-                            "provider could not be built; failing over"
-                        );
-                        attempts.push(attempt(
-                            candidate,
-                            waited,
-                            AttemptOutcome::Failed(e.clone()),
-                        ));
-                        self.mark(candidate.id, Health::Down, e.kind());
-                        failed_before.push(candidate.id);
-                        break;
-                    }
-                };
-
-                // The local rate limit: an interactive request takes no long wait.
-                let max_wait = if budget.is_interactive() {
-                    remaining.min(policy.interactive_max_wait)
-                } else {
-                    remaining
-                };
-                let slot = match candidate.bucket.reserve(max_wait) {
-                    Ok(slot) => slot,
-                    Err(AcquireError::TooLong { wait }) => {
-                        tracing::info!(
-                            provider = %candidate.provider_ref.display_name,
-                            provider_id = candidate.id,
-                            wait_ms = wait.as_millis() as u64,
-                            "local rate limit has no slot within the budget; trying the next provider"
-                        );
-                        attempts.push(attempt(
-                            candidate,
-                            waited,
-                            AttemptOutcome::LimitedLocally { wait },
-                        ));
-                        break;
-                    }
-                    Err(AcquireError::Cancelled) => return Err(RouteError::Cancelled),
-                };
-                if slot.delay() >= NOTICEABLE_WAIT {
-                    self.tell_rate_limited(candidate, slot.delay());
-                }
-                waited += slot.wait(cancel).await.map_err(|_| RouteError::Cancelled)?;
-
-                // The call, bounded by the budget (an interactive request leaves time for the
-                // providers after this one) and dropped at once on cancellation.
-                let left = plan.candidates.len() - index;
-                let remaining = budget.total().saturating_sub(started.elapsed());
-                let share = if budget.is_interactive() && left > 1 {
-                    remaining / u32::try_from(left).unwrap_or(u32::MAX)
-                } else {
-                    remaining
-                };
-                // The provider enforces `request.timeout` too; enforcing it here as well keeps
-                // the budget even when a provider does not.
-                let attempt_limit = share.min(request.timeout);
-                let outcome = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => Err(ProviderError::Cancelled),
-                    outcome = tokio::time::timeout(attempt_limit, call(provider)) => {
-                        outcome.unwrap_or_else(|_| Err(ProviderError::Timeout(Detail::new(
-                            "no answer within the request's time budget",
-                        ))))
-                    }
-                };
-
-                match outcome {
-                    Ok(value) => {
-                        if let Some(hint) = value.rate_limit() {
-                            candidate.bucket.observe_hint(hint);
-                        }
-                        attempts.push(attempt(candidate, waited, AttemptOutcome::Succeeded));
-                        let failed_over = candidate.id != plan.home;
-                        self.on_success(candidate, plan.home, !failed_before.is_empty(), waited);
-                        return Ok(Routed {
-                            value,
-                            provider: candidate.provider_ref.clone(),
-                            attempts,
-                            failed_over,
-                        });
-                    }
-                    Err(ProviderError::Cancelled) => return Err(RouteError::Cancelled),
-                    Err(error) => {
-                        attempts.push(attempt(
-                            candidate,
-                            waited,
-                            AttemptOutcome::Failed(error.clone()),
-                        ));
-                        waited = Duration::ZERO;
-                        if let ProviderError::RateLimited { retry_after, .. } = &error {
-                            candidate.bucket.observe_rate_limited(*retry_after);
-                        }
-                        // Recoveries that rebuild the provider and try again at once.
-                        if let Some(rebuilt) = self.recover(candidate, &error) {
-                            plan.candidates[index] = rebuilt;
-                            continue;
-                        }
-                        failures += 1;
-                        let has_backup = plan.candidates[index + 1..].iter().any(|c| !c.down);
-                        let decision = policy.decide(Failure {
-                            error: &error,
-                            attempt: failures,
-                            budget,
-                            elapsed: started.elapsed(),
-                            has_backup,
-                            jitter: self.jitter(),
-                        });
-                        log_failure(candidate, &error, failures, decision);
-                        match decision {
-                            Decision::RetryAfter(wait) => {
-                                if error.kind() == ErrorKind::RateLimited {
-                                    self.mark(candidate.id, Health::Cooling, error.kind());
-                                    self.tell_rate_limited(candidate, wait);
-                                }
-                                tokio::select! {
-                                    biased;
-                                    _ = cancel.cancelled() => return Err(RouteError::Cancelled),
-                                    _ = tokio::time::sleep(wait) => {}
-                                }
-                                waited = wait;
-                            }
-                            Decision::FailOver => {
-                                let health = if error.kind() == ErrorKind::RateLimited {
-                                    Health::Cooling
-                                } else {
-                                    Health::Down
-                                };
-                                self.mark(candidate.id, health, error.kind());
-                                failed_before.push(candidate.id);
-                                break;
-                            }
-                            Decision::GiveUp => return Err(RouteError::Fatal(error)),
-                        }
-                    }
-                }
+                Tried::NextProvider => {}
+                Tried::Stop(error) => return Err(error),
             }
         }
-        Err(self.on_all_failed(attempts))
+        Err(self.on_all_failed(run.attempts))
+    }
+
+    /// Tries one candidate: limiter slot → call → (recover | retry | move on).
+    async fn try_candidate<'r, T, F, Fut>(
+        &self,
+        plan: &mut Plan,
+        index: usize,
+        run: &mut Run<'r>,
+        call: &F,
+    ) -> Tried<T>
+    where
+        T: Answer,
+        F: Fn(Arc<dyn AiProvider>) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>> + 'r,
+    {
+        let cancel = &run.request.cancel;
+        let mut failures = 0u32;
+        let mut waited = Duration::ZERO;
+        loop {
+            if cancel.is_cancelled() {
+                return Tried::Stop(RouteError::Cancelled);
+            }
+            let remaining = run.remaining();
+            if remaining.is_zero() {
+                return Tried::NextProvider;
+            }
+            let candidate = &plan.candidates[index];
+            let provider = match &candidate.provider {
+                Ok(provider) => Arc::clone(provider),
+                Err(error) => {
+                    // The factory could not build it (a bad endpoint): nothing to retry.
+                    log_failure(candidate, error, 1, Decision::FailOver);
+                    run.record(candidate, waited, AttemptOutcome::Failed(error.clone()));
+                    self.mark(candidate.id, Health::Down, error.kind());
+                    run.failed_before = true;
+                    return Tried::NextProvider;
+                }
+            };
+
+            // The local rate limit; an interactive request takes no long wait.
+            let max_wait = if run.budget.is_interactive() {
+                remaining.min(run.policy.interactive_max_wait)
+            } else {
+                remaining
+            };
+            let slot = match candidate.bucket.reserve(max_wait) {
+                Ok(slot) => slot,
+                Err(AcquireError::TooLong { wait }) => {
+                    tracing::info!(
+                        provider = %candidate.provider_ref.display_name,
+                        provider_id = candidate.id,
+                        wait_ms = wait.as_millis() as u64,
+                        "no rate-limit slot within the budget; trying the next provider"
+                    );
+                    run.record(candidate, waited, AttemptOutcome::LimitedLocally { wait });
+                    return Tried::NextProvider;
+                }
+                Err(AcquireError::Cancelled) => return Tried::Stop(RouteError::Cancelled),
+            };
+            if slot.delay() >= NOTICEABLE_WAIT {
+                self.tell_rate_limited(candidate, slot.delay());
+            }
+            match slot.wait(cancel).await {
+                Ok(delay) => waited += delay,
+                Err(_) => return Tried::Stop(RouteError::Cancelled),
+            }
+
+            // The call: bounded by the budget (an interactive request leaves a share for the
+            // providers after this one) and by `request.timeout` (the provider enforces it too;
+            // enforcing it here keeps the budget even when a provider does not), and dropped at
+            // once on cancellation.
+            let left = plan.candidates.len() - index;
+            let mut limit = run.remaining().min(run.request.timeout);
+            if run.budget.is_interactive() && left > 1 {
+                limit = limit.min(run.remaining() / u32::try_from(left).unwrap_or(u32::MAX));
+            }
+            let outcome = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(ProviderError::Cancelled),
+                outcome = tokio::time::timeout(limit, call(provider)) => {
+                    outcome.unwrap_or_else(|_| Err(ProviderError::Timeout(Detail::new(
+                        "no answer within the request's time budget",
+                    ))))
+                }
+            };
+
+            let error = match outcome {
+                Ok(value) => {
+                    if let Some(hint) = value.rate_limit() {
+                        candidate.bucket.observe_hint(hint);
+                    }
+                    run.record(candidate, waited, AttemptOutcome::Succeeded);
+                    self.on_success(candidate, plan.home, run.failed_before, waited);
+                    return Tried::Answered(value);
+                }
+                Err(ProviderError::Cancelled) => return Tried::Stop(RouteError::Cancelled),
+                Err(error) => error,
+            };
+            run.record(candidate, waited, AttemptOutcome::Failed(error.clone()));
+            waited = Duration::ZERO;
+            if let ProviderError::RateLimited { retry_after, .. } = &error {
+                candidate.bucket.observe_rate_limited(*retry_after);
+            }
+            // Recoveries that rebuild the provider and try it again at once (not a retry).
+            if let Some(rebuilt) = self.recover(candidate, &error) {
+                plan.candidates[index] = rebuilt;
+                continue;
+            }
+
+            failures += 1;
+            let decision = run.policy.decide(Failure {
+                error: &error,
+                attempt: failures,
+                budget: run.budget,
+                elapsed: run.started.elapsed(),
+                has_backup: plan.candidates[index + 1..].iter().any(|c| !c.down),
+                jitter: self.jitter(),
+            });
+            log_failure(candidate, &error, failures, decision);
+            let rate_limited = error.kind() == ErrorKind::RateLimited;
+            match decision {
+                Decision::RetryAfter(wait) => {
+                    if rate_limited {
+                        self.mark(candidate.id, Health::Cooling, error.kind());
+                        self.tell_rate_limited(candidate, wait);
+                    }
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Tried::Stop(RouteError::Cancelled),
+                        _ = tokio::time::sleep(wait) => waited = wait,
+                    }
+                }
+                Decision::FailOver => {
+                    let health = if rate_limited {
+                        Health::Cooling
+                    } else {
+                        Health::Down
+                    };
+                    self.mark(candidate.id, health, error.kind());
+                    run.failed_before = true;
+                    return Tried::NextProvider;
+                }
+                Decision::GiveUp => return Tried::Stop(RouteError::Fatal(error)),
+            }
+        }
     }
 
     /// Rebuilds a provider after an error a rebuild can fix: the default model for a missing
@@ -1223,16 +1270,6 @@ fn same_provider(a: &RouteEntry, b: &RouteEntry) -> bool {
         && a.config.api_key == b.config.api_key
         && a.config.options == b.config.options
         && a.system_key == b.system_key
-}
-
-fn attempt(candidate: &Candidate, waited: Duration, outcome: AttemptOutcome) -> Attempt {
-    Attempt {
-        provider: candidate.provider_ref.clone(),
-        model: candidate.model.clone(),
-        key: candidate.key,
-        waited,
-        outcome,
-    }
 }
 
 /// One line per failure: kind, provider, what the router does next. The caller's span carries the
