@@ -291,6 +291,8 @@ async fn a_failing_backup_moves_the_session_to_the_next_provider() {
     h.backend(2).set_fault(Fault::Quota);
     let routed = h.router.generate(&request("b"), ACTION).await.unwrap();
     assert_eq!(routed.provider.id, 3);
+    // The primary, known to be down, is not tried again before the untried third provider.
+    assert_eq!(h.request_counts(), vec![2, 2, 1]);
     let events = h.events();
     assert_eq!(
         event_names(&events),

@@ -584,6 +584,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn nothing_left_without_a_reset_time_waits_one_refill() {
+        let bucket = TokenBucket::new(Rate::per_minute(10));
+        bucket.observe_hint(&RateLimitHint {
+            remaining: Some(0),
+            limit: None,
+            reset_after: None,
+        });
+        let now = Instant::now();
+        let slot = bucket.reserve_at(now, Duration::MAX).unwrap();
+        assert_eq!(slot.at - now, secs(6.0));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_exhausted_vendor_window_holds_requests_until_it_resets() {
         let bucket = TokenBucket::new(Rate::per_minute(60));
         bucket.observe_hint(&RateLimitHint {

@@ -1190,10 +1190,11 @@ impl ProbeSubject for Inner {
             .find(|r| r.entry.provider.id == target.id)
         {
             route.health = health;
+            route.last_error = outcome.as_ref().err().map(ProviderError::kind);
         }
         if outcome.is_ok() {
             if state.offline {
-                state.offline = false;
+                come_online(&mut state);
                 events.push(RouterEvent::Online);
             }
             if is_home

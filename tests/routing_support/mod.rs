@@ -34,7 +34,7 @@ pub enum Step {
     FailFirstEvent(ProviderError),
     /// Streams only: one delta, then this error.
     BreakAfterDelta(String, ProviderError),
-    /// Never answers (until cancelled or timed out).
+    /// Never answers, and ignores the request's cancellation token.
     Hang,
     After(Duration, Box<Step>),
 }
@@ -223,8 +223,8 @@ impl ScriptedProvider {
         })
     }
 
-    /// Plays a step to its end: delays, hangs (until cancelled), then the outcome.
-    async fn play(step: Step, cancel: Option<&tokio_util::sync::CancellationToken>) -> Step {
+    /// Plays a step to its end: delays, then the outcome (a hang never ends).
+    async fn play(step: Step) -> Step {
         let mut step = step;
         loop {
             match step {
@@ -232,13 +232,9 @@ impl ScriptedProvider {
                     tokio::time::sleep(delay).await;
                     step = *next;
                 }
-                Step::Hang => {
-                    match cancel {
-                        Some(cancel) => cancel.cancelled().await,
-                        None => std::future::pending::<()>().await,
-                    }
-                    return Step::Fail(ProviderError::Cancelled);
-                }
+                // Deliberately deaf to the cancellation token: the router itself must drop a
+                // call that does not answer.
+                Step::Hang => std::future::pending::<()>().await,
                 other => return other,
             }
         }
@@ -274,7 +270,7 @@ impl AiProvider for ScriptedProvider {
 
     async fn generate(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
         let step = self.call(CallKind::Generate, Some(request));
-        match Self::play(step, Some(&request.cancel)).await {
+        match Self::play(step).await {
             Step::Answer(text) => Ok(self.completion(text, None)),
             Step::AnswerWithHint(text, hint) => Ok(self.completion(text, Some(hint))),
             Step::Fail(e) | Step::FailFirstEvent(e) | Step::BreakAfterDelta(_, e) => Err(e),
@@ -284,21 +280,20 @@ impl AiProvider for ScriptedProvider {
 
     async fn stream(&self, request: &CompletionRequest) -> Result<StreamResponse, ProviderError> {
         let step = self.call(CallKind::Stream, Some(request));
-        let events: Vec<Result<StreamEvent, ProviderError>> =
-            match Self::play(step, Some(&request.cancel)).await {
-                Step::Answer(text) | Step::AnswerWithHint(text, _) => text
-                    .split_inclusive(' ')
-                    .map(|w| Ok(StreamEvent::Delta(w.to_string())))
-                    .chain([Ok(StreamEvent::Done {
-                        finish: FinishReason::Stop,
-                        usage: None,
-                    })])
-                    .collect(),
-                Step::Fail(e) => return Err(e),
-                Step::FailFirstEvent(e) => vec![Err(e)],
-                Step::BreakAfterDelta(text, e) => vec![Ok(StreamEvent::Delta(text)), Err(e)],
-                Step::Hang | Step::After(..) => return Err(ProviderError::Cancelled),
-            };
+        let events: Vec<Result<StreamEvent, ProviderError>> = match Self::play(step).await {
+            Step::Answer(text) | Step::AnswerWithHint(text, _) => text
+                .split_inclusive(' ')
+                .map(|w| Ok(StreamEvent::Delta(w.to_string())))
+                .chain([Ok(StreamEvent::Done {
+                    finish: FinishReason::Stop,
+                    usage: None,
+                })])
+                .collect(),
+            Step::Fail(e) => return Err(e),
+            Step::FailFirstEvent(e) => vec![Err(e)],
+            Step::BreakAfterDelta(text, e) => vec![Ok(StreamEvent::Delta(text)), Err(e)],
+            Step::Hang | Step::After(..) => return Err(ProviderError::Cancelled),
+        };
         Ok(StreamResponse {
             model: self.config.model.clone(),
             rate_limit: None,
@@ -312,7 +307,7 @@ impl AiProvider for ScriptedProvider {
 
     async fn test_connection(&self) -> Result<ConnectionReport, ProviderError> {
         let step = self.call(CallKind::Probe, None);
-        match Self::play(step, None).await {
+        match Self::play(step).await {
             Step::Answer(_) | Step::AnswerWithHint(..) => Ok(ConnectionReport {
                 model: self.config.model.clone(),
                 latency_ms: 0,
