@@ -167,6 +167,16 @@ async fn a_rejected_system_key_fails_over_and_is_told_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_key_rejected_after_it_worked_is_reported_as_revoked() {
+    let mut h = Harness::with_faults(&[Fault::Healthy, Fault::Healthy]);
+    h.router.generate(&request("a"), ACTION).await.unwrap();
+    h.backend(1).set_fault(Fault::InvalidKey);
+    let routed = h.router.generate(&request("b"), ACTION).await.unwrap();
+    assert_eq!(routed.provider.id, 2);
+    assert_eq!(event_names(&h.events()), vec!["KeyRevoked", "FailedOver"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_missing_model_falls_back_to_the_default_model_once() {
     let knows_only_the_default: routing_support::Script = std::sync::Arc::new(|call, _| {
         if call.model == ProviderKind::OpenAi.default_model() {

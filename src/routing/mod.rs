@@ -4,6 +4,18 @@
 //!
 //! This layer knows providers and time; it knows nothing of LSP, SQLite or the keychain. It reports
 //! what happened as typed [`RouterEvent`]s; the LSP layer turns them into the texts of DESIGN.md §7.
+//!
+//! - [`limiter`]: a fair token bucket per provider (pacing above 90 %, vendor hints only tighten).
+//! - [`retry`]: the retry policy as a pure function of one failure.
+//! - [`router`]: the [`Router`] — order, failover, recoveries, offline detection, events, status.
+//! - [`health`]: the probe loop that brings a failed primary back.
+//!
+//! Time is tokio's (`tokio::time`), so tests run on the paused clock; the time scales that tests
+//! over real sockets must shrink instead (rate window, probe intervals, backoff base) are fields of
+//! [`RouterOptions`] and [`RetryPolicy`].
+//!
+//! Invariants: no lock is held across `.await`; nothing is sent after a request is cancelled; no
+//! key and no prompt text is logged.
 
 pub mod health;
 pub mod limiter;
@@ -54,6 +66,9 @@ pub enum RouterEvent {
     Online,
     /// A provider rejected its key (the user key; a system key may have been tried next).
     KeyInvalid { provider: ProviderRef },
+    /// A key that answered earlier in this session was rejected: revoked mid-use (DESIGN.md §7,
+    /// "key revoked mid-use").
+    KeyRevoked { provider: ProviderRef },
     /// The provider's quota is exhausted.
     QuotaExhausted { provider: ProviderRef },
     /// The configured model was not found; the provider's default model was used instead.

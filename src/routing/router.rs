@@ -318,6 +318,8 @@ struct Route {
     key: KeyUsed,
     model_fell_back: bool,
     health: Health,
+    /// The key in use has answered at least once this session.
+    key_worked: bool,
     /// What made it unhealthy, when it is.
     last_error: Option<ErrorKind>,
     last_used_at: Option<DateTime<Utc>>,
@@ -484,6 +486,7 @@ impl Router {
                             effective,
                             model_fell_back: false,
                             health: Health::Unknown,
+                            key_worked: false,
                             last_error: None,
                             last_used_at: None,
                             told: Told::default(),
@@ -506,13 +509,7 @@ impl Router {
             (None, None) => false,
             _ => true,
         };
-        let sticky_gone = state.sticky.is_some_and(|id| {
-            !state
-                .routes
-                .iter()
-                .any(|r| r.entry.provider.id == id && r.usable(state.options.eu_only))
-        });
-        if home_changed || sticky_gone {
+        if home_changed || sticky_gone(&state) {
             clear_failover(&mut state);
         }
     }
@@ -538,7 +535,7 @@ impl Router {
                 .set_rate(state.options.rate_for(route.entry.provider.kind));
         }
         let new_home = home_entry(&state).map(|e| e.provider.id);
-        if old_home != new_home || !state.options.failover_enabled {
+        if old_home != new_home || !state.options.failover_enabled || sticky_gone(&state) {
             clear_failover(&mut state);
         }
     }
@@ -945,8 +942,12 @@ impl Inner {
             ProviderError::InvalidKey(_) => {
                 if !route.told.key_invalid {
                     route.told.key_invalid = true;
-                    events.push(RouterEvent::KeyInvalid {
-                        provider: route.entry.provider.clone(),
+                    let provider = route.entry.provider.clone();
+                    // A key that answered earlier this session was revoked, not mistyped.
+                    events.push(if route.key_worked && route.key == candidate.key {
+                        RouterEvent::KeyRevoked { provider }
+                    } else {
+                        RouterEvent::KeyInvalid { provider }
                     });
                 }
                 if route.key != candidate.key {
@@ -962,6 +963,7 @@ impl Inner {
                     route.provider = self.factory.build(&config);
                     route.effective = config;
                     route.key = KeyUsed::System;
+                    route.key_worked = false;
                     Some(())
                 } else {
                     None
@@ -1035,6 +1037,7 @@ impl Inner {
             .find(|r| r.entry.provider.id == candidate.id)
         {
             route.health = Health::Ok;
+            route.key_worked = true;
             route.last_error = None;
             route.last_used_at = Some(Utc::now());
             // The rate-limited state ends with a request that did not have to wait for long;
@@ -1244,6 +1247,17 @@ fn home_entry(state: &State) -> Option<&RouteEntry> {
         .map(|r| &r.entry)
 }
 
+/// Whether the provider the session failed over to can no longer be routed to (removed,
+/// deactivated, or excluded by `euOnly`).
+fn sticky_gone(state: &State) -> bool {
+    state.sticky.is_some_and(|id| {
+        !state
+            .routes
+            .iter()
+            .any(|r| r.entry.provider.id == id && r.usable(state.options.eu_only))
+    })
+}
+
 /// Ends the sticky failover and its probes: the preferred provider serves the next request.
 fn clear_failover(state: &mut State) {
     state.sticky = None;
@@ -1305,5 +1319,34 @@ fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The LSP layer spawns routed requests on tokio tasks: a non-`Send` future (a lock guard
+    /// held across `.await`, say) must fail to compile here rather than there.
+    #[test]
+    fn the_router_and_its_futures_can_cross_threads() {
+        assert_send_sync::<Router>();
+        let router = Router::new(
+            Arc::new(|_: &ProviderConfig| Err(ProviderError::BadRequest(Detail::new("none")))),
+            RouterOptions::default(),
+        );
+        let request = CompletionRequest::new(Vec::new());
+        let budget = Budget::Action(Duration::from_secs(1));
+        assert_send(&router.generate(&request, budget));
+        assert_send(&router.stream(&request, budget));
+    }
+
+    #[test]
+    fn long_vendor_messages_are_cut_for_the_log() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("ééééé", 3), "ééé…");
     }
 }

@@ -483,6 +483,7 @@ pub fn event_name(event: &RouterEvent) -> &'static str {
         RouterEvent::Offline => "Offline",
         RouterEvent::Online => "Online",
         RouterEvent::KeyInvalid { .. } => "KeyInvalid",
+        RouterEvent::KeyRevoked { .. } => "KeyRevoked",
         RouterEvent::QuotaExhausted { .. } => "QuotaExhausted",
         RouterEvent::ModelFallback { .. } => "ModelFallback",
     }
