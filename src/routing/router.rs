@@ -541,6 +541,9 @@ impl Router {
     }
 
     /// Generates a completion through the first provider that can answer.
+    ///
+    /// Callers enter a span naming the action (`tracing::info_span!("assist", action = "…")`):
+    /// the router's failure records inherit it, so a log line says what the author was doing.
     pub async fn generate(
         &self,
         request: &CompletionRequest,
