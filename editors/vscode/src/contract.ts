@@ -18,3 +18,12 @@ export const Notifications = {
 
 /** The settings section (initializationOptions, didChangeConfiguration, workspace/configuration). */
 export const SETTINGS_SECTION = 'storyteller';
+
+/**
+ * What this editor integration handles beyond plain LSP, announced under
+ * `ClientCapabilities.experimental.storyteller`, so the server can tell an editor that opens the
+ * provider settings page from one that needs the CLI hint (DESIGN.md §3 leaves this open).
+ */
+export const CLIENT_EXPERIMENTAL = {
+    storyteller: { openSettings: true, statusNotification: true },
+} as const;

@@ -15,8 +15,9 @@ import {
     LanguageClient,
     type LanguageClientOptions,
     type ServerOptions,
+    type StaticFeature,
 } from 'vscode-languageclient/node';
-import { Commands, Notifications, SETTINGS_SECTION } from './contract';
+import { CLIENT_EXPERIMENTAL, Commands, Notifications, SETTINGS_SECTION } from './contract';
 import type { StatusReport } from './providersPage/messages';
 import { ProvidersPanel } from './providersPage/panel';
 import { servedLanguages, serverSettings } from './settings';
@@ -63,6 +64,16 @@ function showStatus(report: StatusReport | undefined): void {
     }
 }
 
+/** Announces `experimental.storyteller` (see CLIENT_EXPERIMENTAL) in the client capabilities. */
+const storytellerCapabilities: StaticFeature = {
+    fillClientCapabilities(capabilities) {
+        capabilities.experimental = { ...((capabilities.experimental as object | undefined) ?? {}), ...CLIENT_EXPERIMENTAL };
+    },
+    initialize() {},
+    getState: () => ({ kind: 'static' }),
+    clear() {},
+};
+
 function createClient(context: vscode.ExtensionContext): LanguageClient {
     const config = section();
     const command = resolveServerCommand(context.extensionPath, config.get<string>('serverPath'));
@@ -91,6 +102,7 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
         },
     };
     const created = new LanguageClient('storyteller', 'StoryTeller', serverOptions, clientOptions);
+    created.registerFeature(storytellerCapabilities);
     created.onNotification(Notifications.status, (report: StatusReport) => showStatus(report));
     created.onNotification(Notifications.openSettings, () => ProvidersPanel.show(context.extensionUri, execute));
     return created;

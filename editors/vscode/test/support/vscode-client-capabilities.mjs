@@ -37,8 +37,19 @@ function editorApiStandIn() {
 
 let cached;
 
-/** `ClientCapabilities` as vscode-languageclient computes them inside VS Code. */
+/**
+ * `ClientCapabilities` as the StoryTeller extension sends them inside VS Code: vscode-languageclient's
+ * own, plus the extension's `experimental.storyteller` (src/contract.ts).
+ */
 export function vscodeClientCapabilities() {
+    const caps = languageClientCapabilities();
+    const { CLIENT_EXPERIMENTAL } = require('../../out/src/contract.js');
+    caps.experimental = { ...(caps.experimental ?? {}), ...CLIENT_EXPERIMENTAL };
+    return caps;
+}
+
+/** `ClientCapabilities` as vscode-languageclient computes them inside VS Code. */
+export function languageClientCapabilities() {
     if (cached) return structuredClone(cached);
     const standIn = editorApiStandIn();
     const originalLoad = Module._load;
