@@ -154,3 +154,18 @@ test('fill replaces known placeholders only', () => {
     assert.match(fill(CONFIRM_REMOVE, { provider: 'OpenAI' }), /^Remove OpenAI\? This will delete/);
     assert.equal(fill('{a} {b}', { a: 'x' }), 'x {b}');
 });
+
+test('the Neovim plugin shows the same texts', () => {
+    const texts = require('../out/src/texts.js');
+    const lua = readFileSync(join(repoRoot, 'editors', 'neovim', 'lua', 'storyteller', 'texts.lua'), 'utf8');
+    const entries = Object.fromEntries([...lua.matchAll(/^\s*(\w+) = "((?:[^"\\]|\\.)*)",$/gm)].map((m) => [m[1], m[2]]));
+    assert.deepEqual(entries, {
+        empty_list: texts.EMPTY_PROVIDER_LIST,
+        testing_connection: texts.TESTING_CONNECTION,
+        test_ok: texts.TEST_OK,
+        provider_added: texts.PROVIDER_ADDED,
+        confirm_remove: texts.CONFIRM_REMOVE,
+        not_configured: texts.NOT_CONFIGURED,
+        offline: texts.OFFLINE,
+    });
+});
