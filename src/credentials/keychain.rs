@@ -59,9 +59,13 @@ impl KeychainStore {
     }
 
     /// Whether the keychain is usable now: the platform store opens (a session bus with a Secret
-    /// Service on Linux) and answers a lookup within the timeout. Writes nothing and never
-    /// prompts: it looks up an account that is never stored, so no locked item has to be unlocked.
-    /// A default collection that is locked is therefore only discovered by the first `store`.
+    /// Service on Linux), it has a default collection to keep keys in, and it answers a lookup
+    /// within the timeout. Writes nothing and never prompts: it looks up an account that is never
+    /// stored, so no locked item has to be unlocked.
+    ///
+    /// A default collection that exists but is locked counts as usable: on a desktop the first
+    /// use asks the author to unlock it, as every application does; falling back to the file
+    /// instead would split keys between two stores from one session to the next.
     pub async fn probe(&self) -> Result<(), CredentialError> {
         self.calls
             .run(|| {
@@ -70,6 +74,7 @@ impl KeychainStore {
                         reason: store_failure(e),
                     });
                 }
+                check_default_collection()?;
                 let probe = Account(PROBE_ACCOUNT.to_string());
                 match entry(&probe)?.get_secret() {
                     Ok(bytes) => {
@@ -84,6 +89,43 @@ impl KeychainStore {
             })
             .await
     }
+}
+
+/// A Secret Service without a default collection (a keyring that was never created, e.g. over
+/// SSH or in a container where gnome-keyring is merely activatable) accepts lookups but can
+/// never store a key.
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn check_default_collection() -> Result<(), CredentialError> {
+    use secret_service::blocking::SecretService;
+    use secret_service::{EncryptionType, Error};
+    let unavailable = |reason: String| CredentialError::Unavailable {
+        reason: redact(&reason).into_owned(),
+    };
+    let service = SecretService::connect(EncryptionType::Plain)
+        .map_err(|e| unavailable(format!("cannot reach the Secret Service ({e})")))?;
+    match service.get_default_collection() {
+        Ok(_) => Ok(()),
+        Err(Error::NoResult) => Err(unavailable(
+            "the Secret Service has no default keyring to store keys in \
+             (create or unlock one, e.g. with Seahorse or `gnome-keyring-daemon --unlock`)"
+                .into(),
+        )),
+        Err(e) => Err(unavailable(format!(
+            "the Secret Service did not name its default keyring ({e})"
+        ))),
+    }
+}
+
+#[cfg(not(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+)))]
+fn check_default_collection() -> Result<(), CredentialError> {
+    // macOS and Windows always have a default keychain / credential set for a logged-in user.
+    Ok(())
 }
 
 #[async_trait]
