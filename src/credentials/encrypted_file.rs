@@ -425,7 +425,7 @@ impl CredentialStore for EncryptedFileStore {
 
 /// Creates the data directory (and parents) if missing, private to the user on Unix. Existing
 /// directories are left as they are.
-pub fn create_data_dir(dir: &Path) -> Result<(), CredentialError> {
+pub(crate) fn create_data_dir(dir: &Path) -> Result<(), CredentialError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

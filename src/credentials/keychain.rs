@@ -215,10 +215,21 @@ fn store_failure(error: &keyring::Error) -> String {
         keyring::Error::PlatformFailure(e) | keyring::Error::NoStorageAccess(e) => e.to_string(),
         other => other.to_string(),
     };
-    redact(&format!(
-        "the platform keychain could not be opened: {detail}"
-    ))
-    .into_owned()
+    // On the Secret Service platforms opening the store means connecting to the session bus
+    // and the Secret Service on it; that is what fails without a desktop session.
+    let what = if cfg!(all(
+        unix,
+        not(any(
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "android"
+        ))
+    )) {
+        "no Secret Service reachable on the D-Bus session bus"
+    } else {
+        "the platform keychain could not be opened"
+    };
+    redact(&format!("{what} ({detail})")).into_owned()
 }
 
 /// A `keyring` error as ours. Variants carrying secret bytes are zeroized and never shown;

@@ -282,7 +282,7 @@ pub struct OpenedStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FallbackNotice {
     pub path: PathBuf,
-    /// Why the keychain is not used, e.g. "no D-Bus session bus".
+    /// Why the keychain is not used, e.g. "no Secret Service reachable on the D-Bus session bus (…)".
     pub reason: String,
     /// True for the first notice of this process: show it then, not on every settings change.
     pub first_in_process: bool,
