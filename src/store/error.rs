@@ -125,9 +125,17 @@ impl StoreError {
         )
     }
 
-    /// Whether `err` violated a FOREIGN KEY constraint.
+    /// Whether `err` violated a FOREIGN KEY constraint. An `ON DELETE RESTRICT` violation comes
+    /// back as SQLITE_CONSTRAINT_TRIGGER (SQLite implements it as an internal trigger), so the
+    /// message tells it apart from a trigger's RAISE.
     pub(crate) fn is_foreign_key_violation(err: &rusqlite::Error) -> bool {
-        Self::extended_code(err) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+        match Self::extended_code(err) {
+            Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => true,
+            Some(rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER) => {
+                err.to_string().contains("FOREIGN KEY constraint failed")
+            }
+            _ => false,
+        }
     }
 }
 
