@@ -99,3 +99,40 @@ pub fn cli_hint(command: &str) -> String {
 
 /// The document changed under a generated edit and the edit could not be re-anchored.
 pub const EDIT_CONFLICT: &str = "The text changed while the suggestion was being written, so it was not applied. Run the action again.";
+
+/// What an author reads when the database cannot be used (the `doctor` report, server start-up).
+pub mod database {
+    use std::path::Path;
+
+    fn named(path: &Path) -> String {
+        if path.as_os_str().is_empty() {
+            "The StoryTeller database".to_string()
+        } else {
+            format!("The database {}", path.display())
+        }
+    }
+
+    pub fn locked(path: &Path) -> String {
+        format!(
+            "{} is locked by another process (another storyteller-lsp, or a tool that has it open). \
+             Close that process and try again.",
+            named(path)
+        )
+    }
+
+    pub fn corrupt(path: &Path, detail: &str) -> String {
+        format!(
+            "The file {} is not a StoryTeller database or is damaged ({detail}); it was left untouched. \
+             Move it aside or restore a backup, then start again to create a fresh database.",
+            path.display()
+        )
+    }
+
+    pub fn newer_schema(path: &Path, found: u32, supported: u32) -> String {
+        format!(
+            "{} was written by a newer StoryTeller LSP (schema V{found}; this version knows up to \
+             V{supported}). Upgrade storyteller-lsp, or set `dataDir` to another directory.",
+            named(path)
+        )
+    }
+}
