@@ -162,3 +162,40 @@ mod provider_error_tests {
         }
     }
 }
+
+/// What an author reads when the database cannot be used (the `doctor` report, server start-up).
+pub mod database {
+    use std::path::Path;
+
+    fn named(path: &Path) -> String {
+        if path.as_os_str().is_empty() {
+            "The StoryTeller database".to_string()
+        } else {
+            format!("The database {}", path.display())
+        }
+    }
+
+    pub fn locked(path: &Path) -> String {
+        format!(
+            "{} is locked by another process (another storyteller-lsp, or a tool that has it open). \
+             Close that process and try again.",
+            named(path)
+        )
+    }
+
+    pub fn corrupt(path: &Path, detail: &str) -> String {
+        format!(
+            "The file {} is not a StoryTeller database or is damaged ({detail}); it was left untouched. \
+             Move it aside or restore a backup, then start again to create a fresh database.",
+            path.display()
+        )
+    }
+
+    pub fn newer_schema(path: &Path, found: u32, supported: u32) -> String {
+        format!(
+            "{} was written by a newer StoryTeller LSP (schema V{found}; this version knows up to \
+             V{supported}). Upgrade storyteller-lsp, or set `dataDir` to another directory.",
+            named(path)
+        )
+    }
+}
