@@ -111,3 +111,103 @@ pub fn document_out_of_sync(file: &str) -> String {
         "StoryTeller lost track of the changes to {file}. Close and reopen it to get suggestions for it again."
     )
 }
+
+/// The author-facing text for a provider failure of `kind` (DESIGN.md §7 where the table has a
+/// row; the rest are ours). `provider` is the display name; `retry_after` is the wait before the
+/// retry, shown rounded up to whole seconds (at least 1).
+pub fn for_provider_error(
+    kind: crate::providers::ErrorKind,
+    provider: &str,
+    retry_after: Option<std::time::Duration>,
+) -> String {
+    use crate::providers::ErrorKind;
+    match kind {
+        ErrorKind::InvalidKey => invalid_key(provider),
+        ErrorKind::QuotaExhausted => quota_exhausted(provider),
+        ErrorKind::RateLimited => {
+            let wait = retry_after.unwrap_or_default();
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            rate_limited(provider, secs.max(1))
+        }
+        ErrorKind::Unavailable => unavailable(provider),
+        ErrorKind::Network => network(provider),
+        ErrorKind::Timeout => format!("{provider} took too long to answer. Please try again."),
+        ErrorKind::ModelNotFound => format!(
+            "{provider} does not offer the configured model. Please choose another model in Settings."
+        ),
+        ErrorKind::BadRequest => format!(
+            "{provider} could not process this request. Try a shorter selection or another provider."
+        ),
+        ErrorKind::Cancelled => format!("The request to {provider} was cancelled."),
+        ErrorKind::Protocol => {
+            format!("{provider} sent an answer StoryTeller could not read. Please try again.")
+        }
+    }
+}
+
+#[cfg(test)]
+mod provider_error_tests {
+    use super::*;
+    use crate::providers::ErrorKind;
+    use std::time::Duration;
+
+    #[test]
+    fn provider_errors_use_the_design_texts() {
+        let cases = [
+            (ErrorKind::InvalidKey, None, invalid_key("OpenAI")),
+            (ErrorKind::QuotaExhausted, None, quota_exhausted("OpenAI")),
+            (ErrorKind::Network, None, network("OpenAI")),
+            (ErrorKind::Unavailable, None, unavailable("OpenAI")),
+            (
+                ErrorKind::RateLimited,
+                Some(Duration::from_millis(1500)),
+                "API rate limit reached for OpenAI. Retrying in 2 seconds.".to_string(),
+            ),
+            (
+                ErrorKind::RateLimited,
+                None,
+                "API rate limit reached for OpenAI. Retrying in 1 seconds.".to_string(),
+            ),
+        ];
+        for (kind, retry, want) in cases {
+            assert_eq!(for_provider_error(kind, "OpenAI", retry), want, "{kind}");
+        }
+    }
+}
+
+/// What an author reads when the database cannot be used (the `doctor` report, server start-up).
+pub mod database {
+    use std::path::Path;
+
+    fn named(path: &Path) -> String {
+        if path.as_os_str().is_empty() {
+            "The StoryTeller database".to_string()
+        } else {
+            format!("The database {}", path.display())
+        }
+    }
+
+    pub fn locked(path: &Path) -> String {
+        format!(
+            "{} is locked by another process (another storyteller-lsp, or a tool that has it open). \
+             Close that process and try again.",
+            named(path)
+        )
+    }
+
+    pub fn corrupt(path: &Path, detail: &str) -> String {
+        format!(
+            "The file {} is not a StoryTeller database or is damaged ({detail}); it was left untouched. \
+             Move it aside or restore a backup, then start again to create a fresh database.",
+            path.display()
+        )
+    }
+
+    pub fn newer_schema(path: &Path, found: u32, supported: u32) -> String {
+        format!(
+            "{} was written by a newer StoryTeller LSP (schema V{found}; this version knows up to \
+             V{supported}). Upgrade storyteller-lsp, or set `dataDir` to another directory.",
+            named(path)
+        )
+    }
+}

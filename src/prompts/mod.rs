@@ -1,1 +1,530 @@
-//! Prompt templates: front-matter loader, registry in SQLite, rendering and A/B selection.
+//! Prompt templates: the bundled markdown files (`prompts/*.md`), workspace overrides in
+//! `<workspace>/.storyteller/prompts/`, their statistics in SQLite, rendering and A/B selection.
+//!
+//! A template is identified by (name, version). A workspace file with the same name and version
+//! as a bundled one replaces it; a new version adds an A/B variant. At load every template is
+//! upserted into `prompt_templates`, so usage and success counts survive restarts (they are kept
+//! per (name, version): bump the version to measure a changed prompt separately).
+//!
+//! This module decides what to ask, never how: it knows no provider and no LSP. It must never
+//! log a rendered prompt (it holds manuscript text).
+
+mod bundled;
+mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use serde::Serialize;
+
+use crate::store::prompts::{self as records, TemplateRecord, TemplateUpsert};
+use crate::store::{Store, StoreError};
+
+pub use template::{LoadWarning, RenderError, Template, TemplateSource, Vars, parse};
+
+/// Where a workspace keeps its template overrides, relative to its root.
+pub const WORKSPACE_DIR: &str = ".storyteller/prompts";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("no prompt template named `{0}`")]
+    UnknownTemplate(String),
+    #[error("prompt template `{name}` has no version {version}")]
+    UnknownVersion { name: String, version: u32 },
+    #[error(
+        "no version of prompt template `{0}` can be chosen: every version is inactive or has weight 0"
+    )]
+    NoActiveVersion(String),
+    #[error("a weight must be a number of 0 or more, got {0}")]
+    InvalidWeight(f64),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("loading prompt templates failed: {0}")]
+    TaskFailed(String),
+}
+
+/// One template version as `storyteller.prompts.list` and `storyteller-lsp prompts list` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateSummary {
+    pub name: String,
+    pub version: u32,
+    pub description: String,
+    pub variables: Vec<String>,
+    pub active: bool,
+    pub weight: f64,
+    pub usage_count: u64,
+    pub success_count: u64,
+    /// Accepted / shown, 0 when never shown.
+    pub success_rate: f64,
+    /// "prompts/x.md (bundled)" or the workspace file's path.
+    pub source: String,
+}
+
+/// A loaded template with the activation in force (the file's, or the author's choice).
+#[derive(Debug, Clone)]
+struct Variant {
+    template: Arc<Template>,
+    active: bool,
+    weight: f64,
+}
+
+/// The loaded templates, their activation, and the statistics behind them. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    /// name → versions, ascending.
+    variants: RwLock<BTreeMap<String, Vec<Variant>>>,
+    rng: Mutex<Box<dyn RngCore + Send>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.read().keys().cloned().collect();
+        f.debug_struct("Registry")
+            .field("templates", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Loads the bundled templates and the overrides of each workspace root, records them in the
+    /// store, and returns the registry with one warning per file that was skipped.
+    pub async fn load(
+        store: Store,
+        workspace_roots: Vec<PathBuf>,
+    ) -> Result<(Registry, Vec<LoadWarning>), PromptError> {
+        tokio::task::spawn_blocking(move || Registry::load_blocking(store, &workspace_roots))
+            .await
+            .map_err(|e| PromptError::TaskFailed(e.to_string()))?
+    }
+
+    /// [`Registry::load`] on the calling thread, for the CLI.
+    pub fn load_blocking(
+        store: Store,
+        workspace_roots: &[PathBuf],
+    ) -> Result<(Registry, Vec<LoadWarning>), PromptError> {
+        let (templates, warnings) = collect(workspace_roots);
+        let records = store.blocking(|conn| {
+            let tx = conn.transaction()?;
+            let mut records = Vec::with_capacity(templates.len());
+            for t in &templates {
+                records.push(records::upsert(
+                    &tx,
+                    &TemplateUpsert {
+                        name: &t.name,
+                        version: t.version,
+                        template: &t.body,
+                        variables: &t.variables,
+                        active: t.declared_active,
+                        weight: t.declared_weight,
+                    },
+                )?);
+            }
+            tx.commit()?;
+            Ok(records)
+        })?;
+
+        let mut variants: BTreeMap<String, Vec<Variant>> = BTreeMap::new();
+        for (template, record) in templates.into_iter().zip(records) {
+            variants
+                .entry(template.name.clone())
+                .or_default()
+                .push(Variant {
+                    template: Arc::new(template),
+                    active: record.active,
+                    weight: record.weight,
+                });
+        }
+        for versions in variants.values_mut() {
+            versions.sort_by_key(|v| v.template.version);
+        }
+        let registry = Registry {
+            inner: Arc::new(Inner {
+                store,
+                variants: RwLock::new(variants),
+                rng: Mutex::new(Box::new(StdRng::from_os_rng())),
+            }),
+        };
+        Ok((registry, warnings))
+    }
+
+    /// Replaces the random source of A/B selection (tests pass a seeded one).
+    pub fn set_rng(&self, rng: impl RngCore + Send + 'static) {
+        *self.lock_rng() = Box::new(rng);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Vec<Variant>>> {
+        // A panic elsewhere cannot leave the map half-written (every write replaces whole
+        // values), so a poisoned lock is still consistent.
+        self.inner
+            .variants
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_rng(&self) -> std::sync::MutexGuard<'_, Box<dyn RngCore + Send>> {
+        self.inner
+            .rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The template names loaded, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
+    /// One loaded version.
+    pub fn template(&self, name: &str, version: u32) -> Option<Arc<Template>> {
+        self.read()
+            .get(name)?
+            .iter()
+            .find(|v| v.template.version == version)
+            .map(|v| Arc::clone(&v.template))
+    }
+
+    /// Chooses a version of `name` among its active ones, with probability proportional to
+    /// weight. A version of weight 0 is never chosen.
+    pub fn select(&self, name: &str) -> Result<Arc<Template>, PromptError> {
+        let map = self.read();
+        let versions = map
+            .get(name)
+            .ok_or_else(|| PromptError::UnknownTemplate(name.to_string()))?;
+        let weights: Vec<f64> = versions
+            .iter()
+            .map(|v| if v.active { v.weight } else { 0.0 })
+            .collect();
+        let draw: f64 = self.lock_rng().random();
+        let chosen = choose_weighted(&weights, draw)
+            .ok_or_else(|| PromptError::NoActiveVersion(name.to_string()))?;
+        Ok(Arc::clone(&versions[chosen].template))
+    }
+
+    /// Renders `template` with `vars` (see [`Template::render`]).
+    pub fn render(&self, template: &Template, vars: &Vars<'_>) -> Result<String, PromptError> {
+        Ok(template.render(vars)?)
+    }
+
+    /// Every loaded version with its activation and statistics, by name then version.
+    pub async fn list(&self) -> Result<Vec<TemplateSummary>, PromptError> {
+        let records = self.inner.store.call(|conn| records::list(conn)).await?;
+        Ok(self.summaries(records))
+    }
+
+    /// [`Registry::list`] on the calling thread, for the CLI.
+    pub fn list_blocking(&self) -> Result<Vec<TemplateSummary>, PromptError> {
+        let records = self.inner.store.blocking(|conn| records::list(conn))?;
+        Ok(self.summaries(records))
+    }
+
+    fn summaries(&self, records: Vec<TemplateRecord>) -> Vec<TemplateSummary> {
+        let by_key: BTreeMap<(String, u32), TemplateRecord> = records
+            .into_iter()
+            .map(|r| ((r.name.clone(), r.version), r))
+            .collect();
+        let map = self.read();
+        map.values()
+            .flatten()
+            .map(|v| {
+                let t = &v.template;
+                let record = by_key.get(&(t.name.clone(), t.version));
+                TemplateSummary {
+                    name: t.name.clone(),
+                    version: t.version,
+                    description: t.description.clone(),
+                    variables: t.variables.clone(),
+                    active: v.active,
+                    weight: v.weight,
+                    usage_count: record.map_or(0, |r| r.usage_count),
+                    success_count: record.map_or(0, |r| r.success_count),
+                    success_rate: record.map_or(0.0, |r| r.success_rate),
+                    source: t.source.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// `storyteller.prompts.setActive`. Without a weight, `version` becomes the only active
+    /// version of `name` (the others are deactivated). With a weight, `version` joins the A/B
+    /// pool with that weight and the other versions keep theirs. The choice is stored and
+    /// outlives restarts.
+    pub async fn set_active(
+        &self,
+        name: &str,
+        version: u32,
+        weight: Option<f64>,
+    ) -> Result<(), PromptError> {
+        if let Some(w) = weight
+            && !(w.is_finite() && w >= 0.0)
+        {
+            return Err(PromptError::InvalidWeight(w));
+        }
+        let plan = self.activation_plan(name, version, weight)?;
+        let stored = plan.clone();
+        let name_owned = name.to_string();
+        self.inner
+            .store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                for (v, active, w) in &stored {
+                    records::set_activation(&tx, &name_owned, *v, *active, *w)?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+
+        let mut map = self
+            .inner
+            .variants
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(versions) = map.get_mut(name) {
+            for variant in versions.iter_mut() {
+                if let Some((_, active, w)) =
+                    plan.iter().find(|(v, _, _)| *v == variant.template.version)
+                {
+                    variant.active = *active;
+                    variant.weight = *w;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The (version, active, weight) rows `set_active` writes.
+    fn activation_plan(
+        &self,
+        name: &str,
+        version: u32,
+        weight: Option<f64>,
+    ) -> Result<Vec<(u32, bool, f64)>, PromptError> {
+        let map = self.read();
+        let versions = map
+            .get(name)
+            .ok_or_else(|| PromptError::UnknownTemplate(name.to_string()))?;
+        let target = versions
+            .iter()
+            .find(|v| v.template.version == version)
+            .ok_or_else(|| PromptError::UnknownVersion {
+                name: name.to_string(),
+                version,
+            })?;
+        Ok(match weight {
+            Some(w) => vec![(version, true, w)],
+            None => {
+                // "Use this version": a weight of 0 would make it unselectable, so it gets 1.
+                let w = if target.weight > 0.0 {
+                    target.weight
+                } else {
+                    1.0
+                };
+                versions
+                    .iter()
+                    .map(|v| {
+                        if v.template.version == version {
+                            (version, true, w)
+                        } else {
+                            (v.template.version, false, v.weight)
+                        }
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// Counts one suggestion shown with this version.
+    pub async fn record_usage(&self, name: &str, version: u32) -> Result<(), PromptError> {
+        let name = name.to_string();
+        self.inner
+            .store
+            .call(move |conn| records::record_usage(conn, &name, version))
+            .await?;
+        Ok(())
+    }
+
+    /// Counts one accepted or applied suggestion; `false` if it was not counted because every
+    /// counted use had already succeeded.
+    pub async fn record_success(&self, name: &str, version: u32) -> Result<bool, PromptError> {
+        let name = name.to_string();
+        Ok(self
+            .inner
+            .store
+            .call(move |conn| records::record_success(conn, &name, version))
+            .await?)
+    }
+}
+
+/// The index chosen by `draw` (uniform in [0, 1)) among `weights`, proportionally; `None` when no
+/// weight is positive. Zero (and invalid) weights are never chosen.
+pub fn choose_weighted(weights: &[f64], draw: f64) -> Option<usize> {
+    let usable = |w: f64| w.is_finite() && w > 0.0;
+    let total: f64 = weights.iter().copied().filter(|w| usable(*w)).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let target = draw.clamp(0.0, 1.0) * total;
+    let mut cumulative = 0.0;
+    let mut last = None;
+    for (i, w) in weights.iter().copied().enumerate() {
+        if !usable(w) {
+            continue;
+        }
+        cumulative += w;
+        last = Some(i);
+        if target < cumulative {
+            return Some(i);
+        }
+    }
+    // Rounding can leave `target` a hair above the sum: the last usable index.
+    last
+}
+
+/// Every valid template from the bundle and the workspaces, later sources replacing earlier
+/// ones with the same (name, version), plus a warning per skipped file.
+fn collect(workspace_roots: &[PathBuf]) -> (Vec<Template>, Vec<LoadWarning>) {
+    let mut warnings = Vec::new();
+    let mut chosen: BTreeMap<(String, u32), Template> = BTreeMap::new();
+
+    for (file, text) in bundled::FILES {
+        match parse(TemplateSource::Bundled(file), text) {
+            Ok(t) => {
+                chosen.insert((t.name.clone(), t.version), t);
+            }
+            Err(w) => warnings.push(w),
+        }
+    }
+    for root in workspace_roots {
+        let mut seen_here: BTreeMap<(String, u32), PathBuf> = BTreeMap::new();
+        for (path, text) in workspace_files(&root.join(WORKSPACE_DIR), &mut warnings) {
+            let t = match parse(TemplateSource::Workspace(path.clone()), &text) {
+                Ok(t) => t,
+                Err(w) => {
+                    warnings.push(w);
+                    continue;
+                }
+            };
+            let key = (t.name.clone(), t.version);
+            if let Some(first) = seen_here.get(&key) {
+                warnings.push(LoadWarning {
+                    file: path.display().to_string(),
+                    line: None,
+                    message: format!(
+                        "`{}` version {} is already defined by {}; this file is ignored",
+                        t.name,
+                        t.version,
+                        first.display()
+                    ),
+                });
+                continue;
+            }
+            seen_here.insert(key.clone(), path);
+            chosen.insert(key, t);
+        }
+    }
+    (chosen.into_values().collect(), warnings)
+}
+
+/// The `.md` files of a workspace prompt directory, by file name. A missing directory is normal
+/// (no overrides); an unreadable one or file is a warning.
+fn workspace_files(dir: &Path, warnings: &mut Vec<LoadWarning>) -> Vec<(PathBuf, String)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            warnings.push(LoadWarning {
+                file: dir.display().to_string(),
+                line: None,
+                message: format!("cannot read the prompt directory: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| match std::fs::read_to_string(&path) {
+            Ok(text) => Some((path, text)),
+            Err(e) => {
+                warnings.push(LoadWarning {
+                    file: path.display().to_string(),
+                    line: None,
+                    message: format!("cannot read the file: {e}"),
+                });
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_choice_follows_the_cumulative_weights() {
+        let weights = [1.0, 0.0, 3.0];
+        let cases = [
+            (0.0, Some(0)),
+            (0.24, Some(0)),
+            (0.25, Some(2)),
+            (0.999_999, Some(2)),
+            (1.0, Some(2)),
+        ];
+        for (draw, expected) in cases {
+            assert_eq!(choose_weighted(&weights, draw), expected, "draw {draw}");
+        }
+    }
+
+    #[test]
+    fn zero_negative_and_nan_weights_are_never_chosen() {
+        assert_eq!(choose_weighted(&[0.0, 0.0], 0.5), None);
+        assert_eq!(choose_weighted(&[], 0.5), None);
+        for step in 0..=100 {
+            let draw = f64::from(step) / 100.0;
+            assert_eq!(
+                choose_weighted(&[0.0, f64::NAN, -1.0, 2.0, 0.0], draw),
+                Some(3)
+            );
+        }
+    }
+
+    #[test]
+    fn every_bundled_template_parses_cleanly() {
+        let (templates, warnings) = collect(&[]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(templates.len(), bundled::FILES.len());
+        for t in &templates {
+            assert!(!t.description.is_empty(), "{} has no description", t.name);
+        }
+    }
+
+    #[test]
+    fn the_bundle_lists_every_file_in_the_prompts_directory() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".md"))
+            .collect();
+        on_disk.sort();
+        let mut bundled: Vec<String> = bundled::FILES.iter().map(|(f, _)| f.to_string()).collect();
+        bundled.sort();
+        assert_eq!(on_disk, bundled);
+    }
+}

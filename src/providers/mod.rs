@@ -4,8 +4,17 @@
 //! This layer knows HTTP and vendor wire formats; it knows nothing of LSP, SQLite or the keychain.
 //! Invariant: an API key leaves this layer only inside an HTTP request header.
 
+pub mod anthropic;
 pub mod catalog;
+pub mod classify;
+pub mod endpoint;
 pub mod error;
+pub mod gemini;
+pub mod http;
+pub mod ndjson;
+pub mod openai;
+pub mod sse;
+pub mod yandex;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -63,6 +72,11 @@ pub struct CompletionRequest {
     pub cancel: CancellationToken,
     /// Overall time allowed for one HTTP attempt (connect + response, or the whole stream).
     pub timeout: Duration,
+    /// Streams only: the longest wait for the response headers and the first body bytes.
+    pub first_byte_timeout: Duration,
+    /// Streams only: the longest silence between two chunks; a stall mid-stream becomes
+    /// [`ProviderError::Timeout`] after the deltas already delivered.
+    pub idle_timeout: Duration,
 }
 
 impl CompletionRequest {
@@ -75,6 +89,8 @@ impl CompletionRequest {
             stop: Vec::new(),
             cancel: CancellationToken::new(),
             timeout: DEFAULT_TIMEOUT,
+            first_byte_timeout: DEFAULT_FIRST_BYTE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -123,7 +139,8 @@ pub struct Completion {
 
 /// One item of a streamed generation. A well-formed stream is zero or more `Delta`s followed by
 /// exactly one `Done`; a failure mid-stream is an `Err` item (for [`ProviderError::Protocol`] with the
-/// text received so far in `partial`).
+/// text received so far in `partial`) and ends the stream. For any other mid-stream error (a
+/// stall → `Timeout`, a reset → `Network`) the deltas already delivered are the partial text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
     Delta(String),
@@ -211,6 +228,11 @@ impl ProviderConfig {
 
 /// Default overall timeout of one HTTP attempt.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default first-byte timeout of a stream (headers and first body bytes). Vendors that queue a
+/// request keep it alive with comments (DeepSeek), which count as bytes.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default longest silence between two chunks of a stream.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connect timeout of every request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -231,4 +253,20 @@ pub trait AiProvider: Send + Sync + std::fmt::Debug {
     /// The cheapest call that proves the key and endpoint work (a model listing where the vendor
     /// has one, no tokens spent).
     async fn test_connection(&self) -> Result<ConnectionReport, ProviderError>;
+}
+
+/// Builds the provider for `config`, sharing `http`'s connection pool. Configuration problems
+/// (no endpoint for Custom, no Yandex folder id, no key where one is required) surface as errors
+/// of the first call, so a stored row can always be turned into a provider and tested.
+pub fn build(config: &ProviderConfig, http: &http::HttpClient) -> std::sync::Arc<dyn AiProvider> {
+    use std::sync::Arc;
+    match config.kind {
+        ProviderKind::OpenAi
+        | ProviderKind::DeepSeek
+        | ProviderKind::Scaleway
+        | ProviderKind::Custom => Arc::new(openai::OpenAiCompatible::new(config, http)),
+        ProviderKind::Claude => Arc::new(anthropic::Anthropic::new(config, http)),
+        ProviderKind::Gemini => Arc::new(gemini::Gemini::new(config, http)),
+        ProviderKind::Yandex => Arc::new(yandex::Yandex::new(config, http)),
+    }
 }

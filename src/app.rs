@@ -1,0 +1,423 @@
+//! The application's long-lived services, shared by the LSP server, the CLI and `demo`: the
+//! SQLite store, the credential store, the one HTTP client, the prompt registry, and one router
+//! per project.
+//!
+//! This module assembles; it decides nothing about protocols (no LSP here) and holds no domain
+//! rules of its own beyond "which project does this path belong to" and "which providers does
+//! this project route to". Opening the credential store (a keychain probe over D-Bus) happens on
+//! first use, never at start-up, so `initialize` is never slowed by it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{OnceCell, broadcast};
+
+use crate::config::Settings;
+use crate::credentials::env::{Environment, ProcessEnv};
+use crate::credentials::{
+    self, Account, CredentialError, CredentialStore, FallbackNotice, KeySource,
+};
+use crate::prompts::{LoadWarning, PromptError, Registry};
+use crate::providers::http::{ClientBuildError, HttpClient};
+use crate::providers::{self, AiProvider, ProviderConfig, ProviderError};
+use crate::routing::router::{RouteEntry, Router, RouterOptions};
+use crate::routing::{ProviderRef, RouterEvent};
+use crate::store::projects::{self, ProjectId};
+use crate::store::providers::ProviderRow;
+use crate::store::{self as db, Store, StoreError, StoreOptions};
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "storyteller.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no data directory: set STORYTELLER_DATA_DIR or the storyteller.dataDir setting")]
+    NoDataDir,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Prompts(#[from] PromptError),
+    #[error("cannot set up HTTPS: {0}")]
+    Http(#[from] ClientBuildError),
+}
+
+/// A router event, tagged with the project whose router emitted it.
+#[derive(Debug, Clone)]
+pub struct ProjectEvent {
+    pub project: ProjectId,
+    pub event: RouterEvent,
+}
+
+/// The services of one running process. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    store: Store,
+    http: HttpClient,
+    registry: Registry,
+    env: Arc<dyn Environment>,
+    settings: RwLock<Settings>,
+    roots: RwLock<Vec<PathBuf>>,
+    credentials: OnceCell<credentials::OpenedStore>,
+    routers: Mutex<HashMap<ProjectId, Router>>,
+    events: broadcast::Sender<ProjectEvent>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("data_dir", &self.inner.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What opening the application produced besides the app itself: texts to show the author once.
+#[derive(Debug, Default)]
+pub struct StartupReport {
+    pub prompt_warnings: Vec<LoadWarning>,
+}
+
+impl App {
+    /// Opens the store (migrating it), loads the prompt templates (bundled + each root's
+    /// `.storyteller/prompts/`), and builds the HTTP client. Blocking work runs off the runtime.
+    pub async fn open(
+        settings: Settings,
+        roots: Vec<PathBuf>,
+    ) -> Result<(App, StartupReport), AppError> {
+        App::open_with_env(settings, roots, Arc::new(ProcessEnv)).await
+    }
+
+    /// [`App::open`] with an explicit environment (tests, `demo`).
+    pub async fn open_with_env(
+        settings: Settings,
+        roots: Vec<PathBuf>,
+        env: Arc<dyn Environment>,
+    ) -> Result<(App, StartupReport), AppError> {
+        let data_dir = settings.data_dir().ok_or(AppError::NoDataDir)?;
+        let store =
+            Store::open_async(data_dir.join(DATABASE_FILE), StoreOptions::default()).await?;
+        let (registry, prompt_warnings) = Registry::load(store.clone(), roots.clone()).await?;
+        let http = HttpClient::new()?;
+        let (events, _) = broadcast::channel(64);
+        let app = App {
+            inner: Arc::new(Inner {
+                data_dir,
+                store,
+                http,
+                registry,
+                env,
+                settings: RwLock::new(settings),
+                roots: RwLock::new(roots),
+                credentials: OnceCell::new(),
+                routers: Mutex::new(HashMap::new()),
+                events,
+            }),
+        };
+        Ok((app, StartupReport { prompt_warnings }))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn env(&self) -> &Arc<dyn Environment> {
+        &self.inner.env
+    }
+
+    pub fn settings(&self) -> Settings {
+        read(&self.inner.settings).clone()
+    }
+
+    /// Router events of every project's router.
+    pub fn subscribe(&self) -> broadcast::Receiver<ProjectEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Builds one concrete provider on the shared HTTP client.
+    pub fn build_provider(&self, config: &ProviderConfig) -> Arc<dyn AiProvider> {
+        providers::build(config, &self.inner.http)
+    }
+
+    /// The credential store chosen by the `credentialStore` setting, opened on first use. The
+    /// fallback notice, when the file is used, comes back with it (`first_in_process` tells whether
+    /// to show it). A later change of the setting takes effect at the next start.
+    pub async fn credentials(
+        &self,
+    ) -> Result<(Arc<dyn CredentialStore>, Option<FallbackNotice>), CredentialError> {
+        let choice = read(&self.inner.settings).credential_store;
+        let opened = self
+            .inner
+            .credentials
+            .get_or_try_init(|| {
+                credentials::open_with_env(choice, &self.inner.data_dir, self.inner.env.clone())
+            })
+            .await?;
+        Ok((opened.store.clone(), opened.fallback.clone()))
+    }
+
+    /// Applies new settings to every router.
+    pub fn apply_settings(&self, settings: &Settings) {
+        *write(&self.inner.settings) = settings.clone();
+        for router in lock(&self.inner.routers).values() {
+            router.apply_settings(settings);
+        }
+    }
+
+    pub fn set_roots(&self, roots: Vec<PathBuf>) {
+        *write(&self.inner.roots) = roots;
+    }
+
+    pub fn roots(&self) -> Vec<PathBuf> {
+        read(&self.inner.roots).clone()
+    }
+
+    /// The project a file belongs to: the innermost workspace root that contains it, else the
+    /// `default` project. `None` for commands without a document: the first root's project.
+    pub async fn project_for(&self, path: Option<&Path>) -> Result<ProjectId, StoreError> {
+        let roots = self.roots();
+        let root = match path {
+            Some(path) => roots
+                .iter()
+                .filter(|root| path.starts_with(root))
+                .max_by_key(|root| root.components().count())
+                .cloned(),
+            None => roots.first().cloned(),
+        };
+        self.inner
+            .store
+            .call(move |conn| match root {
+                Some(root) => Ok(projects::get_or_create(conn, &root)?.id),
+                None => Ok(projects::default_project(conn)?.id),
+            })
+            .await
+    }
+
+    /// The router of `project`, created (with its providers loaded) on first use.
+    pub async fn router(&self, project: ProjectId) -> Result<Router, AppError> {
+        if let Some(router) = lock(&self.inner.routers).get(&project) {
+            return Ok(router.clone());
+        }
+        let entries = self.route_entries(project).await?;
+        let router = {
+            let mut routers = lock(&self.inner.routers);
+            if let Some(router) = routers.get(&project) {
+                // Another task created it while we were reading the store.
+                return Ok(router.clone());
+            }
+            let app = self.clone();
+            let factory =
+                move |config: &ProviderConfig| -> Result<Arc<dyn AiProvider>, ProviderError> {
+                    Ok(app.build_provider(config))
+                };
+            let router = Router::new(
+                Arc::new(factory),
+                RouterOptions::from_settings(&read(&self.inner.settings)),
+            );
+            router.set_providers(entries);
+            routers.insert(project, router.clone());
+            router
+        };
+        self.forward_events(project, &router);
+        Ok(router)
+    }
+
+    /// Re-reads the providers of `project` (after add, update, remove, setPrimary) into its
+    /// router, if it has one.
+    pub async fn reload_routes(&self, project: ProjectId) -> Result<(), AppError> {
+        let existing = lock(&self.inner.routers).get(&project).cloned();
+        if let Some(router) = existing {
+            let entries = self.route_entries(project).await?;
+            router.set_providers(entries);
+        }
+        Ok(())
+    }
+
+    /// The key a provider row would use now, and where it comes from.
+    pub async fn resolve_key(
+        &self,
+        row: &ProviderRow,
+    ) -> Result<Option<credentials::ResolvedKey>, AppError> {
+        let (store, _) = self.credentials().await?;
+        let session = match row.session_id {
+            Some(id) => {
+                let session = self
+                    .inner
+                    .store
+                    .call(move |conn| db::sessions::get(conn, id))
+                    .await?;
+                Account::session(session.kind, session.auth_type, session.name.as_str()).ok()
+            }
+            None => None,
+        };
+        Ok(credentials::resolve(
+            store.as_ref(),
+            row.project_id.0,
+            row.kind,
+            session.as_ref(),
+            self.inner.env.as_ref(),
+        )
+        .await?)
+    }
+
+    async fn route_entries(&self, project: ProjectId) -> Result<Vec<RouteEntry>, AppError> {
+        let rows = self
+            .inner
+            .store
+            .call(move |conn| db::providers::list(conn, project))
+            .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = match self.resolve_key(&row).await {
+                Ok(resolved) => resolved.map(|r| r.key),
+                Err(e) => {
+                    // The provider stays routable: it fails with InvalidKey at its first call and
+                    // the router moves on, while the author is told why through the error.
+                    tracing::warn!(provider = %row.kind, id = row.id.0, "no key available: {e}");
+                    None
+                }
+            };
+            let system_key = credentials::env::system_key(row.kind, self.inner.env.as_ref());
+            entries.push(RouteEntry {
+                provider: ProviderRef {
+                    id: row.id.0,
+                    kind: row.kind,
+                    display_name: row.display_name.clone(),
+                },
+                is_primary: row.is_primary,
+                position: u32::try_from(row.position.max(0)).unwrap_or(u32::MAX),
+                is_active: row.is_active,
+                eu_resident: row.kind.entry().capabilities.eu_resident
+                    || row.options.eu_resident.unwrap_or(false),
+                config: row.to_config(key),
+                system_key,
+            });
+        }
+        Ok(entries)
+    }
+
+    fn forward_events(&self, project: ProjectId, router: &Router) {
+        let mut events = router.subscribe();
+        let sender = self.inner.events.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        let _ = sender.send(ProjectEvent { project, event });
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "router events dropped: a subscriber fell behind");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+}
+
+/// `KeySource` of a resolved key, `none` when there is no key at all.
+pub fn key_source(resolved: Option<&credentials::ResolvedKey>) -> KeySource {
+    resolved.map_or(KeySource::None, |r| r.source)
+}
+
+// Poisoning only follows a panic in another thread that held the lock; the data it guards here
+// (settings, roots, the router map) stays consistent, so we keep serving rather than cascade.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::env::VarMap;
+    use crate::providers::ProviderKind;
+    use crate::store::providers::NewProvider;
+
+    async fn app_in(dir: &Path, roots: Vec<PathBuf>) -> App {
+        let settings = Settings {
+            data_dir: Some(dir.to_path_buf()),
+            credential_store: crate::config::CredentialStoreChoice::File,
+            ..Settings::default()
+        };
+        let mut env = VarMap::default();
+        env.set(
+            "STORYTELLER_CREDENTIALS_KEY",
+            "app-test-credentials-key-0001",
+        );
+        App::open_with_env(settings, roots, Arc::new(env))
+            .await
+            .unwrap()
+            .0
+    }
+
+    #[tokio::test]
+    async fn files_belong_to_the_innermost_root_else_the_default_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let outer = dir.path().join("novel");
+        let inner = outer.join("book-two");
+        let app = app_in(dir.path(), vec![outer.clone(), inner.clone()]).await;
+
+        let in_inner = app.project_for(Some(&inner.join("ch1.md"))).await.unwrap();
+        let in_outer = app
+            .project_for(Some(&outer.join("notes.md")))
+            .await
+            .unwrap();
+        let elsewhere = app.project_for(Some(Path::new("/tmp/x.md"))).await.unwrap();
+        let no_document = app.project_for(None).await.unwrap();
+
+        assert_ne!(in_inner, in_outer);
+        assert_eq!(no_document, in_outer, "commands act on the first root");
+        let default = app
+            .store()
+            .call(|c| Ok(projects::default_project(c)?.id))
+            .await
+            .unwrap();
+        assert_eq!(elsewhere, default);
+    }
+
+    #[tokio::test]
+    async fn a_router_sees_the_projects_providers_and_reloads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app_in(dir.path(), vec![]).await;
+        let project = app.project_for(None).await.unwrap();
+        let router = app.router(project).await.unwrap();
+        assert!(router.status().providers.is_empty());
+
+        app.store()
+            .call(move |c| {
+                db::providers::insert(c, &NewProvider::new(project, ProviderKind::Claude))
+            })
+            .await
+            .unwrap();
+        app.reload_routes(project).await.unwrap();
+        let status = router.status();
+        assert_eq!(status.providers.len(), 1);
+        assert_eq!(status.providers[0].provider.kind, ProviderKind::Claude);
+    }
+}

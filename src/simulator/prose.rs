@@ -1,0 +1,443 @@
+//! Deterministic story prose for the simulator: a small seeded generator of plausible sentences
+//! that picks up character names from the prompt, so `demo` reads like a continuation.
+//!
+//! Same prompt → same text. Prompts mostly in Cyrillic get Russian prose (what a Yandex user
+//! writes), everything else English.
+
+/// What the generator needs from a request.
+#[derive(Debug, Clone, Default)]
+pub struct Prompt {
+    pub model: String,
+    pub system: String,
+    /// The conversation's texts in order; the last user text is where names are taken from.
+    pub texts: Vec<String>,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+}
+
+/// The generated continuation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuation {
+    pub text: String,
+    /// True when the token budget cut the text (the vendor's "length").
+    pub truncated: bool,
+    /// True when a stop sequence ended the text.
+    pub stopped: bool,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
+
+/// splitmix64: tiny, fast, and stable across versions (a dependency's RNG could change its
+/// stream and with it every recorded demo).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0xff)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+const NOT_NAMES: &[&str] = &[
+    "I",
+    "The",
+    "A",
+    "An",
+    "And",
+    "But",
+    "He",
+    "She",
+    "They",
+    "It",
+    "We",
+    "You",
+    "His",
+    "Her",
+    "Their",
+    "Then",
+    "When",
+    "There",
+    "This",
+    "That",
+    "In",
+    "On",
+    "At",
+    "Of",
+    "Continue",
+    "Write",
+    "Chapter",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Dr",
+    "Я",
+    "Он",
+    "Она",
+    "Они",
+    "Мы",
+    "Вы",
+    "Это",
+    "И",
+    "Но",
+    "В",
+    "На",
+    "Продолжи",
+    "Глава",
+];
+
+/// The last two distinct capitalised words outside a stop list of sentence openers: usually the
+/// people of the scene.
+fn names_in(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for raw in text.split_whitespace() {
+        let word: String = raw
+            .trim_matches(|c: char| !c.is_alphabetic() && c != '-')
+            .to_string();
+        let capitalised = word.chars().next().is_some_and(char::is_uppercase)
+            && word.chars().skip(1).all(|c| c.is_lowercase() || c == '-')
+            && word.chars().count() > 1;
+        // Sentence-initial words count too (names often open a sentence); the stop list keeps
+        // out the usual openers.
+        if capitalised && !NOT_NAMES.contains(&word.as_str()) {
+            names.retain(|n| n != &word);
+            names.push(word);
+        }
+    }
+    let n = names.len();
+    names.split_off(n.saturating_sub(2))
+}
+
+fn mostly_cyrillic(text: &str) -> bool {
+    let (mut cyr, mut latin) = (0usize, 0usize);
+    for c in text.chars() {
+        if ('\u{0400}'..='\u{04FF}').contains(&c) {
+            cyr += 1;
+        } else if c.is_ascii_alphabetic() {
+            latin += 1;
+        }
+    }
+    cyr > latin
+}
+
+const EN: &[&str] = &[
+    "{A} paused at the {place}, listening to the {sound}.",
+    "“{line},” {A} said, and {B} did not answer at once.",
+    "The {object} lay where {B} had left it, {light}.",
+    "Somewhere beyond the {place}, {sound2}.",
+    "{A} thought of the letter again — the one {B} had never sent.",
+    "For a long moment neither of them moved.",
+    "{B} turned the {object} over in both hands.",
+    "The {weather} had not let up since morning.",
+    "{A} knew, then, that the {secret} would not keep much longer.",
+    "“{line},” {B} whispered.",
+    "Outside, the {weather} pressed against the windows.",
+    "{A} crossed the room and stood by the {place} until the {sound} faded.",
+    "Neither of them spoke of what had happened at the {place}.",
+    "{B} laughed, but there was no warmth in it.",
+];
+const EN_PLACE: &[&str] = &[
+    "harbour wall",
+    "kitchen door",
+    "orchard gate",
+    "old mill",
+    "station platform",
+    "stairwell",
+];
+const EN_SOUND: &[&str] = &[
+    "rain on the slates",
+    "kettle's thin whistle",
+    "distant bells",
+    "cry of the gulls",
+];
+const EN_SOUND2: &[&str] = &[
+    "a dog barked twice and fell silent",
+    "a cart rattled over the cobbles",
+    "someone was whistling an old tune",
+];
+const EN_OBJECT: &[&str] = &[
+    "brass key",
+    "folded map",
+    "lantern",
+    "chipped teacup",
+    "photograph",
+];
+const EN_LIGHT: &[&str] = &[
+    "pale in the grey light",
+    "gleaming in the lamplight",
+    "half hidden in shadow",
+];
+const EN_WEATHER: &[&str] = &["rain", "wind", "fog", "snow"];
+const EN_SECRET: &[&str] = &["secret", "promise", "truth", "silence"];
+const EN_LINE: &[&str] = &[
+    "We should have left yesterday",
+    "You kept it all this time",
+    "Tell me what you saw",
+    "It isn't finished yet",
+];
+
+const RU: &[&str] = &[
+    "{A} долго стоял у {place}, прислушиваясь к {sound}.",
+    "— {line}, — тихо сказал {A}, и {B} не сразу ответила.",
+    "{object} лежал там, где его оставила {B}.",
+    "Дождь не прекращался с самого утра.",
+    "Где-то за {place2} залаяла собака.",
+    "Долгое мгновение никто из них не двигался.",
+    "{A} вспомнил о письме — том самом, которое {B} так и не отправила.",
+    "За окном шумело море, и ветер гнал по небу низкие тучи.",
+];
+const RU_PLACE: &[&str] = &["старой мельницы", "калитки", "окна", "причала"];
+const RU_PLACE2: &[&str] = &["рекой", "лесом", "холмом"];
+const RU_SOUND: &[&str] = &["шуму дождя", "далёкому звону", "крикам чаек"];
+const RU_OBJECT: &[&str] = &["Медный ключ", "Старый фонарь", "Сложенный лист"];
+const RU_LINE: &[&str] = &["Нам пора", "Ещё не поздно", "Расскажи, что ты видела"];
+
+fn fill(template: &str, rng: &mut Rng, a: &str, b: &str, russian: bool) -> String {
+    let mut out = template.replace("{A}", a).replace("{B}", b);
+    let slots: &[(&str, &[&str])] = if russian {
+        &[
+            ("{place2}", RU_PLACE2),
+            ("{place}", RU_PLACE),
+            ("{sound}", RU_SOUND),
+            ("{object}", RU_OBJECT),
+            ("{line}", RU_LINE),
+        ]
+    } else {
+        &[
+            ("{place}", EN_PLACE),
+            ("{sound2}", EN_SOUND2),
+            ("{sound}", EN_SOUND),
+            ("{object}", EN_OBJECT),
+            ("{light}", EN_LIGHT),
+            ("{weather}", EN_WEATHER),
+            ("{secret}", EN_SECRET),
+            ("{line}", EN_LINE),
+        ]
+    };
+    for (slot, words) in slots {
+        while out.contains(slot) {
+            out = out.replacen(slot, rng.pick(words), 1);
+        }
+    }
+    out
+}
+
+fn word_count(text: &str) -> u32 {
+    u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)
+}
+
+/// The continuation of `prompt`: a few sentences (about 35–70 words), cut to roughly
+/// `max_tokens` (a word counts as a token) and at the first stop sequence.
+pub fn continue_story(prompt: &Prompt) -> Continuation {
+    let mut parts: Vec<&str> = vec![&prompt.model, &prompt.system];
+    parts.extend(prompt.texts.iter().map(String::as_str));
+    let mut rng = Rng(fnv1a(&parts));
+    let last = prompt.texts.last().map(String::as_str).unwrap_or("");
+    let russian = mostly_cyrillic(last);
+    let names = names_in(last);
+    let (a, b) = match names.as_slice() {
+        [] if russian => ("Анна".to_string(), "Вера".to_string()),
+        [] => ("Mara".to_string(), "Tomas".to_string()),
+        [one] => (
+            one.clone(),
+            if russian { "Вера" } else { "Tomas" }.to_string(),
+        ),
+        [.., x, y] => (y.clone(), x.clone()),
+    };
+    let templates = if russian { RU } else { EN };
+    // Each template once per continuation (a shuffled deck), so sentences do not repeat.
+    let mut deck: Vec<&str> = templates.to_vec();
+    for i in (1..deck.len()).rev() {
+        deck.swap(i, rng.below(i + 1));
+    }
+    // After "…she said" or a colon, the continuation opens with the line that was announced.
+    let announced = last.trim_end().trim_end_matches(',').ends_with(':')
+        || [
+            "said",
+            "asked",
+            "whispered",
+            "сказал",
+            "сказала",
+            "спросил",
+            "спросила",
+        ]
+        .iter()
+        .any(|w| last.trim_end().trim_end_matches(',').ends_with(w));
+    if announced {
+        deck.insert(
+            0,
+            if russian {
+                "— {line}."
+            } else {
+                "“{line}.”"
+            },
+        );
+    }
+    let target = 35 + rng.below(36) as u32;
+    let budget = (prompt.max_tokens.saturating_mul(3) / 4).max(1);
+    let mut text = String::new();
+    let mut next = 0;
+    while word_count(&text) < target.min(budget) {
+        let template = deck[next % deck.len()];
+        next += 1;
+        let sentence = fill(template, &mut rng, &a, &b, russian);
+        text.push(' ');
+        text.push_str(&sentence);
+    }
+    let mut truncated = false;
+    if word_count(&text) > budget {
+        truncated = true;
+        let mut seen = 0;
+        let mut cut = text.len();
+        for (i, c) in text.char_indices() {
+            if c == ' ' {
+                if seen == budget {
+                    cut = i;
+                    break;
+                }
+                seen += 1;
+            }
+        }
+        text.truncate(cut);
+    }
+    // A continuation follows the author's text: a space unless the text already ends in one.
+    if last.is_empty() || last.ends_with(char::is_whitespace) {
+        text.remove(0);
+    }
+    let mut stopped = false;
+    if let Some(at) = prompt
+        .stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+    {
+        text.truncate(at);
+        stopped = true;
+        truncated = false;
+    }
+    let input_tokens =
+        prompt.texts.iter().map(|t| word_count(t)).sum::<u32>() + word_count(&prompt.system);
+    Continuation {
+        output_tokens: word_count(&text),
+        text,
+        truncated,
+        stopped,
+        input_tokens,
+    }
+}
+
+/// Splits `text` into stream pieces of one to three words (spaces kept with the word that
+/// follows), deterministically.
+pub fn pieces(text: &str, seed: u64) -> Vec<String> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut words_in_piece = 0;
+    let mut want = 1 + rng.below(3);
+    for (i, c) in text.char_indices() {
+        if c == ' ' && i > 0 && !current.trim().is_empty() {
+            words_in_piece += 1;
+            if words_in_piece >= want {
+                out.push(std::mem::take(&mut current));
+                words_in_piece = 0;
+                want = 1 + rng.below(3);
+            }
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(text: &str, max_tokens: u32) -> Prompt {
+        Prompt {
+            model: "m".into(),
+            system: String::new(),
+            texts: vec![text.into()],
+            max_tokens,
+            stop: vec![],
+        }
+    }
+
+    #[test]
+    fn the_same_prompt_gives_the_same_text() {
+        let p = prompt("Elena opened the door and saw Marcus.", 200);
+        assert_eq!(continue_story(&p), continue_story(&p));
+        let other = prompt("Elena opened the window and saw Marcus.", 200);
+        assert_ne!(continue_story(&p).text, continue_story(&other).text);
+    }
+
+    #[test]
+    fn names_come_from_the_prompt() {
+        let c = continue_story(&prompt(
+            "The rain fell. Elena looked at Marcus across the table.",
+            400,
+        ));
+        assert!(
+            c.text.contains("Elena") || c.text.contains("Marcus"),
+            "{}",
+            c.text
+        );
+        assert!(!c.text.contains("Mara"));
+        assert!(c.text.starts_with(' '), "continues after the author's text");
+    }
+
+    #[test]
+    fn max_tokens_cuts_the_text_and_says_so() {
+        let c = continue_story(&prompt("Elena waited.", 8));
+        assert!(c.truncated);
+        assert!(c.output_tokens <= 6, "{}", c.text);
+    }
+
+    #[test]
+    fn stop_sequences_end_the_text() {
+        let mut p = prompt("Elena waited.", 400);
+        let full = continue_story(&p);
+        let stop = full.text.split_whitespace().nth(3).unwrap().to_string();
+        p.stop = vec![stop.clone()];
+        let c = continue_story(&p);
+        assert!(c.stopped);
+        assert!(!c.text.contains(&stop));
+    }
+
+    #[test]
+    fn cyrillic_prompts_get_russian_prose() {
+        let c = continue_story(&prompt("Вечером Ольга встретила Игоря у реки.", 200));
+        assert!(mostly_cyrillic(&c.text), "{}", c.text);
+    }
+
+    #[test]
+    fn pieces_rebuild_the_text() {
+        let text = " one two three four five six seven";
+        assert_eq!(pieces(text, 7).concat(), text);
+        assert!(pieces(text, 7).len() > 2);
+    }
+}

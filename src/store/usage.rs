@@ -1,0 +1,346 @@
+//! The request log (`request_log`): one row per provider request — which provider, which action,
+//! how it ended, tokens and latency — for statistics and `doctor`.
+//!
+//! It must never hold text: no prompt, no manuscript, no vendor message. The action is a short
+//! identifier checked on the way in, the outcome an error kind.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, Row, params};
+
+use super::providers::ProviderId;
+use super::{StoreError, StoreResult, Timestamp, parse_timestamp};
+use crate::providers::{ErrorKind, ProviderKind};
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed(ErrorKind),
+    /// Written by a newer version with an error kind this one does not know.
+    Unrecognised,
+}
+
+/// Every error kind, for reading outcomes back. The exhaustive match below fails to compile when
+/// a kind is added, so this list cannot silently fall behind.
+const ERROR_KINDS: [ErrorKind; 10] = [
+    ErrorKind::InvalidKey,
+    ErrorKind::QuotaExhausted,
+    ErrorKind::RateLimited,
+    ErrorKind::Unavailable,
+    ErrorKind::Network,
+    ErrorKind::Timeout,
+    ErrorKind::ModelNotFound,
+    ErrorKind::BadRequest,
+    ErrorKind::Cancelled,
+    ErrorKind::Protocol,
+];
+
+const fn _every_kind_is_listed(kind: ErrorKind) {
+    match kind {
+        ErrorKind::InvalidKey
+        | ErrorKind::QuotaExhausted
+        | ErrorKind::RateLimited
+        | ErrorKind::Unavailable
+        | ErrorKind::Network
+        | ErrorKind::Timeout
+        | ErrorKind::ModelNotFound
+        | ErrorKind::BadRequest
+        | ErrorKind::Cancelled
+        | ErrorKind::Protocol => {}
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed(kind) => kind.as_str(),
+            Outcome::Unrecognised => "unrecognised",
+        }
+    }
+
+    fn parse(text: &str) -> Outcome {
+        if text == "ok" {
+            return Outcome::Ok;
+        }
+        ERROR_KINDS
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .map_or(Outcome::Unrecognised, Outcome::Failed)
+    }
+}
+
+/// An action identifier (`inline`, `continue_scene`, …): 1–64 characters of `A-Z a-z 0-9 _ . -`,
+/// so that no sentence of a manuscript can end up in the log by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActionName(String);
+
+impl ActionName {
+    pub fn new(name: impl Into<String>) -> StoreResult<ActionName> {
+        let name = name.into();
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if valid {
+            Ok(ActionName(name))
+        } else {
+            Err(StoreError::InvalidValue {
+                field: "action",
+                detail: "an action name is 1-64 characters of letters, digits, `_`, `.`, `-`"
+                    .into(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One finished request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub provider_id: Option<ProviderId>,
+    pub kind: ProviderKind,
+    pub action: ActionName,
+    pub outcome: Outcome,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub latency: Duration,
+}
+
+/// A logged request, read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub record: RequestRecord,
+    pub at: Timestamp,
+}
+
+/// Totals for one provider over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderStats {
+    /// `None` for requests of providers removed since.
+    pub provider_id: Option<ProviderId>,
+    pub kind: ProviderKind,
+    pub requests: u64,
+    pub succeeded: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub mean_latency_ms: f64,
+}
+
+fn sql_time(t: Timestamp) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Appends one request to the log.
+pub fn record(conn: &Connection, r: &RequestRecord) -> StoreResult<()> {
+    let latency_ms = i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT INTO request_log (provider_id, provider_name, action, outcome,
+             input_tokens, output_tokens, latency_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        r.provider_id.map(|p| p.0),
+        r.kind.as_str(),
+        r.action.as_str(),
+        r.outcome.as_str(),
+        r.input_tokens,
+        r.output_tokens,
+        latency_ms,
+    ])?;
+    Ok(())
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<LoggedRaw> {
+    Ok(LoggedRaw {
+        provider_id: row.get(0)?,
+        kind: row.get(1)?,
+        action: row.get(2)?,
+        outcome: row.get(3)?,
+        input_tokens: row.get(4)?,
+        output_tokens: row.get(5)?,
+        latency_ms: row.get(6)?,
+        at: row.get(7)?,
+    })
+}
+
+struct LoggedRaw {
+    provider_id: Option<i64>,
+    kind: String,
+    action: String,
+    outcome: String,
+    input_tokens: Option<u32>,
+    output_tokens: Option<u32>,
+    latency_ms: i64,
+    at: String,
+}
+
+fn parse_kind(text: &str) -> StoreResult<ProviderKind> {
+    text.parse().map_err(
+        |e: crate::providers::catalog::UnknownKind| StoreError::InvalidData {
+            table: "request_log",
+            column: "provider_name",
+            detail: e.0,
+        },
+    )
+}
+
+/// The latest `limit` requests, newest first.
+pub fn recent(conn: &Connection, limit: u32) -> StoreResult<Vec<LoggedRequest>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT provider_id, provider_name, action, outcome, input_tokens, output_tokens,
+                latency_ms, created_at
+         FROM request_log ORDER BY id DESC LIMIT ?1",
+    )?;
+    let raws = stmt
+        .query_map([limit], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter()
+        .map(|raw| {
+            Ok(LoggedRequest {
+                record: RequestRecord {
+                    provider_id: raw.provider_id.map(ProviderId),
+                    kind: parse_kind(&raw.kind)?,
+                    action: ActionName::new(raw.action)?,
+                    outcome: Outcome::parse(&raw.outcome),
+                    input_tokens: raw.input_tokens,
+                    output_tokens: raw.output_tokens,
+                    latency: Duration::from_millis(u64::try_from(raw.latency_ms).unwrap_or(0)),
+                },
+                at: parse_timestamp("request_log", "created_at", &raw.at)?,
+            })
+        })
+        .collect()
+}
+
+/// Per-provider totals of the requests logged at or after `since`.
+pub fn summary(conn: &Connection, since: Timestamp) -> StoreResult<Vec<ProviderStats>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT provider_id, provider_name, count(*), sum(outcome = 'ok'),
+                coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), avg(latency_ms)
+         FROM request_log WHERE created_at >= ?1
+         GROUP BY provider_id, provider_name
+         ORDER BY provider_name, provider_id",
+    )?;
+    let rows = stmt
+        .query_map([sql_time(since)], |row| {
+            Ok((
+                row.get::<_, Option<i64>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, i64>(5)?,
+                row.get::<_, f64>(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, kind, requests, ok, input, output, latency)| {
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            Ok(ProviderStats {
+                provider_id: id.map(ProviderId),
+                kind: parse_kind(&kind)?,
+                requests: count(requests),
+                succeeded: count(ok),
+                input_tokens: count(input),
+                output_tokens: count(output),
+                mean_latency_ms: latency,
+            })
+        })
+        .collect()
+}
+
+/// Deletes the requests logged before `cutoff`; returns how many.
+pub fn prune_before(conn: &Connection, cutoff: Timestamp) -> StoreResult<u64> {
+    let deleted = conn.execute(
+        "DELETE FROM request_log WHERE created_at < ?1",
+        [sql_time(cutoff)],
+    )?;
+    Ok(deleted as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::projects;
+    use crate::store::providers::{self, NewProvider};
+
+    fn request(provider: Option<ProviderId>, outcome: Outcome, latency_ms: u64) -> RequestRecord {
+        RequestRecord {
+            provider_id: provider,
+            kind: ProviderKind::Claude,
+            action: ActionName::new("continue_scene").unwrap(),
+            outcome,
+            input_tokens: Some(120),
+            output_tokens: Some(40),
+            latency: Duration::from_millis(latency_ms),
+        }
+    }
+
+    #[test]
+    fn outcomes_round_trip_through_their_names() {
+        for kind in ERROR_KINDS {
+            assert_eq!(
+                Outcome::parse(Outcome::Failed(kind).as_str()),
+                Outcome::Failed(kind)
+            );
+        }
+        assert_eq!(Outcome::parse("ok"), Outcome::Ok);
+        assert_eq!(Outcome::parse("solarFlare"), Outcome::Unrecognised);
+    }
+
+    #[test]
+    fn action_names_cannot_carry_prose() {
+        assert!(ActionName::new("inline").is_ok());
+        assert!(ActionName::new("rewrite_selection.vivid").is_ok());
+        assert!(ActionName::new("She opened the door").is_err());
+        assert!(ActionName::new("").is_err());
+        assert!(ActionName::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn summary_totals_per_provider_and_survives_provider_removal() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|conn| {
+                let project = projects::default_project(conn)?.id;
+                let claude =
+                    providers::insert(conn, &NewProvider::new(project, ProviderKind::Claude))?.id;
+                record(conn, &request(Some(claude), Outcome::Ok, 100))?;
+                record(conn, &request(Some(claude), Outcome::Ok, 300))?;
+                record(
+                    conn,
+                    &request(Some(claude), Outcome::Failed(ErrorKind::Timeout), 200),
+                )?;
+                let since = chrono::Utc::now() - chrono::Duration::hours(1);
+                let stats = summary(conn, since)?;
+                assert_eq!(stats.len(), 1);
+                assert_eq!(stats[0].requests, 3);
+                assert_eq!(stats[0].succeeded, 2);
+                assert_eq!(stats[0].input_tokens, 360);
+                assert_eq!(stats[0].mean_latency_ms, 200.0);
+
+                providers::delete(conn, claude)?;
+                let logged = recent(conn, 10)?;
+                assert_eq!(logged.len(), 3);
+                assert!(logged.iter().all(|r| r.record.provider_id.is_none()));
+                assert_eq!(
+                    logged[0].record.outcome,
+                    Outcome::Failed(ErrorKind::Timeout)
+                );
+
+                let future = chrono::Utc::now() + chrono::Duration::hours(1);
+                assert!(summary(conn, future)?.is_empty());
+                assert_eq!(prune_before(conn, future)?, 3);
+                assert!(recent(conn, 10)?.is_empty());
+                Ok(())
+            })
+            .unwrap();
+    }
+}
