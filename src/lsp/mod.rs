@@ -123,16 +123,26 @@ where
     I: AsyncRead + Unpin,
     O: AsyncWrite + Unpin,
 {
-    let serve = transport::serve(input, output, socket, service, MAX_CONCURRENT_HANDLERS);
-    // tower-lsp keeps reading after `exit` until the input closes; a client that keeps the pipe
-    // open must not keep the process alive.
-    let clean = tokio::select! {
-        () = serve => matches!(
-            state.lifecycle(),
-            Lifecycle::ShuttingDown | Lifecycle::Exited { clean: true }
-        ),
-        clean = state.exited() => clean,
+    let exited = {
+        let state = state.clone();
+        async move {
+            state.exited().await;
+        }
     };
+    transport::serve(
+        input,
+        output,
+        socket,
+        service,
+        MAX_CONCURRENT_HANDLERS,
+        exited,
+    )
+    .await;
+    // `exit` after `shutdown`, or the input closed after `shutdown`.
+    let clean = matches!(
+        state.lifecycle(),
+        Lifecycle::ShuttingDown | Lifecycle::Exited { clean: true }
+    );
     if clean {
         ExitStatus::Clean
     } else {

@@ -11,6 +11,7 @@
 //! Must never: let a message size from outside decide an allocation without a bound, or write
 //! anything but whole framed messages to the output.
 
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use futures::future::{self, BoxFuture};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
 use tower::Service;
 use tower_lsp::jsonrpc::{Error, Id, Request, Response};
 use tower_lsp::{ClientSocket, ExitedError};
@@ -43,39 +45,58 @@ enum Incoming {
     Ignored,
 }
 
-/// Serves `service` over `input`/`output` until the input ends or the service has exited.
-pub async fn serve<I, O, S>(
+/// Serves `service` over `input`/`output` until the input ends or `until` resolves (the server
+/// handled `exit`).
+///
+/// Ending is orderly: after `until`, reading stops and the writer stops between two messages —
+/// never inside one. After the end of the input, answers still being computed get
+/// [`DRAIN_AFTER_INPUT_ENDS`] to go out (a script may pipe requests and close stdin), but a
+/// handler stuck on the network does not keep the process alive.
+pub async fn serve<I, O, S, U>(
     input: I,
     output: O,
     socket: ClientSocket,
     mut service: S,
     concurrency: usize,
+    until: U,
 ) where
     I: AsyncRead + Unpin,
     O: AsyncWrite + Unpin,
     S: Service<Request, Response = Option<Response>, Error = ExitedError>,
     S::Future: Send + 'static,
+    U: Future<Output = ()>,
 {
+    let stop = CancellationToken::new();
     let (server_requests, mut client_responses) = socket.split();
     let (server_requests, stop_server_requests) = futures::stream::abortable(server_requests);
     let (outgoing_tx, outgoing_rx) = mpsc::unbounded::<Value>();
     let (handlers_tx, handlers_rx) =
         mpsc::channel::<BoxFuture<'static, Option<Response>>>(QUEUED_HANDLERS);
 
-    let write_output = async move {
-        let messages = futures::stream::select(
-            outgoing_rx,
-            server_requests.map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
-        );
-        let mut writer = Writer(output);
-        futures::pin_mut!(messages);
-        while let Some(message) = messages.next().await {
-            if message.is_null() {
-                continue; // could not be serialised (never expected): send nothing
-            }
-            if let Err(e) = writer.write(&message).await {
-                tracing::error!("cannot write to the client: {e}");
-                break;
+    let write_output = {
+        let stop = stop.clone();
+        async move {
+            let messages = futures::stream::select(
+                outgoing_rx,
+                server_requests.map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+            );
+            let mut writer = Writer(output);
+            futures::pin_mut!(messages);
+            loop {
+                let message = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    message = messages.next() => message,
+                };
+                let Some(message) = message else { break };
+                if message.is_null() {
+                    continue; // could not be serialised (never expected): send nothing
+                }
+                // Not raced against `stop`: a message is written whole or not at all.
+                if let Err(e) = writer.write(&message).await {
+                    tracing::error!("cannot write to the client: {e}");
+                    break;
+                }
             }
         }
     };
@@ -91,57 +112,80 @@ pub async fn serve<I, O, S>(
             })
     };
 
-    let read_input = async move {
-        let mut reader = Reader::new(input);
-        let mut handlers = handlers_tx;
-        loop {
-            let incoming = match reader.next_message().await {
-                Ok(Some(incoming)) => incoming,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::error!("cannot read from the client: {e}");
-                    break;
-                }
-            };
-            match incoming {
-                Incoming::Request(request) => {
-                    if future::poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
-                        break; // `exit` was handled: the session is over.
-                    }
-                    let answer = service.call(request);
-                    let answer: BoxFuture<'static, Option<Response>> =
-                        Box::pin(async move { answer.await.unwrap_or(None) });
-                    if handlers.send(answer).await.is_err() {
+    let read_input = {
+        let stop = stop.clone();
+        async move {
+            let mut reader = Reader::new(input);
+            let mut handlers = handlers_tx;
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    next = reader.next_message() => next,
+                };
+                let incoming = match next {
+                    Ok(Some(incoming)) => incoming,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!("cannot read from the client: {e}");
                         break;
                     }
-                }
-                Incoming::Response(response) => {
-                    if client_responses.send(response).await.is_err() {
-                        break;
+                };
+                match incoming {
+                    Incoming::Request(request) => {
+                        if future::poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
+                            break; // `exit` was handled: the session is over.
+                        }
+                        let answer = service.call(request);
+                        let answer: BoxFuture<'static, Option<Response>> =
+                            Box::pin(async move { answer.await.unwrap_or(None) });
+                        if handlers.send(answer).await.is_err() {
+                            break;
+                        }
                     }
+                    Incoming::Response(response) => {
+                        if client_responses.send(response).await.is_err() {
+                            break;
+                        }
+                    }
+                    Incoming::Invalid(id, error) => {
+                        tracing::warn!("refused a message from the client: {}", error.message);
+                        let answer = to_value(&Response::from_error(id, error));
+                        let _ = outgoing_tx.unbounded_send(answer);
+                    }
+                    Incoming::Ignored => {}
                 }
-                Incoming::Invalid(id, error) => {
-                    tracing::warn!("refused a message from the client: {}", error.message);
-                    let _ = outgoing_tx.unbounded_send(to_value(&Response::from_error(id, error)));
-                }
-                Incoming::Ignored => {}
             }
+            // Closing every sender lets the writer end once queued answers are out.
+            drop(handlers);
+            drop(outgoing_tx);
+            stop_server_requests.abort();
         }
-        // Let queued handlers finish and their answers go out, then stop the writer.
-        drop(handlers);
-        drop(outgoing_tx);
-        stop_server_requests.abort();
     };
 
-    // Answers to requests read before the input ended still go out (a script may pipe requests
-    // and close stdin), but a handler stuck on the network must not keep the process alive.
-    let answering = futures::future::join(write_output, run_handlers);
-    futures::pin_mut!(answering, read_input);
-    tokio::select! {
-        _ = &mut answering => return,
-        () = &mut read_input => {}
+    futures::pin_mut!(write_output, run_handlers, read_input, until);
+    let mut reading = true;
+    let mut stopping = false;
+    let mut handlers_running = true;
+    // Armed when the input ends.
+    let drain = tokio::time::sleep(Duration::MAX);
+    futures::pin_mut!(drain);
+    loop {
+        tokio::select! {
+            () = &mut until, if !stopping => {
+                stopping = true;
+                stop.cancel();
+            }
+            () = &mut read_input, if reading => {
+                reading = false;
+                drain.as_mut().reset(tokio::time::Instant::now() + DRAIN_AFTER_INPUT_ENDS);
+            }
+            () = &mut run_handlers, if handlers_running => handlers_running = false,
+            // The writer ends when every sender is gone, on `stop`, or when the client is gone.
+            () = &mut write_output => return,
+            () = &mut drain, if !reading => return,
+        }
     }
-    let _ = tokio::time::timeout(DRAIN_AFTER_INPUT_ENDS, answering).await;
 }
 
 fn to_value(response: &Response) -> Value {
@@ -354,6 +398,10 @@ fn normalize(request: Request) -> Request {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::sync::Notify;
+
     use super::*;
 
     async fn read_all(input: &[u8]) -> Vec<Incoming> {
@@ -460,6 +508,95 @@ mod tests {
             Incoming::Invalid(_, e) => assert!(!e.message.contains("secret"), "{}", e.message),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Output that takes a few bytes per write and yields in between, like a full pipe, and
+    /// says when the first write begins.
+    struct SlowPipe {
+        written: Arc<Mutex<Vec<u8>>>,
+        began: Arc<Notify>,
+        ready: bool,
+    }
+
+    impl AsyncWrite for SlowPipe {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.began.notify_one();
+            if !self.ready {
+                self.ready = true;
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            self.ready = false;
+            let n = buf.len().min(5);
+            self.written.lock().unwrap().extend_from_slice(&buf[..n]);
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Answers every request with "pong".
+    struct Pong;
+
+    impl Service<Request> for Pong {
+        type Response = Option<Response>;
+        type Error = ExitedError;
+        type Future = future::Ready<Result<Option<Response>, ExitedError>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ExitedError>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request) -> Self::Future {
+            let id = request.id().cloned().unwrap_or(Id::Null);
+            future::ready(Ok(Some(Response::from_ok(id, Value::from("pong")))))
+        }
+    }
+
+    #[tokio::test]
+    async fn stopping_never_cuts_a_message_in_half() {
+        let (mut client, server_input) = tokio::io::duplex(1024);
+        tokio::io::AsyncWriteExt::write_all(&mut client, frame(PING).as_bytes())
+            .await
+            .unwrap();
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let began = Arc::new(Notify::new());
+        let pipe = SlowPipe {
+            written: written.clone(),
+            began: began.clone(),
+            ready: false,
+        };
+        let (_, socket, _) = crate::lsp::build(crate::lsp::Features::default());
+        // Stop as soon as the answer starts going out; the input stays open.
+        let stop = async move { began.notified().await };
+        serve(server_input, pipe, socket, Pong, 4, stop).await;
+
+        let out = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        let (header, body) = out.split_once("\r\n\r\n").expect("a whole header");
+        assert_eq!(header, format!("Content-Length: {}", body.len()), "{out:?}");
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap()["result"],
+            "pong"
+        );
     }
 
     #[tokio::test]
