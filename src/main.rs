@@ -1,6 +1,84 @@
-//! The `storyteller-lsp` binary: the language server on stdio by default, plus the commands of
-//! DESIGN.md §9.
+//! The `storyteller-lsp` binary: argument parsing only. Each command's work lives in a library
+//! module (`lsp::serve_stdio` for the server); commands of later issues (`doctor`, `prompts list`,
+//! `demo`, `provider …`) are added as variants of [`Command`] and one match arm each.
+//!
+//! stdout carries LSP messages: nothing else may ever be printed to it while serving.
 
-fn main() {
-    println!("storyteller-lsp {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use storyteller_lsp::config::Settings;
+use storyteller_lsp::{lsp, telemetry};
+
+const EXAMPLES: &str = "\
+Examples:
+  storyteller-lsp              Start the language server on stdin/stdout (what editors run)
+  storyteller-lsp serve        The same, spelled out
+  storyteller-lsp --version    Print the version
+
+Environment:
+  STORYTELLER_DATA_DIR   where the database, encrypted key file and logs live
+  STORYTELLER_LOG        log filter (e.g. debug), overrides the logLevel setting";
+
+#[derive(Parser)]
+#[command(
+    name = "storyteller-lsp",
+    version,
+    about = "AI writing help for fiction authors, inside the editor they already use",
+    long_about = "StoryTeller is a language server for fiction: inline continuations and \
+                  rewrite actions for Markdown and plain-text manuscripts in VS Code, Neovim \
+                  and Helix, routed to the AI providers you configure.",
+    after_help = EXAMPLES
+)]
+struct Cli {
+    /// Accepted for editors that pass it; stdio is the only transport.
+    #[arg(long, global = true)]
+    stdio: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the language server on stdin/stdout (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None | Some(Command::Serve(ServeArgs {})) => serve(),
+    }
+}
+
+fn serve() -> ExitCode {
+    let settings = Settings::default();
+    let log_dir = settings.data_dir().map(|dir| dir.join("logs"));
+    let log = Arc::new(telemetry::init(log_dir.as_deref(), &settings.log_level));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = runtime.block_on(lsp::serve_stdio(Some(log.clone())));
+    // Tokio's stdin reader sits in a blocking read that only the client can end; do not wait
+    // long for it (or for any other straggler) once the session is over.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    // The last reference: dropping it flushes the log file.
+    drop(log);
+    match status {
+        lsp::ExitStatus::Clean => ExitCode::SUCCESS,
+        lsp::ExitStatus::WithoutShutdown => ExitCode::FAILURE,
+    }
 }

@@ -100,6 +100,18 @@ pub fn cli_hint(command: &str) -> String {
 /// The document changed under a generated edit and the edit could not be re-anchored.
 pub const EDIT_CONFLICT: &str = "The text changed while the suggestion was being written, so it was not applied. Run the action again.";
 
+/// An `executeCommand` for a command this build does not run yet.
+pub fn command_unavailable(command: &str) -> String {
+    format!("{command} is not available in this version of StoryTeller.")
+}
+
+/// The server's copy of a document no longer matches the editor's (a change was refused).
+pub fn document_out_of_sync(file: &str) -> String {
+    format!(
+        "StoryTeller lost track of the changes to {file}. Close and reopen it to get suggestions for it again."
+    )
+}
+
 /// The author-facing text for a provider failure of `kind` (DESIGN.md §7 where the table has a
 /// row; the rest are ours). `provider` is the display name; `retry_after` is the wait before the
 /// retry, shown rounded up to whole seconds (at least 1).

@@ -1,1 +1,176 @@
-//! The protocol edge: the only module that knows LSP and JSON-RPC. Handlers decode, call the domain, encode.
+//! The protocol edge: the only module that knows LSP and JSON-RPC. Handlers decode, call the
+//! domain, encode.
+//!
+//! `transport` reads and writes the framed JSON-RPC messages; the service stack, outermost first:
+//! 1. `text_sync::OrderedTextSync` — applies document changes synchronously in arrival order and
+//!    tracks the lifecycle;
+//! 2. `inline_protocol::InlineAdvertising` — LSP 3.18 inline completion on lsp-types 0.94;
+//! 3. tower-lsp's `LspService<Backend>` — lifecycle rules, cancellation, the handlers of
+//!    `server`, `inline`, `actions`, `commands`.
+//!
+//! What later issues plug in: an [`InlineSource`] and a [`CommandRunner`] through [`Features`],
+//! fields of [`ServerState`], and steps of the background start-up (`server::start_background`).
+//! Must never: send document text or keys to the log, block the runtime, or hold a lock across
+//! `.await`.
+
+pub mod actions;
+pub mod capabilities;
+pub mod commands;
+pub mod inline;
+pub mod inline_protocol;
+mod positions;
+pub mod server;
+pub mod settings;
+pub mod text_sync;
+pub mod transport;
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tower_lsp::{ClientSocket, LspService};
+
+pub use commands::{CommandError, CommandRunner, NoCommands, StorytellerCommand};
+pub use inline::{InlineQuery, InlineSource, InlineTrigger, NoSuggestions, Suggestion};
+pub use server::{
+    Backend, ClientFeatures, DocumentState, Lifecycle, ReadyGate, ServerState, WorkspaceRoot,
+};
+
+use crate::telemetry::LogGuard;
+
+/// `storyteller/documentState {uri}` → sizes and SHA-256 of the server's copy of a document.
+pub const DOCUMENT_STATE_METHOD: &str = "storyteller/documentState";
+
+/// Handlers tower-lsp runs at once. Text sync does not use these slots (see `text_sync`), but
+/// `$/cancelRequest` does: enough slots that slow provider requests rarely make a cancellation
+/// wait for one.
+pub const MAX_CONCURRENT_HANDLERS: usize = 16;
+
+/// The parts of the server that later issues provide.
+#[derive(Clone)]
+pub struct Features {
+    pub inline: Arc<dyn InlineSource>,
+    pub commands: Arc<dyn CommandRunner>,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            inline: Arc::new(NoSuggestions),
+            commands: Arc::new(NoCommands),
+        }
+    }
+}
+
+/// The complete service, as the transport drives it.
+pub type StorytellerService =
+    text_sync::OrderedTextSync<inline_protocol::InlineAdvertising<LspService<Backend>>>;
+
+/// Builds the service, the socket for server-to-client messages, and a handle on the session
+/// state (for tests and for tasks that outlive a handler).
+pub fn build(features: Features) -> (StorytellerService, ClientSocket, Arc<ServerState>) {
+    let state = Arc::new(ServerState::new(features));
+    let builder = LspService::build({
+        let state = state.clone();
+        move |client| Backend::new(client, state)
+    })
+    .custom_method(DOCUMENT_STATE_METHOD, Backend::document_state);
+    let (service, socket) = inline_protocol::register(builder).finish();
+    let client = service.inner().client.clone();
+    let service = text_sync::OrderedTextSync::new(
+        inline_protocol::InlineAdvertising::new(service, state.clone()),
+        state.clone(),
+        client,
+    );
+    (service, socket, state)
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// `shutdown` then `exit` (or the input closed after `shutdown`): process exit code 0.
+    Clean,
+    /// `exit` without `shutdown`, or the input closed without either: exit code 1 (LSP rule).
+    WithoutShutdown,
+}
+
+/// Serves one session over `input`/`output` until `exit` or the end of the input.
+pub async fn run<I, O>(
+    input: I,
+    output: O,
+    features: Features,
+    log: Option<Arc<LogGuard>>,
+) -> ExitStatus
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let (service, socket, state) = build(features);
+    if let Some(log) = log {
+        tokio::spawn(follow_log_level(state.clone(), log));
+    }
+    serve(input, output, service, socket, state).await
+}
+
+/// Serves a session made by [`build`] (tests keep its state to look inside).
+pub async fn serve<I, O>(
+    input: I,
+    output: O,
+    service: StorytellerService,
+    socket: ClientSocket,
+    state: Arc<ServerState>,
+) -> ExitStatus
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let exited = {
+        let state = state.clone();
+        async move {
+            state.exited().await;
+        }
+    };
+    transport::serve(
+        input,
+        output,
+        socket,
+        service,
+        MAX_CONCURRENT_HANDLERS,
+        exited,
+    )
+    .await;
+    // `exit` after `shutdown`, or the input closed after `shutdown`.
+    let clean = matches!(
+        state.lifecycle(),
+        Lifecycle::ShuttingDown | Lifecycle::Exited { clean: true }
+    );
+    if clean {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::WithoutShutdown
+    }
+}
+
+/// The server on standard input and output (what editors start).
+pub async fn serve_stdio(log: Option<Arc<LogGuard>>) -> ExitStatus {
+    run(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        Features::default(),
+        log,
+    )
+    .await
+}
+
+/// Applies the `logLevel` setting whenever it changes.
+async fn follow_log_level(state: Arc<ServerState>, log: Arc<LogGuard>) {
+    let mut settings = state.settings.subscribe();
+    let mut level = settings.borrow_and_update().log_level.clone();
+    log.set_level(&level);
+    while settings.changed().await.is_ok() {
+        let next = settings.borrow_and_update().log_level.clone();
+        if next != level {
+            log.set_level(&next);
+            level = next;
+        }
+    }
+}

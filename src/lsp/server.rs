@@ -1,0 +1,528 @@
+//! The language server: session state shared by every handler, and the `LanguageServer` handlers
+//! for the lifecycle, workspace and settings notifications.
+//!
+//! [`ServerState`] is the one `Arc` every handler, background task and later feature reaches the
+//! session through. Later issues add their parts (store, prompts, router, credentials) as fields,
+//! start them in [`start_background`] and open [`ReadyGate`] when they are usable.
+//!
+//! `didOpen`/`didChange`/`didClose` are not handled here but in `text_sync`, before tower-lsp's
+//! concurrent handler pipeline, so that edits apply in arrival order even while every handler slot
+//! waits on the network.
+//!
+//! Handlers here decode, call the domain and encode; they never hold a lock across `.await`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tower_lsp::jsonrpc::{self, Error};
+use tower_lsp::lsp_types::{
+    CodeActionParams, CodeActionResponse, CompletionParams, CompletionResponse,
+    DidChangeConfigurationParams, DidChangeWorkspaceFoldersParams, DidSaveTextDocumentParams,
+    ExecuteCommandParams, InitializeParams, InitializeResult, InitializedParams, MessageType, Url,
+    WorkspaceFolder,
+};
+use tower_lsp::{Client, LanguageServer};
+
+use super::Features;
+use super::{actions, capabilities, commands, inline, settings};
+use crate::documents::{DocumentStore, PositionEncoding};
+use crate::messages;
+
+/// Where the session is in the LSP lifecycle, as seen by the ordered edge of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// No successful `initialize` yet: notifications are dropped, requests refused (-32002).
+    Uninitialized,
+    /// `initialize` answered: documents are tracked.
+    Running,
+    /// `shutdown` received: requests are refused (InvalidRequest), nothing new is started.
+    ShuttingDown,
+    /// `exit` received; `clean` when a `shutdown` came first (process exit code 0, else 1).
+    Exited { clean: bool },
+}
+
+/// A gate that later features await before using what the background start-up prepares
+/// (database, prompts, keychain). `initialize` is answered before any of that work starts.
+pub struct ReadyGate(watch::Sender<bool>);
+
+impl Default for ReadyGate {
+    fn default() -> Self {
+        ReadyGate(watch::Sender::new(false))
+    }
+}
+
+impl ReadyGate {
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_open(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the gate is open (at once if it already is).
+    pub async fn wait(&self) {
+        let mut open = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = open.wait_for(|is_open| *is_open).await;
+    }
+}
+
+/// What the client said it can do, reduced to what the server adapts to (DESIGN.md §3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientFeatures {
+    /// `workspace/configuration`: settings are pulled rather than read from pushes.
+    pub configuration: bool,
+    /// `window/showMessageRequest` with action buttons; otherwise messages name a CLI command.
+    pub message_actions: bool,
+    /// `window/workDoneProgress/create` for cancellable progress.
+    pub work_done_progress: bool,
+    /// `workspace/applyEdit`.
+    pub apply_edit: bool,
+    /// Code actions with `disabled: {reason}`.
+    pub code_action_disabled: bool,
+    pub name: Option<String>,
+}
+
+impl ClientFeatures {
+    fn from_params(params: &InitializeParams) -> Self {
+        let caps = &params.capabilities;
+        let workspace = caps.workspace.as_ref();
+        let window = caps.window.as_ref();
+        ClientFeatures {
+            configuration: workspace.and_then(|w| w.configuration).unwrap_or(false),
+            message_actions: window
+                .and_then(|w| w.show_message.as_ref())
+                .and_then(|m| m.message_action_item.as_ref())
+                .is_some(),
+            work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
+            apply_edit: workspace.and_then(|w| w.apply_edit).unwrap_or(false),
+            code_action_disabled: caps
+                .text_document
+                .as_ref()
+                .and_then(|t| t.code_action.as_ref())
+                .and_then(|c| c.disabled_support)
+                .unwrap_or(false),
+            name: params.client_info.as_ref().map(|info| match &info.version {
+                Some(version) => format!("{} {version}", info.name),
+                None => info.name.clone(),
+            }),
+        }
+    }
+}
+
+/// A workspace folder: one project (DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceRoot {
+    pub uri: Url,
+    pub name: String,
+}
+
+impl WorkspaceRoot {
+    fn from_folder(folder: WorkspaceFolder) -> Self {
+        WorkspaceRoot {
+            uri: folder.uri,
+            name: folder.name,
+        }
+    }
+
+    /// True when `document` lies in this folder (a path-segment prefix, not a string prefix:
+    /// `/novel` does not contain `/novel-notes/a.md`).
+    pub fn contains(&self, document: &str) -> bool {
+        let root = self.uri.as_str().trim_end_matches('/');
+        document
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// The folder on disk, for file-based lookups (story notes, prompt overrides).
+    pub fn path(&self) -> Option<PathBuf> {
+        self.uri.to_file_path().ok()
+    }
+}
+
+/// Everything one session shares between handlers and background tasks.
+pub struct ServerState {
+    pub documents: DocumentStore,
+    pub settings: settings::SettingsCell,
+    pub ready: ReadyGate,
+    pub features: Features,
+    encoding: OnceLock<PositionEncoding>,
+    client: OnceLock<ClientFeatures>,
+    inline_completion_client: AtomicBool,
+    workspace: RwLock<Vec<WorkspaceRoot>>,
+    lifecycle: watch::Sender<Lifecycle>,
+    /// Documents whose loss of sync was already shown to the author (once per document).
+    out_of_sync_shown: Mutex<HashSet<String>>,
+}
+
+impl ServerState {
+    pub fn new(features: Features) -> Self {
+        ServerState {
+            documents: DocumentStore::new(),
+            settings: settings::SettingsCell::default(),
+            ready: ReadyGate::default(),
+            features,
+            encoding: OnceLock::new(),
+            client: OnceLock::new(),
+            inline_completion_client: AtomicBool::new(false),
+            workspace: RwLock::new(Vec::new()),
+            lifecycle: watch::Sender::new(Lifecycle::Uninitialized),
+            out_of_sync_shown: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The position encoding negotiated at `initialize` (UTF-16 before that).
+    pub fn encoding(&self) -> PositionEncoding {
+        self.encoding.get().copied().unwrap_or_default()
+    }
+
+    pub fn client(&self) -> ClientFeatures {
+        self.client.get().cloned().unwrap_or_default()
+    }
+
+    /// Whether the client announced LSP 3.18 inline completion (else completion is the fallback).
+    pub fn client_has_inline_completion(&self) -> bool {
+        self.inline_completion_client.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_client_has_inline_completion(&self, value: bool) {
+        self.inline_completion_client
+            .store(value, Ordering::Relaxed);
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        *self.lifecycle.borrow()
+    }
+
+    pub(crate) fn set_lifecycle(&self, next: Lifecycle) {
+        self.lifecycle.send_replace(next);
+    }
+
+    /// Resolves when `exit` has been received; returns whether `shutdown` came first.
+    pub async fn exited(&self) -> bool {
+        let mut lifecycle = self.lifecycle.subscribe();
+        match lifecycle
+            .wait_for(|l| matches!(l, Lifecycle::Exited { .. }))
+            .await
+        {
+            Ok(state) => matches!(*state, Lifecycle::Exited { clean: true }),
+            Err(_) => false,
+        }
+    }
+
+    pub fn workspace_roots(&self) -> Vec<WorkspaceRoot> {
+        self.workspace
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The innermost workspace folder that holds `document`; `None` means the `default` project.
+    pub fn project_root_for(&self, document: &str) -> Option<WorkspaceRoot> {
+        self.workspace
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|root| root.contains(document))
+            .max_by_key(|root| root.uri.as_str().len())
+            .cloned()
+    }
+
+    fn set_workspace_roots(&self, roots: Vec<WorkspaceRoot>) {
+        *self
+            .workspace
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = roots;
+    }
+
+    fn change_workspace_roots(&self, added: Vec<WorkspaceRoot>, removed: &[WorkspaceRoot]) {
+        let mut roots = self
+            .workspace
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        roots.retain(|root| !removed.iter().any(|r| r.uri == root.uri));
+        for root in added {
+            if !roots.iter().any(|r| r.uri == root.uri) {
+                roots.push(root);
+            }
+        }
+    }
+
+    /// True the first time a document is reported out of sync (until it is back in sync).
+    pub(crate) fn first_out_of_sync_report(&self, uri: &str) -> bool {
+        self.out_of_sync_shown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(uri.to_string())
+    }
+
+    pub(crate) fn back_in_sync(&self, uri: &str) {
+        self.out_of_sync_shown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(uri);
+    }
+}
+
+/// The tower-lsp backend: a client handle and the shared state.
+pub struct Backend {
+    pub(crate) client: Client,
+    pub(crate) state: Arc<ServerState>,
+}
+
+impl Backend {
+    pub fn new(client: Client, state: Arc<ServerState>) -> Self {
+        Backend { client, state }
+    }
+
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
+    }
+
+    /// `storyteller/documentState`: sizes and a digest of the server's copy of a document, to
+    /// diagnose sync problems without ever sending the text.
+    pub async fn document_state(
+        &self,
+        params: DocumentStateParams,
+    ) -> jsonrpc::Result<DocumentState> {
+        let snapshot = self
+            .state
+            .documents
+            .snapshot(params.uri.as_str())
+            .map_err(|e| Error::invalid_params(format!("uri: {e}")))?;
+        // Hashing a 10 MB manuscript takes milliseconds: keep it off the runtime's workers.
+        let (version, in_sync) = (snapshot.version(), snapshot.is_in_sync());
+        let fingerprint = tokio::task::spawn_blocking(move || snapshot.fingerprint())
+            .await
+            .map_err(|_| Error::internal_error())?;
+        Ok(DocumentState {
+            version,
+            line_count: fingerprint.line_count,
+            utf16_length: fingerprint.utf16_len,
+            char_length: fingerprint.char_len,
+            byte_length: fingerprint.byte_len,
+            sha256: fingerprint.sha256,
+            in_sync,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DocumentStateParams {
+    pub uri: Url,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentState {
+    pub version: i32,
+    pub line_count: usize,
+    pub utf16_length: usize,
+    pub char_length: usize,
+    pub byte_length: usize,
+    pub sha256: String,
+    pub in_sync: bool,
+}
+
+#[tower_lsp::async_trait]
+impl LanguageServer for Backend {
+    /// Answered at once: only cheap decoding here; heavy start-up waits for `initialized`.
+    async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
+        let encoding = capabilities::client_encoding(&params);
+        let _ = self.state.encoding.set(encoding);
+        let client = ClientFeatures::from_params(&params);
+        tracing::info!(
+            client = client.name.as_deref().unwrap_or("unknown"),
+            %encoding,
+            "initialize"
+        );
+        let _ = self.state.client.set(client);
+
+        #[allow(deprecated)] // rootUri is how single-folder clients name their workspace.
+        let roots = match (params.workspace_folders, params.root_uri) {
+            (Some(folders), _) => folders
+                .into_iter()
+                .map(WorkspaceRoot::from_folder)
+                .collect(),
+            (None, Some(uri)) => vec![WorkspaceRoot {
+                name: uri
+                    .path_segments()
+                    .and_then(|mut s| s.next_back().map(str::to_string))
+                    .unwrap_or_default(),
+                uri,
+            }],
+            (None, None) => Vec::new(),
+        };
+        self.state.set_workspace_roots(roots);
+
+        if let Some(options) = &params.initialization_options {
+            self.state.settings.set_initialization_options(options);
+        }
+
+        Ok(InitializeResult {
+            capabilities: capabilities::server_capabilities(encoding),
+            server_info: Some(capabilities::server_info()),
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        tokio::spawn(start_background(self.client.clone(), self.state.clone()));
+    }
+
+    async fn shutdown(&self) -> jsonrpc::Result<()> {
+        tracing::info!("shutdown requested");
+        Ok(())
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        tracing::debug!(uri = %params.text_document.uri, "saved");
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        settings::on_did_change_configuration(&self.client, &self.state, params.settings).await;
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let added = params
+            .event
+            .added
+            .into_iter()
+            .map(WorkspaceRoot::from_folder)
+            .collect();
+        let removed: Vec<_> = params
+            .event
+            .removed
+            .into_iter()
+            .map(WorkspaceRoot::from_folder)
+            .collect();
+        self.state.change_workspace_roots(added, &removed);
+        tracing::info!(
+            roots = self.state.workspace_roots().len(),
+            "workspace folders changed"
+        );
+    }
+
+    async fn completion(
+        &self,
+        params: CompletionParams,
+    ) -> jsonrpc::Result<Option<CompletionResponse>> {
+        inline::completion(&self.state, params).await
+    }
+
+    async fn code_action(
+        &self,
+        params: CodeActionParams,
+    ) -> jsonrpc::Result<Option<CodeActionResponse>> {
+        actions::list(&self.state, params).await
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> jsonrpc::Result<Option<serde_json::Value>> {
+        commands::execute(&self.state, params).await.map(Some)
+    }
+}
+
+/// Start-up work that must not delay the `initialize` answer. Later issues add their steps here
+/// (open the database and migrate, load prompts, probe the keychain — each off the runtime) before
+/// the gate opens.
+async fn start_background(client: Client, state: Arc<ServerState>) {
+    settings::start(&client, &state).await;
+    state.ready.open();
+    tracing::info!("ready");
+}
+
+/// Logs a refused text-sync notification and, when `tell_author`, shows that the document lost
+/// sync. The caller decides `tell_author` synchronously (see `ServerState::first_out_of_sync_report`)
+/// so that the once-per-document rule follows message order, not handler timing.
+pub(crate) async fn report_sync_problem(
+    client: &Client,
+    uri: &str,
+    problem: &str,
+    tell_author: bool,
+) {
+    tracing::warn!(uri, "{problem}");
+    client.log_message(MessageType::ERROR, problem).await;
+    if tell_author {
+        let name = uri.rsplit('/').next().unwrap_or(uri);
+        client
+            .show_message(MessageType::WARNING, messages::document_out_of_sync(name))
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(uri: &str) -> WorkspaceRoot {
+        WorkspaceRoot {
+            uri: Url::parse(uri).unwrap(),
+            name: "n".into(),
+        }
+    }
+
+    #[test]
+    fn a_document_belongs_to_the_innermost_folder_that_holds_it() {
+        let state = ServerState::new(Features::default());
+        state.set_workspace_roots(vec![
+            root("file:///books/novel"),
+            root("file:///books/novel/part-two/"),
+            root("file:///books/novel-notes"),
+        ]);
+        let cases = [
+            ("file:///books/novel/ch1.md", Some("file:///books/novel")),
+            (
+                "file:///books/novel/part-two/ch9.md",
+                Some("file:///books/novel/part-two/"),
+            ),
+            (
+                "file:///books/novel-notes/a.md",
+                Some("file:///books/novel-notes"),
+            ),
+            ("file:///books/novella/a.md", None),
+            ("untitled:Untitled-1", None),
+        ];
+        for (document, expected) in cases {
+            let got = state.project_root_for(document).map(|r| r.uri.to_string());
+            assert_eq!(got.as_deref(), expected, "{document}");
+        }
+    }
+
+    #[test]
+    fn folder_changes_add_and_remove_roots() {
+        let state = ServerState::new(Features::default());
+        state.set_workspace_roots(vec![root("file:///a"), root("file:///b")]);
+        state.change_workspace_roots(
+            vec![root("file:///c"), root("file:///a")],
+            &[root("file:///b")],
+        );
+        let uris: Vec<_> = state
+            .workspace_roots()
+            .into_iter()
+            .map(|r| r.uri.to_string())
+            .collect();
+        assert_eq!(uris, ["file:///a", "file:///c"]);
+    }
+
+    #[tokio::test]
+    async fn the_ready_gate_releases_waiters_when_opened() {
+        let gate = Arc::new(ReadyGate::default());
+        let waiter = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.wait().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        assert!(!gate.is_open());
+        gate.open();
+        waiter.await.unwrap();
+        gate.wait().await;
+    }
+}

@@ -1,0 +1,308 @@
+"""Fixtures for the real-client tests: the built server binary driven over stdio.
+
+Reusable by later suites:
+
+- ``server_binary``: ``$STORYTELLER_BIN`` or ``target/debug/storyteller-lsp`` (build it first).
+- ``data_dir`` / ``server_env``: a fresh ``STORYTELLER_DATA_DIR`` per test, and an environment
+  without provider keys, so a developer's real keys are never used by a test.
+- ``client``: a started (not yet initialized) pytest-lsp ``LanguageClient``; call
+  ``initialize(client, capabilities)`` and ``client.shutdown_session()``.
+- ``CLIENTS``: capability variants of real editors and synthetic ones, by name.
+- ``RawServer``: the binary with bytes written and frames read directly, for malformed input.
+- ``TextModel``: the document as the editor has it, edited in any position encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import pathlib
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+#: Longest any single wait may take (generous; tests never assert on speed).
+PATIENCE = 20.0
+
+#: Environment variables that hold provider keys; removed from the server's environment.
+KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "YANDEX_API_KEY",
+    "YANDEX_FOLDER_ID",
+    "SCW_SECRET_KEY",
+    "STORYTELLER_CREDENTIALS_KEY",
+)
+
+
+def server_binary() -> pathlib.Path:
+    configured = os.environ.get("STORYTELLER_BIN")
+    path = pathlib.Path(configured) if configured else REPO_ROOT / "target/debug/storyteller-lsp"
+    if not path.is_file():
+        pytest.fail(f"server binary not found at {path}: run `cargo build` or set STORYTELLER_BIN")
+    return path
+
+
+def synthetic(**parts: Any) -> types.ClientCapabilities:
+    """Capabilities from plain LSP JSON (camelCase), e.g. ``general={"positionEncodings": [...]}``."""
+    from lsprotocol.converters import get_converter
+
+    return get_converter().structure(parts, types.ClientCapabilities)
+
+
+def _clients() -> dict[str, types.ClientCapabilities]:
+    return {
+        "bare": types.ClientCapabilities(),
+        "utf-16": synthetic(general={"positionEncodings": ["utf-16"]}),
+        "utf-8": synthetic(general={"positionEncodings": ["utf-16", "utf-8"]}),
+        "utf-32": synthetic(general={"positionEncodings": ["utf-32"]}),
+        "vscode": client_capabilities("visual-studio-code"),
+        "neovim-0.11": client_capabilities("neovim@v0.11.0"),
+        "emacs-29": client_capabilities("emacs"),
+    }
+
+
+CLIENTS = _clients()
+
+
+@pytest.fixture
+def data_dir(tmp_path: pathlib.Path) -> pathlib.Path:
+    directory = tmp_path / "data"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def server_env(data_dir: pathlib.Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES}
+    env["STORYTELLER_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@pytest.fixture
+def server_command() -> list[str]:
+    return [str(server_binary())]
+
+
+@pytest_asyncio.fixture
+async def client(server_command: list[str], server_env: dict[str, str]):
+    config = ClientServerConfig(server_command=server_command, server_env=server_env)
+    started = await config.start()
+    yield started
+    # pygls' stop() waits for the process without ending it: after a failed test the server
+    # would still be reading stdin. Closing stdin is how an editor that died would end it.
+    server = started._server
+    if server is not None and server.returncode is None:
+        if server.stdin is not None:
+            server.stdin.close()
+        try:
+            await asyncio.wait_for(server.wait(), PATIENCE)
+        except TimeoutError:
+            server.kill()
+            await server.wait()
+    await started.stop()
+
+
+async def initialize(
+    client: LanguageClient,
+    capabilities: types.ClientCapabilities,
+    options: Any = None,
+    workspace: pathlib.Path | None = None,
+) -> types.InitializeResult:
+    params = types.InitializeParams(
+        capabilities=capabilities,
+        initialization_options=options,
+        workspace_folders=(
+            [types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)]
+            if workspace
+            else None
+        ),
+    )
+    return await asyncio.wait_for(client.initialize_session(params), PATIENCE)
+
+
+async def document_state(client: LanguageClient, uri: str) -> dict[str, Any]:
+    result = await asyncio.wait_for(
+        client.protocol.send_request_async("storyteller/documentState", {"uri": uri}),
+        PATIENCE,
+    )
+    return as_dict(result)
+
+
+def as_dict(value: Any) -> Any:
+    """pygls returns results of custom methods as namedtuples (or attrs objects): make JSON."""
+    if isinstance(value, (dict, list, str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "_asdict"):  # pygls' namedtuple for results of unknown methods
+        return {k: as_dict(v) for k, v in value._asdict().items()}
+    from lsprotocol.converters import get_converter
+
+    return get_converter().unstructure(value)
+
+
+async def shown_message(client: LanguageClient, containing: str) -> types.ShowMessageParams:
+    """The first ``window/showMessage`` containing the text, received already or later."""
+
+    async def poll() -> types.ShowMessageParams:
+        while True:
+            for message in client.messages:
+                if containing in message.message:
+                    return message
+            await asyncio.sleep(0.01)
+
+    return await asyncio.wait_for(poll(), PATIENCE)
+
+
+def exit_code(client: LanguageClient) -> int | None:
+    server = client._server  # pygls keeps the process here; no public accessor.
+    return None if server is None else server.returncode
+
+
+class TextModel:
+    """The editor's copy of a document: LSP line breaks, positions in a chosen encoding."""
+
+    def __init__(self, text: str, encoding: str) -> None:
+        self.text = text
+        self.encoding = encoding
+
+    def _units(self, char: str) -> int:
+        if self.encoding == "utf-8":
+            return len(char.encode("utf-8"))
+        if self.encoding == "utf-16":
+            return len(char.encode("utf-16-le")) // 2
+        return 1
+
+    def line_spans(self) -> list[tuple[int, int]]:
+        spans, start, i, text = [], 0, 0, self.text
+        while i < len(text):
+            if text[i] == "\n":
+                spans.append((start, i))
+                i += 1
+                start = i
+            elif text[i] == "\r":
+                spans.append((start, i))
+                i += 2 if text[i + 1 : i + 2] == "\n" else 1
+                start = i
+            else:
+                i += 1
+        spans.append((start, len(text)))
+        return spans
+
+    def index(self, line: int, character: int) -> int:
+        start, end = self.line_spans()[line]
+        counted = 0
+        for i in range(start, end):
+            if counted == character:
+                return i
+            counted += self._units(self.text[i])
+            if counted > character:
+                raise ValueError("inside a character")
+        return end
+
+    def position(self, index: int) -> types.Position:
+        """The position of a code-point index (used to build edits)."""
+        for line, (start, end) in enumerate(self.line_spans()):
+            if start <= index <= end:
+                units = sum(self._units(c) for c in self.text[start:index])
+                return types.Position(line=line, character=units)
+        raise ValueError("index outside the text")
+
+    def edit(self, start: int, end: int, new_text: str) -> types.TextDocumentContentChangePartial:
+        """Replaces code points ``start..end``; returns the LSP change that says so."""
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(start=self.position(start), end=self.position(end)),
+            text=new_text,
+        )
+        a = self.index(change.range.start.line, change.range.start.character)
+        b = self.index(change.range.end.line, change.range.end.character)
+        self.text = self.text[:a] + new_text + self.text[b:]
+        return change
+
+    def expected_state(self, version: int) -> dict[str, Any]:
+        data = self.text.encode("utf-8")
+        return {
+            "version": version,
+            "lineCount": len(self.line_spans()),
+            "utf16Length": len(self.text.encode("utf-16-le")) // 2,
+            "charLength": len(self.text),
+            "byteLength": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "inSync": True,
+        }
+
+
+class RawServer:
+    """The server binary driven with raw bytes on stdin, for what a well-behaved client never sends."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, command: list[str], env: dict[str, str]) -> RawServer:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        return cls(process)
+
+    async def write(self, data: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(data)
+        await self.process.stdin.drain()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        body = json.dumps(message).encode("utf-8")
+        await self.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    async def read(self) -> dict[str, Any]:
+        return await asyncio.wait_for(self._read(), PATIENCE)
+
+    async def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        length = None
+        while True:
+            line = await self.process.stdout.readline()
+            if not line:
+                raise EOFError("the server closed its output")
+            line = line.strip()
+            if not line:
+                break
+            name, _, value = line.decode("ascii").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        assert length is not None, "a frame without Content-Length"
+        return json.loads(await self.process.stdout.readexactly(length))
+
+    async def read_response(self, id_: Any) -> dict[str, Any]:
+        """The response with ``id_``, skipping the server's notifications."""
+        while True:
+            message = await self.read()
+            if "method" not in message and message.get("id") == id_:
+                return message
+
+    async def wait(self) -> int:
+        return await asyncio.wait_for(self.process.wait(), PATIENCE)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+@pytest_asyncio.fixture
+async def raw_server(server_command: list[str], server_env: dict[str, str]):
+    server = await RawServer.start(server_command, server_env)
+    yield server
+    await server.stop()
