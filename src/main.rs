@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use storyteller_lsp::config::Settings;
-use storyteller_lsp::{lsp, telemetry};
+use storyteller_lsp::{lsp, simulator, telemetry};
 
 const EXAMPLES: &str = "\
 Examples:
   storyteller-lsp              Start the language server on stdin/stdout (what editors run)
   storyteller-lsp serve        The same, spelled out
+  storyteller-lsp simulator    A loopback imitation of the AI vendors, for trying things offline
   storyteller-lsp --version    Print the version
 
 Environment:
@@ -45,6 +46,19 @@ struct Cli {
 enum Command {
     /// Run the language server on stdin/stdout (the default).
     Serve(ServeArgs),
+    /// Run the built-in provider simulator on 127.0.0.1 (for tests and trying things offline).
+    ///
+    /// It imitates every supported vendor's API under its own path prefix
+    /// (e.g. http://127.0.0.1:PORT/openai/v1) and injects faults on request through
+    /// its control API under /_sim/. It stops when stdin closes or on Ctrl-C.
+    Simulator(SimulatorArgs),
+}
+
+#[derive(Args)]
+struct SimulatorArgs {
+    /// Port on 127.0.0.1 to listen on; 0 picks a free one (printed on the first line).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
 }
 
 #[derive(Args, Default)]
@@ -54,6 +68,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::Serve(ServeArgs {})) => serve(),
+        Some(Command::Simulator(args)) => simulator(args),
+    }
+}
+
+fn simulator(args: SimulatorArgs) -> ExitCode {
+    let _log = telemetry::init(None, "info");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let result = runtime.block_on(simulator::run_standalone(addr));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("simulator: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

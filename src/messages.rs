@@ -211,3 +211,11 @@ pub mod database {
         )
     }
 }
+
+/// The services (database, prompts) are not open yet when a command arrives.
+pub const SERVICES_NOT_STARTED: &str = "StoryTeller is still starting; try again in a moment.";
+
+/// The background start-up could not open the database or the prompts.
+pub fn services_unavailable(reason: &str) -> String {
+    format!("StoryTeller could not start its AI features: {reason}")
+}

@@ -587,6 +587,7 @@ async fn workspace_folders_are_tracked() {
             "initialize",
             json!({
                 "capabilities": {},
+                "initializationOptions": {"dataDir": client.data_dir.path()},
                 "workspaceFolders": [{"uri": "file:///books/novel", "name": "novel"}]
             }),
         )

@@ -9,6 +9,8 @@ use tower_lsp::lsp_types::ExecuteCommandParams;
 
 use super::server::ServerState;
 use crate::messages;
+use std::sync::Arc;
+use tower_lsp::Client;
 
 /// JSON-RPC code for "the request was valid but failed" (LSP `RequestFailed`).
 const REQUEST_FAILED: i64 = -32803;
@@ -94,27 +96,63 @@ impl From<CommandError> for Error {
     }
 }
 
-/// Runs commands. The features of later issues implement it; until then [`NoCommands`] answers
-/// every command with [`CommandError::NotAvailable`].
+/// What a running command may use: the client (messages, requests, progress, edits) and the
+/// session state (documents, settings, the application services).
+#[derive(Clone)]
+pub struct CommandContext {
+    pub client: Client,
+    pub state: Arc<ServerState>,
+}
+
+/// Runs commands. [`StorytellerCommands`] is the server's; tests may inject others.
 #[async_trait]
 pub trait CommandRunner: Send + Sync {
     async fn run(
         &self,
+        cx: CommandContext,
         command: StorytellerCommand,
         arguments: Map<String, Value>,
     ) -> Result<Value, CommandError>;
 }
 
+/// A runner that runs nothing (tests of the protocol edge).
 pub struct NoCommands;
 
 #[async_trait]
 impl CommandRunner for NoCommands {
     async fn run(
         &self,
+        _: CommandContext,
         command: StorytellerCommand,
         _: Map<String, Value>,
     ) -> Result<Value, CommandError> {
         Err(CommandError::NotAvailable(command))
+    }
+}
+
+/// The server's commands: provider and session management in `provider_commands`, the writing
+/// features (status, generate, prompts, feedback) in `assist_commands`.
+pub struct StorytellerCommands;
+
+#[async_trait]
+impl CommandRunner for StorytellerCommands {
+    async fn run(
+        &self,
+        cx: CommandContext,
+        command: StorytellerCommand,
+        arguments: Map<String, Value>,
+    ) -> Result<Value, CommandError> {
+        use StorytellerCommand::*;
+        match command {
+            ProvidersList | ProvidersCatalog | ProvidersTest | ProvidersAdd | ProvidersUpdate
+            | ProvidersRemove | ProvidersSetPrimary | ProvidersModels | SessionsList
+            | SessionsAdd | SessionsRemove => {
+                super::provider_commands::run(cx, command, arguments).await
+            }
+            Status | Generate | PromptsList | PromptsSetActive | Feedback => {
+                super::assist_commands::run(cx, command, arguments).await
+            }
+        }
     }
 }
 
@@ -149,11 +187,16 @@ pub fn parse(
 }
 
 pub(crate) async fn execute(
-    state: &ServerState,
+    client: &Client,
+    state: &Arc<ServerState>,
     params: ExecuteCommandParams,
 ) -> jsonrpc::Result<Value> {
     let (command, arguments) = parse(params)?;
-    Ok(state.features.commands.run(command, arguments).await?)
+    let cx = CommandContext {
+        client: client.clone(),
+        state: state.clone(),
+    };
+    Ok(state.features.commands.run(cx, command, arguments).await?)
 }
 
 #[cfg(test)]

@@ -14,11 +14,13 @@
 //! `.await`.
 
 pub mod actions;
+mod assist_commands;
 pub mod capabilities;
 pub mod commands;
 pub mod inline;
 pub mod inline_protocol;
 mod positions;
+mod provider_commands;
 pub mod server;
 pub mod settings;
 pub mod text_sync;
@@ -29,7 +31,10 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower_lsp::{ClientSocket, LspService};
 
-pub use commands::{CommandError, CommandRunner, NoCommands, StorytellerCommand};
+pub use commands::{
+    CommandContext, CommandError, CommandRunner, NoCommands, StorytellerCommand,
+    StorytellerCommands,
+};
 pub use inline::{InlineQuery, InlineSource, InlineTrigger, NoSuggestions, Suggestion};
 pub use server::{
     Backend, ClientFeatures, DocumentState, Lifecycle, ReadyGate, ServerState, WorkspaceRoot,
@@ -56,7 +61,7 @@ impl Default for Features {
     fn default() -> Self {
         Features {
             inline: Arc::new(NoSuggestions),
-            commands: Arc::new(NoCommands),
+            commands: Arc::new(StorytellerCommands),
         }
     }
 }

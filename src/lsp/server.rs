@@ -29,6 +29,7 @@ use tower_lsp::{Client, LanguageServer};
 
 use super::Features;
 use super::{actions, capabilities, commands, inline, settings};
+use crate::app::App;
 use crate::documents::{DocumentStore, PositionEncoding};
 use crate::messages;
 
@@ -158,6 +159,8 @@ pub struct ServerState {
     lifecycle: watch::Sender<Lifecycle>,
     /// Documents whose loss of sync was already shown to the author (once per document).
     out_of_sync_shown: Mutex<HashSet<String>>,
+    /// The application services, opened by the background start-up.
+    app: OnceLock<Result<App, String>>,
 }
 
 impl ServerState {
@@ -173,7 +176,37 @@ impl ServerState {
             workspace: RwLock::new(Vec::new()),
             lifecycle: watch::Sender::new(Lifecycle::Uninitialized),
             out_of_sync_shown: Mutex::new(HashSet::new()),
+            app: OnceLock::new(),
         }
+    }
+
+    /// The application services (store, credentials, routers, prompts), once the background
+    /// start-up has opened them. Waits for the ready gate; the error is the author-facing reason
+    /// the services could not be opened (e.g. a locked or newer database).
+    pub async fn app(&self) -> Result<App, String> {
+        self.ready.wait().await;
+        match self.app.get() {
+            Some(result) => result.clone(),
+            None => Err(crate::messages::SERVICES_NOT_STARTED.to_string()),
+        }
+    }
+
+    /// The application services if they are open now, without waiting.
+    pub fn app_now(&self) -> Option<App> {
+        self.app.get().and_then(|r| r.as_ref().ok()).cloned()
+    }
+
+    /// Installs the services (or the reason they could not be opened); the first call wins.
+    pub fn install_app(&self, app: Result<App, String>) {
+        let _ = self.app.set(app);
+    }
+
+    /// The workspace folders as paths on disk (projects, story notes, prompt overrides).
+    pub fn root_paths(&self) -> Vec<PathBuf> {
+        self.workspace_roots()
+            .iter()
+            .filter_map(WorkspaceRoot::path)
+            .collect()
     }
 
     /// The position encoding negotiated at `initialize` (UTF-16 before that).
@@ -401,6 +434,9 @@ impl LanguageServer for Backend {
             .map(WorkspaceRoot::from_folder)
             .collect();
         self.state.change_workspace_roots(added, &removed);
+        if let Some(app) = self.state.app_now() {
+            app.set_roots(self.state.root_paths());
+        }
         tracing::info!(
             roots = self.state.workspace_roots().len(),
             "workspace folders changed"
@@ -425,7 +461,9 @@ impl LanguageServer for Backend {
         &self,
         params: ExecuteCommandParams,
     ) -> jsonrpc::Result<Option<serde_json::Value>> {
-        commands::execute(&self.state, params).await.map(Some)
+        commands::execute(&self.client, &self.state, params)
+            .await
+            .map(Some)
     }
 }
 
@@ -434,8 +472,36 @@ impl LanguageServer for Backend {
 /// the gate opens.
 async fn start_background(client: Client, state: Arc<ServerState>) {
     settings::start(&client, &state).await;
+    let settings = (*state.settings.current()).clone();
+    match App::open(settings, state.root_paths()).await {
+        Ok((app, report)) => {
+            for warning in &report.prompt_warnings {
+                tracing::warn!("{warning}");
+                client
+                    .show_message(MessageType::WARNING, warning.to_string())
+                    .await;
+            }
+            tokio::spawn(follow_settings(state.clone(), app.clone()));
+            state.install_app(Ok(app));
+        }
+        Err(e) => {
+            let message = crate::messages::services_unavailable(&e.to_string());
+            tracing::error!("{message}");
+            client.show_message(MessageType::ERROR, &message).await;
+            state.install_app(Err(message));
+        }
+    }
     state.ready.open();
     tracing::info!("ready");
+}
+
+/// Keeps the services' settings in step with the editor's.
+async fn follow_settings(state: Arc<ServerState>, app: App) {
+    let mut settings = state.settings.subscribe();
+    while settings.changed().await.is_ok() {
+        let next = settings.borrow_and_update().clone();
+        app.apply_settings(&next);
+    }
 }
 
 /// Logs a refused text-sync notification and, when `tell_author`, shows that the document lost

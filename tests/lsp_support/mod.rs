@@ -33,6 +33,8 @@ pub struct TestClient {
     pub configuration: Value,
     pub state: Arc<ServerState>,
     server: Option<JoinHandle<ExitStatus>>,
+    /// The session's data directory (database, logs), removed with the client.
+    pub data_dir: tempfile::TempDir,
 }
 
 impl TestClient {
@@ -64,6 +66,7 @@ impl TestClient {
             configuration: Value::Null,
             state,
             server: Some(server),
+            data_dir: tempfile::tempdir().expect("a temporary data directory"),
         }
     }
 
@@ -185,7 +188,21 @@ impl TestClient {
 
     /// `initialize` with `capabilities` and `initializationOptions`, then `initialized`; waits
     /// until background start-up has opened the ready gate. Returns the initialize result.
-    pub async fn initialize(&mut self, capabilities: Value, options: Value) -> Value {
+    pub async fn initialize(&mut self, capabilities: Value, mut options: Value) -> Value {
+        // Every session keeps its database in its own temporary directory, never the user's.
+        let data_dir = json!(self.data_dir.path());
+        match &mut options {
+            Value::Object(map) => match map.get_mut("storyteller") {
+                Some(Value::Object(inner)) => {
+                    inner.entry("dataDir").or_insert(data_dir);
+                }
+                _ => {
+                    map.entry("dataDir").or_insert(data_dir);
+                }
+            },
+            Value::Null => options = json!({ "dataDir": data_dir }),
+            _ => {}
+        }
         let result = self
             .request(
                 "initialize",
