@@ -44,11 +44,16 @@ pub enum AppError {
     Http(#[from] ClientBuildError),
 }
 
-/// A router event, tagged with the project whose router emitted it.
+/// Something that changes what the author should see (status bar, messages).
 #[derive(Debug, Clone)]
-pub struct ProjectEvent {
-    pub project: ProjectId,
-    pub event: RouterEvent,
+pub enum AppEvent {
+    /// A router event of `project`'s router.
+    Router {
+        project: ProjectId,
+        event: RouterEvent,
+    },
+    /// The providers of `project` were added, edited, removed or reordered.
+    ProvidersChanged { project: ProjectId },
 }
 
 /// The services of one running process. Cheap to clone.
@@ -67,7 +72,7 @@ struct Inner {
     roots: RwLock<Vec<PathBuf>>,
     credentials: OnceCell<credentials::OpenedStore>,
     routers: Mutex<HashMap<ProjectId, Router>>,
-    events: broadcast::Sender<ProjectEvent>,
+    events: broadcast::Sender<AppEvent>,
 }
 
 impl std::fmt::Debug for App {
@@ -147,8 +152,8 @@ impl App {
         read(&self.inner.settings).clone()
     }
 
-    /// Router events of every project's router.
-    pub fn subscribe(&self) -> broadcast::Receiver<ProjectEvent> {
+    /// Router events of every project's router, and provider changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<AppEvent> {
         self.inner.events.subscribe()
     }
 
@@ -241,13 +246,17 @@ impl App {
     }
 
     /// Re-reads the providers of `project` (after add, update, remove, setPrimary) into its
-    /// router, if it has one.
+    /// router, if it has one, and announces the change.
     pub async fn reload_routes(&self, project: ProjectId) -> Result<(), AppError> {
         let existing = lock(&self.inner.routers).get(&project).cloned();
         if let Some(router) = existing {
             let entries = self.route_entries(project).await?;
             router.set_providers(entries);
         }
+        let _ = self
+            .inner
+            .events
+            .send(AppEvent::ProvidersChanged { project });
         Ok(())
     }
 
@@ -321,7 +330,7 @@ impl App {
             loop {
                 match events.recv().await {
                     Ok(event) => {
-                        let _ = sender.send(ProjectEvent { project, event });
+                        let _ = sender.send(AppEvent::Router { project, event });
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "router events dropped: a subscriber fell behind");
