@@ -306,3 +306,87 @@ async def raw_server(server_command: list[str], server_env: dict[str, str]):
     server = await RawServer.start(server_command, server_env)
     yield server
     await server.stop()
+
+
+class Simulator:
+    """The built-in provider simulator (``storyteller-lsp simulator``) as a separate process on
+    127.0.0.1, with its HTTP control API (see ``src/simulator/mod.rs``)."""
+
+    #: Base URL path of each provider kind under the simulator (DESIGN.md §5 endpoint rule).
+    PREFIXES = {
+        "openai": "/openai/v1",
+        "deepseek": "/deepseek",
+        "scaleway": "/scaleway/v1",
+        "custom": "/custom/v1",
+        "claude": "/claude/v1",
+        "gemini": "/gemini/v1beta",
+        "yandex": "/yandex/foundationModels/v1",
+    }
+
+    def __init__(self, process: asyncio.subprocess.Process, base_url: str):
+        self.process = process
+        self.base_url = base_url
+
+    def endpoint(self, provider: str) -> str:
+        return self.base_url + self.PREFIXES[provider]
+
+    async def control(self, method: str, path: str, body: Any = None) -> Any:
+        """One request to the control API (``/_sim/...``); returns the decoded JSON (or None)."""
+        import urllib.request
+
+        def call() -> Any:
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(
+                self.base_url + path,
+                data=data,
+                method=method,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=PATIENCE) as response:
+                raw = response.read()
+            return json.loads(raw) if raw.strip() else None
+
+        return await asyncio.to_thread(call)
+
+    async def inject(self, provider: str, fault: str, times: int | None = None, **extra: Any) -> None:
+        body = {"provider": provider, "fault": fault, **extra}
+        if times is not None:
+            body["times"] = times
+        await self.control("POST", "/_sim/faults", body)
+
+    async def clear_faults(self) -> None:
+        await self.control("DELETE", "/_sim/faults")
+
+    async def requests(self, provider: str | None = None) -> list[dict[str, Any]]:
+        path = "/_sim/requests" + (f"?provider={provider}" if provider else "")
+        result = await self.control("GET", path)
+        return result if isinstance(result, list) else (result or {}).get("requests", [])
+
+    async def clear_requests(self) -> None:
+        await self.control("DELETE", "/_sim/requests")
+
+
+@pytest_asyncio.fixture
+async def simulator():
+    """A running simulator process; stopped (stdin closed) after the test."""
+    process = await asyncio.create_subprocess_exec(
+        str(server_binary()),
+        "simulator",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), PATIENCE)).decode().strip()
+    prefix = "storyteller simulator listening on "
+    if not line.startswith(prefix):
+        process.kill()
+        pytest.fail(f"unexpected first line from the simulator: {line!r}")
+    sim = Simulator(process, line[len(prefix) :].rstrip("/"))
+    yield sim
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        await asyncio.wait_for(process.wait(), PATIENCE)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
