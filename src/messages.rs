@@ -219,3 +219,78 @@ pub const SERVICES_NOT_STARTED: &str = "StoryTeller is still starting; try again
 pub fn services_unavailable(reason: &str) -> String {
     format!("StoryTeller could not start its AI features: {reason}")
 }
+
+/// Titles of the writing actions in the editor's code action menu.
+pub mod action_titles {
+    pub const CONTINUE_SCENE: &str = "Continue scene";
+    pub const EXPAND_WORLDBUILDING: &str = "Expand worldbuilding";
+    pub const REWRITE: &str = "Rewrite selection";
+    pub const SUGGEST_DIALOGUE: &str = "Suggest dialogue";
+    pub const DESCRIBE_CHARACTER: &str = "Describe character";
+
+    /// "Rewrite selection: vivid".
+    pub fn rewrite(tone: &str) -> String {
+        format!("{REWRITE}: {tone}")
+    }
+}
+
+/// Progress texts of a running writing action (`$/progress`).
+pub mod progress {
+    /// While the request waits for its first words.
+    pub fn asking(provider: &str) -> String {
+        format!("Asking {provider}…")
+    }
+
+    pub const WAITING: &str = "Waiting for an AI provider…";
+
+    /// While the text streams in.
+    pub fn words_written(words: usize) -> String {
+        if words == 1 {
+            "1 word written".to_string()
+        } else {
+            format!("{words} words written")
+        }
+    }
+
+    pub const APPLYING: &str = "Inserting the text…";
+    pub const DONE: &str = "Done";
+    pub const CANCELLED: &str = "Cancelled";
+    pub const FAILED: &str = "Failed";
+}
+
+/// "Switch Provider": the question whose buttons are the other active providers.
+pub const CHOOSE_PROVIDER: &str = "Switch to which AI provider?";
+
+/// `euOnly` is on and no active provider keeps data in the EU.
+pub const NO_EU_PROVIDER: &str = "EU-only mode is on, but none of your active AI providers keeps data in the EU. Add Scaleway, or mark a custom endpoint as EU-resident.";
+
+/// A provider answered, but nothing of the answer could go into the manuscript.
+pub const NOTHING_GENERATED: &str =
+    "The AI provider returned no usable text. Run the action again.";
+
+/// A provider stopped answering part-way through.
+pub fn interrupted(provider: &str) -> String {
+    format!(
+        "{provider} stopped answering part-way through, so nothing was changed. Run the action again."
+    )
+}
+
+/// The editor cannot apply edits (`workspace/applyEdit`); the text is returned instead.
+pub const CANNOT_APPLY_EDIT: &str =
+    "This editor does not let StoryTeller edit the document; the generated text was not inserted.";
+
+/// The new primary after "Make {backup} primary" or "Switch Provider".
+pub fn now_primary(provider: &str) -> String {
+    format!("{provider} is now your primary AI provider.")
+}
+
+/// The CLI commands named for clients without message buttons or the settings page.
+pub mod cli {
+    pub const ADD_PROVIDER: &str = "storyteller-lsp provider add";
+    pub const UPDATE_KEY: &str = "storyteller-lsp provider update";
+    pub const LIST_PROVIDERS: &str = "storyteller-lsp provider list";
+
+    pub fn set_primary(id: i64) -> String {
+        format!("storyteller-lsp provider set-primary {id}")
+    }
+}
