@@ -69,7 +69,7 @@ pub enum AssistError {
     #[error("{provider}: the answer broke off: {error}", provider = provider.display_name)]
     Interrupted {
         provider: ProviderRef,
-        error: ProviderError,
+        error: Box<ProviderError>,
     },
     #[error(transparent)]
     Prompt(#[from] PromptError),
@@ -430,7 +430,12 @@ impl Assistant {
                 }
                 Some(Ok(StreamEvent::Done { .. })) | None => break,
                 Some(Err(ProviderError::Cancelled)) => return Err(AssistError::Cancelled),
-                Some(Err(error)) => return Err(AssistError::Interrupted { provider, error }),
+                Some(Err(error)) => {
+                    return Err(AssistError::Interrupted {
+                        provider,
+                        error: Box::new(error),
+                    });
+                }
             }
         }
         let around = &prepared.surroundings;

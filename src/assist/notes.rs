@@ -327,7 +327,7 @@ impl NotesIndex {
             .map(|note| (note.score(&names), note))
             .collect();
         // Highest score first; the stable sort keeps path order among equals.
-        ranked.sort_by(|a, b| b.0.cmp(&a.0));
+        ranked.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
         let mut out = String::new();
         for (_, note) in ranked {
             let remaining = budget_chars.saturating_sub(out.chars().count());

@@ -31,7 +31,7 @@ pub fn inline_continuation(raw: &str, before: &str, after: &str, cut_off: bool) 
         cut_off && !continues_line(after),
     );
     let text = drop_repeat_of_after(&text, after);
-    join(&text, before, after)
+    join(text, before, after)
 }
 
 /// The text an action inserts or puts in place of the selection. `before`/`after` are the text
@@ -59,13 +59,13 @@ pub fn action_output(
             let text = drop_echo(unwrapped, before);
             let text = drop_repeat_of_after(text, after);
             let new_paragraph = unwrapped.starts_with(['\n', '\r']);
-            join_block(&text, before, after, new_paragraph)
+            join_block(text, before, after, new_paragraph)
         }
         Placement::AfterSelection => {
             let text = drop_repeat_of_after(unwrapped, after);
             let new_paragraph = unwrapped.starts_with(['\n', '\r']);
             let preceding = format!("{before}{selection}");
-            join_block(&text, &preceding, after, new_paragraph)
+            join_block(text, &preceding, after, new_paragraph)
         }
     }
 }
@@ -278,10 +278,8 @@ fn join_block(text: &str, before: &str, after: &str, new_paragraph: bool) -> Opt
     let mut out = String::with_capacity(body.len() + 4);
     match before.chars().next_back() {
         None => {}
-        Some('\n') => {
-            if new_paragraph && !before.ends_with("\n\n") && !before.ends_with("\n\r\n") {
-                out.push('\n');
-            }
+        Some('\n') if new_paragraph && !before.ends_with("\n\n") && !before.ends_with("\n\r\n") => {
+            out.push('\n');
         }
         Some(c) if c.is_whitespace() => {}
         Some(last) => {
