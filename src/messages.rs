@@ -294,3 +294,13 @@ pub mod cli {
         format!("storyteller-lsp provider set-primary {id}")
     }
 }
+
+/// Making a provider primary (a button) failed.
+pub fn provider_change_failed(reason: &str) -> String {
+    format!("StoryTeller could not change the primary AI provider: {reason}")
+}
+
+/// A `contextFiles` glob could not be used; story notes are not read until it is fixed.
+pub fn story_notes_unavailable(reason: &str) -> String {
+    format!("Story notes are not used: {reason}")
+}

@@ -399,13 +399,13 @@ impl Assistant {
         })
     }
 
-    /// Streams an action's text from the router. `progress` hears how many chars have arrived.
+    /// Streams an action's text from the router. `progress` sees the text received so far.
     pub async fn generate_action(
         &self,
         router: &Router,
         prepared: &PreparedAction,
         budget: Budget,
-        mut progress: impl FnMut(usize),
+        mut progress: impl FnMut(&str),
     ) -> Result<GeneratedText, AssistError> {
         let span = tracing::info_span!("assist", action = prepared.action.id().as_str());
         let routed = {
@@ -426,7 +426,7 @@ impl Assistant {
             match next {
                 Some(Ok(StreamEvent::Delta(delta))) => {
                     raw.push_str(&delta);
-                    progress(raw.chars().count());
+                    progress(&raw);
                 }
                 Some(Ok(StreamEvent::Done { .. })) | None => break,
                 Some(Err(ProviderError::Cancelled)) => return Err(AssistError::Cancelled),
