@@ -239,11 +239,12 @@ mod tests {
 
     #[test]
     fn ids_and_tones_parse_strictly() {
-        let cases: &[(
-            &str,
-            Option<&str>,
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
             Result<(ActionId, Option<Tone>), ActionError>,
-        )] = &[
+        );
+        let cases: &[Case] = &[
             ("continueScene", None, Ok((ActionId::ContinueScene, None))),
             (
                 "rewriteSelection",

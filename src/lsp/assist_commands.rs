@@ -650,22 +650,19 @@ async fn apply_edit(
         label: Some(label.to_string()),
         edit: workspace_edit,
     };
-    let answer = tokio::time::timeout(
-        APPLY_TIMEOUT,
-        cx.client.send_request::<ApplyWorkspaceEdit>(params),
-    )
-    .await;
+    let answer =
+        notify::request_editor::<ApplyWorkspaceEdit>(&cx.client, params, APPLY_TIMEOUT).await;
     match answer {
-        Ok(Ok(response)) if response.applied => Ok(Some(range)),
-        Ok(Ok(response)) => {
+        Some(Ok(response)) if response.applied => Ok(Some(range)),
+        Some(Ok(response)) => {
             tracing::info!(
                 reason = response.failure_reason.as_deref().unwrap_or("none given"),
                 "the editor refused the edit"
             );
             Ok(None)
         }
-        Ok(Err(e)) => Err(failed(format!("workspace/applyEdit failed: {e}"))),
-        Err(_) => Err(failed("the editor did not answer workspace/applyEdit")),
+        Some(Err(e)) => Err(failed(format!("workspace/applyEdit failed: {e}"))),
+        None => Err(failed("the editor did not answer workspace/applyEdit")),
     }
 }
 

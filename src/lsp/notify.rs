@@ -29,11 +29,12 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tower_lsp::Client;
 use tower_lsp::lsp_types::notification::{Notification, Progress as ProgressNotification};
-use tower_lsp::lsp_types::request::WorkDoneProgressCreate;
+use tower_lsp::lsp_types::request::{ShowMessageRequest, WorkDoneProgressCreate};
 use tower_lsp::lsp_types::{
     MessageActionItem, MessageType, NumberOrString, ProgressParams, ProgressParamsValue,
-    WorkDoneProgress, WorkDoneProgressBegin, WorkDoneProgressCancelParams,
-    WorkDoneProgressCreateParams, WorkDoneProgressEnd, WorkDoneProgressReport,
+    ShowMessageRequestParams, WorkDoneProgress, WorkDoneProgressBegin,
+    WorkDoneProgressCancelParams, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
+    WorkDoneProgressReport,
 };
 
 use super::server::{Backend, ServerState};
@@ -55,6 +56,30 @@ pub const PROGRESS_CANCEL_METHOD: &str = "window/workDoneProgress/cancel";
 
 /// How long the editor may take to accept a progress token.
 const PROGRESS_CREATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends a request to the editor on a task of its own and waits for the answer at most `limit`.
+///
+/// Why a task: tower-lsp 0.20 panics (`Pending::insert`: "receiver already dropped"), ending the
+/// session, when an answer arrives for a request whose future was dropped — which a timeout, or a
+/// handler dropped by `$/cancelRequest`, would do. The task keeps the waiter alive until the
+/// answer comes, whatever happens to the caller. `None`: no answer in time.
+pub(crate) async fn request_editor<R>(
+    client: &Client,
+    params: R::Params,
+    limit: Duration,
+) -> Option<tower_lsp::jsonrpc::Result<R::Result>>
+where
+    R: tower_lsp::lsp_types::request::Request,
+    R::Params: Send + 'static,
+    R::Result: Send + 'static,
+{
+    let client = client.clone();
+    let answer = tokio::spawn(async move { client.send_request::<R>(params).await });
+    match tokio::time::timeout(limit, answer).await {
+        Ok(Ok(result)) => Some(result),
+        _ => None,
+    }
+}
 
 enum StatusNotification {}
 
@@ -456,14 +481,18 @@ pub(crate) fn ask(
                 properties: HashMap::new(),
             })
             .collect();
-        let answer = audience
-            .client
-            .show_message_request(kind, text, Some(items))
-            .await;
+        let params = ShowMessageRequestParams {
+            typ: kind,
+            message: text,
+            actions: Some(items),
+        };
+        // A dialog may stay open as long as the author likes; the session's end stops waiting.
+        let answer =
+            request_editor::<ShowMessageRequest>(&audience.client, params, Duration::MAX).await;
         let chosen = match answer {
-            Ok(Some(item)) => buttons.into_iter().find(|b| b.label() == item.title),
-            Ok(None) => None,
-            Err(e) => {
+            Some(Ok(Some(item))) => buttons.into_iter().find(|b| b.label() == item.title),
+            Some(Ok(None)) | None => None,
+            Some(Err(e)) => {
                 tracing::debug!("message request not answered: {e}");
                 None
             }
@@ -657,14 +686,15 @@ impl Progress {
         }
         let n = state.notifier.next_token.fetch_add(1, Ordering::Relaxed);
         let token = NumberOrString::String(format!("storyteller-{n}"));
-        let created = tokio::time::timeout(
-            PROGRESS_CREATE_TIMEOUT,
-            client.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+        let created = request_editor::<WorkDoneProgressCreate>(
+            client,
+            WorkDoneProgressCreateParams {
                 token: token.clone(),
-            }),
+            },
+            PROGRESS_CREATE_TIMEOUT,
         )
         .await;
-        if !matches!(created, Ok(Ok(()))) {
+        if !matches!(created, Some(Ok(()))) {
             tracing::debug!("the editor did not accept a progress token; no progress shown");
             return progress;
         }

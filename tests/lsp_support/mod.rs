@@ -19,6 +19,9 @@ use tokio::task::JoinHandle;
 /// How long any single wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Computes the answer to one request of the server (`None`: the default answer).
+pub type Responder = Box<dyn FnMut(&Value) -> Option<Value> + Send>;
+
 pub struct TestClient {
     writer: WriteHalf<DuplexStream>,
     inbox: mpsc::UnboundedReceiver<Value>,
@@ -33,7 +36,7 @@ pub struct TestClient {
     pub configuration: Value,
     /// Answers the server's requests (e.g. `workspace/applyEdit`, a button of
     /// `window/showMessageRequest`); `None` from it, or no responder, answers `null`.
-    pub responder: Option<Box<dyn FnMut(&Value) -> Option<Value> + Send>>,
+    pub responder: Option<Responder>,
     pub state: Arc<ServerState>,
     server: Option<JoinHandle<ExitStatus>>,
     /// The session's data directory (database, logs), removed with the client.
