@@ -8,6 +8,7 @@ pub mod app;
 pub mod assist;
 pub mod config;
 pub mod credentials;
+pub mod demo;
 pub mod documents;
 pub mod lsp;
 pub mod messages;

@@ -304,3 +304,70 @@ pub fn provider_change_failed(reason: &str) -> String {
 pub fn story_notes_unavailable(reason: &str) -> String {
     format!("Story notes are not used: {reason}")
 }
+
+/// The transcript of `storyteller-lsp demo`: what an author would see, narrated.
+pub mod demo {
+    pub const INTRO: &str = "StoryTeller demo: a real language-server session, driven here the way an editor drives it.\nEverything runs on this machine: a simulated AI provider on 127.0.0.1, a throwaway workspace and database, no keys, no network.\n(The simulated provider writes stock sentences around the names it sees; a real model follows the prompts.)";
+
+    pub fn workspace(notes: usize) -> String {
+        format!("Workspace: a novel with {notes} story notes (characters/, notes/, STORY.md)")
+    }
+
+    pub fn providers(primary: &str, backup: &str) -> String {
+        format!("AI providers: {primary} (primary) and {backup} (backup), both simulated")
+    }
+
+    pub fn opening(file: &str, words: usize) -> String {
+        format!("Opening {file} ({words} words)")
+    }
+
+    pub fn status(state: &str, provider: &str) -> String {
+        if provider.is_empty() {
+            format!("Status bar: StoryTeller {state}")
+        } else {
+            format!("Status bar: StoryTeller {state}, {provider}")
+        }
+    }
+
+    pub const STEP_INLINE: &str =
+        "1. The author pauses at the end of the chapter; ghost text appears:";
+    pub const ACCEPTED: &str =
+        "   The author accepts it (Tab); the acceptance counts for the prompt's success rate.";
+    pub const STEP_CONTINUE: &str = "2. Code action \u{201c}Continue scene\u{201d} at the cursor:";
+    pub fn step_rewrite(title: &str) -> String {
+        format!("3. Code action \u{201c}{title}\u{201d} on a selected sentence:")
+    }
+    pub fn step_failure(primary: &str) -> String {
+        format!(
+            "4. {primary} goes down (the simulator answers 503). \u{201c}Continue scene\u{201d} again:"
+        )
+    }
+    pub fn step_recovery(primary: &str, secs: u64) -> String {
+        format!("5. {primary} is back; the health check (every {secs} s) notices:")
+    }
+    pub const STEP_RESULT: &str = "The end of the chapter now reads:";
+    pub const NO_SUGGESTION: &str = "(no suggestion)";
+
+    pub fn progress(line: &str) -> String {
+        format!("   progress: {line}")
+    }
+
+    pub fn inserted(provider: &str, text: &str) -> String {
+        format!("   inserted by {provider}: \u{201c}{text}\u{201d}")
+    }
+
+    pub fn before_after(before: &str, after: &str) -> String {
+        format!("   before: \u{201c}{before}\u{201d}\n   after:  \u{201c}{after}\u{201d}")
+    }
+
+    pub fn message(kind: &str, text: &str, buttons: &[String]) -> String {
+        let buttons: String = buttons.iter().map(|b| format!("  [{b}]")).collect();
+        format!("   {kind} {text}{buttons}")
+    }
+
+    pub fn not_applied(reason: &str) -> String {
+        format!("   (not applied: {reason})")
+    }
+
+    pub const FINISHED: &str = "Demo finished; the temporary workspace and database were removed.";
+}
