@@ -7,6 +7,7 @@
 //! disabled with the reason; others get no AI actions and one message.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 use tower_lsp::jsonrpc;
@@ -23,6 +24,9 @@ use super::server::ServerState;
 use crate::assist::actions::{self, Action, ActionKind};
 use crate::messages;
 use crate::routing::RouterState;
+
+/// How long listing waits for the background start-up before offering the actions anyway.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Whether AI actions can run now, as far as the router knows without asking anyone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,9 +136,10 @@ fn wanted(only: &[CodeActionKind], kind: &str) -> bool {
         })
 }
 
-/// The router's view, without a provider call. Before start-up has finished, the actions are
-/// offered (running one waits for start-up).
+/// The router's view, without a provider call. Start-up (database, prompts) is local and short:
+/// it is waited for, briefly; if it takes longer, the actions are offered (running one waits).
 async fn availability(state: &Arc<ServerState>, uri: &str) -> Availability {
+    let _ = tokio::time::timeout(STARTUP_PATIENCE, state.ready.wait()).await;
     let Some(app) = state.app_now() else {
         return Availability::Ready;
     };
