@@ -581,3 +581,90 @@ async fn prompt_versions_can_be_chosen_and_arguments_are_checked() {
     .unwrap_err();
     assert!(unknown["message"].as_str().unwrap().starts_with("uri:"));
 }
+
+#[tokio::test]
+async fn a_rate_limit_wait_shows_in_the_progress_and_as_a_message() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    sim.inject(
+        ProviderKind::OpenAi,
+        Fault::RateLimit {
+            retry_after_secs: 2,
+        },
+        Some(1),
+    );
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+    let result = generate(
+        &mut client,
+        json!({"action": "continueScene", "uri": URI, "range": cursor_at_end()}),
+    )
+    .await;
+    assert_eq!(result["applied"], true, "{result}");
+    client
+        .pump_until(|c| {
+            c.notifications.iter().any(|n| {
+                n["method"] == "$/progress"
+                    && n["params"]["value"]["message"] == messages::RATE_LIMIT_PROGRESS
+            })
+        })
+        .await;
+    client
+        .shown_containing("API rate limit reached for OpenAI. Retrying in 2 seconds.")
+        .await;
+}
+
+#[tokio::test]
+async fn an_exhausted_quota_offers_the_other_providers() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    sim.inject(ProviderKind::OpenAi, Fault::Quota, None);
+    let mut client = start(
+        &sim,
+        &[ProviderKind::OpenAi, ProviderKind::Claude],
+        rich_client(),
+        json!({}),
+    )
+    .await;
+    let quota = messages::quota_exhausted("OpenAI");
+    answer_edits_and_press(
+        &mut client,
+        true,
+        vec![
+            (quota.clone(), "Switch Provider".to_string()),
+            (
+                messages::CHOOSE_PROVIDER.to_string(),
+                "Anthropic Claude".to_string(),
+            ),
+        ],
+    );
+    client.open(URI, MANUSCRIPT).await;
+    let result = generate(
+        &mut client,
+        json!({"action": "continueScene", "uri": URI, "range": cursor_at_end()}),
+    )
+    .await;
+    assert_eq!(result["provider"], "Anthropic Claude", "{result}");
+    client
+        .pump_until(|c| {
+            c.server_requests
+                .iter()
+                .any(|r| r["params"]["message"] == messages::CHOOSE_PROVIDER)
+        })
+        .await;
+    let choose = client
+        .server_requests
+        .iter()
+        .find(|r| r["params"]["message"] == messages::CHOOSE_PROVIDER)
+        .unwrap();
+    assert_eq!(
+        choose["params"]["actions"],
+        json!([{"title": "Anthropic Claude"}])
+    );
+    client
+        .shown_containing(&messages::now_primary("Anthropic Claude"))
+        .await;
+    let status = execute(&mut client, "storyteller.status", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(status["primary"]["displayName"], "Anthropic Claude");
+}

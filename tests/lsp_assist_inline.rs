@@ -443,3 +443,109 @@ async fn inline_failures_stay_silent_until_the_author_runs_an_action() {
         .unwrap();
     assert_eq!(request["params"]["actions"][0]["title"], "Open Settings");
 }
+
+#[tokio::test]
+async fn story_notes_about_the_scene_reach_the_prompt_and_follow_the_files() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path().join("novel");
+    for (path, text) in [
+        (
+            "characters/tomas-vey.md",
+            "# Tomas Vey\nSkipper of the Gannet. Owes Mara money.",
+        ),
+        ("notes/weather.md", "# Weather\nEasterly gales in winter."),
+        ("drafts/old.md", "# Old draft\nNot a note."),
+    ] {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    let mut client = assist_support::start_in_folder(
+        &sim,
+        &[ProviderKind::OpenAi],
+        &root,
+        rich_client(),
+        NO_DEBOUNCE(),
+    )
+    .await;
+    let chapter = tower_lsp::lsp_types::Url::from_file_path(root.join("chapter-1.md")).unwrap();
+    client
+        .notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": chapter, "languageId": "markdown", "version": 1, "text": MANUSCRIPT}}),
+        )
+        .await;
+    let (line, character) = end_of(MANUSCRIPT);
+    let ask = |character: u32| {
+        json!({"textDocument": {"uri": chapter}, "position": {"line": line, "character": character},
+               "context": {"triggerKind": 1}})
+    };
+    // Indexing runs in the background at start-up: ask until the note shows in a prompt.
+    let mut prompt = String::new();
+    for attempt in 0..50 {
+        client
+            .request(
+                "textDocument/inlineCompletion",
+                ask(character - (attempt % 2)),
+            )
+            .await
+            .unwrap();
+        let requests = sim.requests(Some(ProviderKind::OpenAi));
+        prompt = requests.last().unwrap().body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if prompt.contains("Skipper of the Gannet") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        prompt.contains("## Tomas Vey\nSkipper of the Gannet"),
+        "{prompt}"
+    );
+    // The note naming a character near the cursor comes before the others.
+    let tomas = prompt.find("## Tomas Vey").unwrap();
+    let weather = prompt.find("## Weather").unwrap();
+    assert!(tomas < weather);
+    assert!(!prompt.contains("Not a note."));
+
+    // The author edits the note; the editor reports the change; the next prompt has it.
+    std::fs::write(
+        root.join("characters/tomas-vey.md"),
+        "# Tomas Vey\nHarbour master since the spring.",
+    )
+    .unwrap();
+    let note =
+        tower_lsp::lsp_types::Url::from_file_path(root.join("characters/tomas-vey.md")).unwrap();
+    client
+        .notify(
+            "workspace/didChangeWatchedFiles",
+            json!({"changes": [{"uri": note, "type": 2}]}),
+        )
+        .await;
+    for attempt in 0..50 {
+        client
+            .request(
+                "textDocument/inlineCompletion",
+                ask(character - (attempt % 2)),
+            )
+            .await
+            .unwrap();
+        let requests = sim.requests(Some(ProviderKind::OpenAi));
+        prompt = requests.last().unwrap().body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if prompt.contains("Harbour master since the spring") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        prompt.contains("Harbour master since the spring"),
+        "{prompt}"
+    );
+    assert!(!prompt.contains("Skipper of the Gannet"));
+}

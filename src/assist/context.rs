@@ -205,6 +205,11 @@ pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
     let mut lines = text.lines_at(line + 1);
     for _ in 0..HEADING_SCAN_LINES {
         let slice = lines.prev()?;
+        // Most lines are prose: their first letter rules them out without copying anything.
+        let first = slice.chars().take(8).find(|c| !c.is_whitespace());
+        if !matches!(first, Some('#' | 'C' | 'c' | 'P' | 'p' | 'E' | 'e')) {
+            continue;
+        }
         // Only the start of a line decides; never copy a long paragraph.
         let head: String = slice.chars().take(HEADING_MAX_CHARS + 1).collect();
         if let Some(title) = heading_title(&head) {

@@ -217,9 +217,19 @@ pub(crate) enum Button {
     OpenSettings,
     UpdateKey,
     Retry,
-    SwitchProvider { from: i64 },
+    SwitchProvider {
+        from: i64,
+    },
     ConfigureProviders,
-    MakePrimary { id: i64, name: String },
+    MakePrimary {
+        id: i64,
+        name: String,
+    },
+    /// One provider offered by "Switch Provider": labelled with its name, makes it primary.
+    Choose {
+        id: i64,
+        name: String,
+    },
 }
 
 impl Button {
@@ -233,6 +243,7 @@ impl Button {
             Button::SwitchProvider { .. } => labels::SWITCH_PROVIDER.into(),
             Button::ConfigureProviders => labels::CONFIGURE_PROVIDERS.into(),
             Button::MakePrimary { name, .. } => labels::make_primary(name),
+            Button::Choose { name, .. } => name.clone(),
         }
     }
 
@@ -244,7 +255,9 @@ impl Button {
             }
             Button::OpenSettings | Button::UpdateKey => Some(cli::UPDATE_KEY.to_string()),
             Button::SwitchProvider { .. } => Some(cli::LIST_PROVIDERS.to_string()),
-            Button::MakePrimary { id, .. } => Some(cli::set_primary(*id)),
+            Button::MakePrimary { id, .. } | Button::Choose { id, .. } => {
+                Some(cli::set_primary(*id))
+            }
             Button::Retry | Button::MaybeLater => None,
         }
     }
@@ -512,7 +525,9 @@ async fn act(audience: Audience, button: Button, retry: Option<RetryAction>) {
                 retry();
             }
         }
-        Button::MakePrimary { id, name } => make_primary(&audience, id, &name).await,
+        Button::MakePrimary { id, name } | Button::Choose { id, name } => {
+            make_primary(&audience, id, &name).await
+        }
         Button::SwitchProvider { from } => switch_provider(audience, from).await,
         Button::ConfigureAiProvider
         | Button::ConfigureProviders
@@ -595,7 +610,7 @@ async fn switch_provider(audience: Audience, from: i64) {
     }
     let buttons = others
         .into_iter()
-        .map(|p| Button::MakePrimary {
+        .map(|p| Button::Choose {
             id: p.id,
             name: p.display_name,
         })

@@ -51,10 +51,23 @@ pub fn features() -> Features {
 /// Adds `kinds` (the first is primary) to the default project of the database in `data_dir`,
 /// pointed at the simulator.
 pub fn configure(data_dir: &Path, simulator: &SimulatorHandle, kinds: &[ProviderKind]) {
+    configure_project(data_dir, simulator, kinds, None);
+}
+
+/// Like [`configure`], for the project of workspace folder `root` (`None`: the default project).
+pub fn configure_project(
+    data_dir: &Path,
+    simulator: &SimulatorHandle,
+    kinds: &[ProviderKind],
+    root: Option<&Path>,
+) {
     let store = Store::open(data_dir.join("storyteller.db")).expect("database");
     store
         .blocking(|conn| {
-            let project = projects::default_project(conn)?.id;
+            let project = match root {
+                Some(root) => projects::get_or_create(conn, root)?.id,
+                None => projects::default_project(conn)?.id,
+            };
             for (i, kind) in kinds.iter().enumerate() {
                 let mut new = NewProvider::new(project, *kind);
                 new.endpoint = Some(simulator.endpoint(*kind));
@@ -163,4 +176,37 @@ pub async fn execute(
             json!({"command": command, "arguments": [arguments]}),
         )
         .await
+}
+
+/// Starts a session whose workspace folder is `root`, with `kinds` configured for its project.
+pub async fn start_in_folder(
+    simulator: &SimulatorHandle,
+    kinds: &[ProviderKind],
+    root: &Path,
+    capabilities: Value,
+    options: Value,
+) -> TestClient {
+    let mut client = TestClient::start_with(features());
+    configure_project(client.data_dir.path(), simulator, kinds, Some(root));
+    let mut options = options;
+    if let Value::Object(map) = &mut options {
+        map.entry("credentialStore").or_insert(json!("file"));
+        map.entry("dataDir")
+            .or_insert(json!(client.data_dir.path()));
+    }
+    let folder = tower_lsp::lsp_types::Url::from_directory_path(root).expect("an absolute folder");
+    client
+        .request(
+            "initialize",
+            json!({
+                "capabilities": capabilities,
+                "initializationOptions": options,
+                "workspaceFolders": [{"uri": folder, "name": "novel"}],
+            }),
+        )
+        .await
+        .expect("initialize succeeds");
+    client.notify("initialized", json!({})).await;
+    client.until_ready().await;
+    client
 }
