@@ -16,9 +16,9 @@ use unicode_segmentation::UnicodeSegmentation;
 /// The rough size of a token in chars, for budgets (English prose averages about four).
 pub const CHARS_PER_TOKEN: usize = 4;
 
-/// How many lines above the cursor the heading search looks at before giving up: long enough for
-/// a chapter of a novel, short enough to stay cheap on a manuscript without headings.
-const HEADING_SCAN_LINES: usize = 4_000;
+/// How much text above the cursor the heading search reads (about ten thousand words: a long
+/// chapter). A constant bound keeps the search cheap on a manuscript without headings.
+const HEADING_SCAN_CHARS: usize = 64 * 1024;
 
 /// A heading line is short; a long line that starts with "Chapter" is prose.
 const HEADING_MAX_CHARS: usize = 100;
@@ -198,21 +198,31 @@ fn paragraph_breaks(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 
 /// The nearest heading at or above the line of char offset `at`: a Markdown ATX heading
 /// (`# Title`, up to `######`) or a short line that starts with "Chapter", "Prologue",
-/// "Epilogue" or "Part". Looks at most [`HEADING_SCAN_LINES`] lines up.
+/// "Epilogue" or "Part". Reads at most [`HEADING_SCAN_CHARS`] chars above the cursor's line end.
 pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
     let at = at.min(text.len_chars());
     let line = text.char_to_line(at);
-    let mut lines = text.lines_at(line + 1);
-    for _ in 0..HEADING_SCAN_LINES {
-        let slice = lines.prev()?;
-        // Most lines are prose: their first letter rules them out without copying anything.
-        let first = slice.chars().take(8).find(|c| !c.is_whitespace());
+    let end = if line + 1 < text.len_lines() {
+        text.line_to_char(line + 1)
+    } else {
+        text.len_chars()
+    };
+    let start = end.saturating_sub(HEADING_SCAN_CHARS);
+    // One copy of the window, then a plain backwards scan: far cheaper than walking rope lines.
+    let window = text.slice(start..end).to_string();
+    let starts_at_line = start == 0 || text.char(start - 1) == '\n' || text.char(start - 1) == '\r';
+    let mut lines = window.split(['\n', '\r']).rev().peekable();
+    while let Some(candidate) = lines.next() {
+        // The window's first line is cut unless the window starts a line.
+        if lines.peek().is_none() && !starts_at_line {
+            break;
+        }
+        // Most lines are prose: their first letter rules them out at once.
+        let first = candidate.chars().take(8).find(|c| !c.is_whitespace());
         if !matches!(first, Some('#' | 'C' | 'c' | 'P' | 'p' | 'E' | 'e')) {
             continue;
         }
-        // Only the start of a line decides; never copy a long paragraph.
-        let head: String = slice.chars().take(HEADING_MAX_CHARS + 1).collect();
-        if let Some(title) = heading_title(&head) {
+        if let Some(title) = heading_title(candidate) {
             return Some(title);
         }
     }
@@ -586,11 +596,29 @@ mod tests {
     #[test]
     fn the_heading_scan_is_bounded() {
         let mut text = String::from("# Far away\n");
-        for _ in 0..HEADING_SCAN_LINES + 10 {
+        while text.len() < HEADING_SCAN_CHARS + 100 {
             text.push_str("line\n");
         }
         let r = rope(&text);
         assert_eq!(heading_above(&r, r.len_chars()), None);
         assert_eq!(heading_above(&r, 12).as_deref(), Some("Far away"));
+        // A window that starts inside a heading line does not take its tail for a heading.
+        // The window starts at "# Fake", the tail of the prose line "abc # Fake".
+        let cut = format!(
+            "abc # Fake\n{}z",
+            "y\n".repeat((HEADING_SCAN_CHARS - 8) / 2)
+        );
+        assert_eq!(cut.chars().count() - HEADING_SCAN_CHARS, 4);
+        let r = rope(&cut);
+        assert_eq!(heading_above(&r, r.len_chars()), None);
+    }
+
+    #[test]
+    fn headings_are_found_across_line_ending_styles() {
+        let text = rope("# One\r\n\r\nChapter 2\rtext\r\nmore");
+        assert_eq!(
+            heading_above(&text, text.len_chars()).as_deref(),
+            Some("Chapter 2")
+        );
     }
 }

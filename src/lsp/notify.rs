@@ -735,12 +735,14 @@ impl Progress {
         .await;
     }
 
-    pub async fn end(self, message: &str) {
+    pub async fn end(mut self, message: &str) {
         self.send(WorkDoneProgress::End(WorkDoneProgressEnd {
             message: Some(message.to_string()),
         }))
         .await;
-        // Drop unregisters the token.
+        if let Some(token) = self.token.take() {
+            self.state.notifier.unregister_progress(&token_key(&token));
+        }
     }
 
     async fn send(&self, value: WorkDoneProgress) {
@@ -756,9 +758,27 @@ impl Progress {
 }
 
 impl Drop for Progress {
+    /// A progress dropped before its end (its request was cancelled with `$/cancelRequest`)
+    /// still ends, so the editor does not show it running forever.
     fn drop(&mut self) {
-        if let Some(token) = &self.token {
-            self.state.notifier.unregister_progress(&token_key(token));
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        self.state.notifier.unregister_progress(&token_key(&token));
+        let client = self.client.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                client
+                    .send_notification::<ProgressNotification>(ProgressParams {
+                        token,
+                        value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(
+                            WorkDoneProgressEnd {
+                                message: Some(messages::progress::CANCELLED.to_string()),
+                            },
+                        )),
+                    })
+                    .await;
+            });
         }
     }
 }
