@@ -4,6 +4,7 @@
 //! (which provider, when) → `providers` (vendor wire formats); beside them `credentials`, `store`,
 //! `prompts`, `documents`. Only `lsp` knows LSP.
 
+pub mod admin;
 pub mod app;
 pub mod assist;
 pub mod config;
