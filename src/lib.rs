@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod app;
 pub mod assist;
+pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod documents;

@@ -28,8 +28,8 @@ use crate::store::{SessionName, StoreError};
 
 pub use journal::{RepairReport, repair};
 pub use providers::{
-    CatalogItem, ProviderSummary, Removed, TestReport, Updated, add, catalog, list, models, remove,
-    set_primary, test, update,
+    CatalogItem, ProviderSummary, Removed, TestReport, Updated, add, catalog, list, models,
+    provider, remove, set_primary, test, update,
 };
 pub use requests::{
     AddRequest, DisplayName, Endpoint, KeyChoice, ModelName, ModelsRequest, Overrides,

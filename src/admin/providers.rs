@@ -535,8 +535,17 @@ pub async fn models(
         })
 }
 
+/// The provider `id` of `project` ("not found" for another project's).
+pub async fn provider(
+    app: &App,
+    project: ProjectId,
+    id: ProviderId,
+) -> Result<ProviderRow, AdminError> {
+    row_in_project(app, project, id).await
+}
+
 /// The row `id` if it belongs to `project`.
-pub(crate) async fn row_in_project(
+async fn row_in_project(
     app: &App,
     project: ProjectId,
     id: ProviderId,
