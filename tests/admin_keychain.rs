@@ -30,8 +30,15 @@ async fn keychain_usable(test: &str) -> bool {
         eprintln!("SKIPPED {test}: no usable keychain ({e}); run under scripts/with-keychain");
         return false;
     }
-    if Command::new("secret-tool").arg("--version").output().is_err() {
-        assert!(!keychain_required(), "secret-tool (libsecret-tools) is needed");
+    if Command::new("secret-tool")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            !keychain_required(),
+            "secret-tool (libsecret-tools) is needed"
+        );
         eprintln!("SKIPPED {test}: secret-tool is not installed");
         return false;
     }
@@ -41,7 +48,13 @@ async fn keychain_usable(test: &str) -> bool {
 /// `secret-tool lookup service storyteller.ai_provider account {account}`.
 fn secret_tool_lookup(account: &str) -> Option<String> {
     let out = Command::new("secret-tool")
-        .args(["lookup", "service", "storyteller.ai_provider", "account", account])
+        .args([
+            "lookup",
+            "service",
+            "storyteller.ai_provider",
+            "account",
+            account,
+        ])
         .output()
         .expect("secret-tool runs");
     (out.status.success() && !out.stdout.is_empty())

@@ -160,6 +160,7 @@ pub async fn test(
 ) -> Result<TestReport, AdminError> {
     let (config, display_name) = match request {
         TestRequest::New { spec, key } => {
+            check_yandex_folder(app, spec.kind, &spec.options)?;
             let key = key.or_else(|| env::system_key(spec.kind, app.env().as_ref()));
             let config = ProviderConfig {
                 kind: spec.kind,
@@ -447,33 +448,24 @@ pub async fn remove(app: &App, project: ProjectId, id: ProviderId) -> Result<Rem
     failpoint::reached("remove:after_commit");
     let account = Account::project(project.0, removed.kind);
     match credentials.delete(&account).await {
-        Ok(()) => {}
-        Err(e) if e.is_not_found() => {}
-        Err(e) => {
-            // The journal keeps the record: the next start deletes the key.
-            tracing::warn!(account = %account, "key not deleted yet: {e}");
-            drop(lock);
-            reload(app, project).await;
-            return remaining(app, project, removed).await;
-        }
+        Ok(()) => cleared_after_delete(app, journal).await?,
+        Err(e) if e.is_not_found() => cleared_after_delete(app, journal).await?,
+        // The journal keeps the record: the next start deletes the key.
+        Err(e) => tracing::warn!(account = %account, "key not deleted yet: {e}"),
     }
+    drop(lock);
+    reload(app, project).await;
+    tracing::info!(provider = %removed.kind, id = id.0, "provider removed");
+    let remaining = app.store().call(move |c| rows::list(c, project)).await?;
+    Ok(Removed { removed, remaining })
+}
+
+async fn cleared_after_delete(app: &App, journal: JournalId) -> Result<(), AdminError> {
     failpoint::reached("remove:after_key_deleted");
     app.store()
         .call(move |conn| journal::clear(conn, journal))
         .await?;
-    drop(lock);
-    reload(app, project).await;
-    tracing::info!(provider = %removed.kind, id = id.0, "provider removed");
-    remaining(app, project, removed).await
-}
-
-async fn remaining(
-    app: &App,
-    project: ProjectId,
-    removed: ProviderRow,
-) -> Result<Removed, AdminError> {
-    let remaining = app.store().call(move |c| rows::list(c, project)).await?;
-    Ok(Removed { removed, remaining })
+    Ok(())
 }
 
 /// Makes `id` the project's only primary; the next request goes to it (sticky failover cleared).
