@@ -152,6 +152,13 @@ pub async fn add(place: &Place, o: AddOptions) -> Result<(), Failure> {
         row.display_name,
         row.id
     );
+    if place.project.is_none() {
+        // Editors use the project of their workspace folder: say where this one went.
+        eprintln!(
+            "(added to the default project, used for documents outside any workspace folder; \
+             use --project DIR for a workspace folder's project)"
+        );
+    }
     if stores_key {
         warn_if_file(&app).await;
     }
