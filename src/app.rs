@@ -87,6 +87,8 @@ impl std::fmt::Debug for App {
 #[derive(Debug, Default)]
 pub struct StartupReport {
     pub prompt_warnings: Vec<LoadWarning>,
+    /// What the credential repair found after a crash (DESIGN.md §7 style texts, once each).
+    pub credential_notices: Vec<String>,
 }
 
 impl App {
@@ -125,7 +127,22 @@ impl App {
                 events,
             }),
         };
-        Ok((app, StartupReport { prompt_warnings }))
+        // Only after a crash is there anything to repair; otherwise this is one SELECT and the
+        // credential store stays closed until first use.
+        let credential_notices = match crate::admin::repair(&app).await {
+            Ok(report) => report.notices,
+            Err(e) => {
+                tracing::warn!("interrupted provider changes not repaired yet: {e}");
+                Vec::new()
+            }
+        };
+        Ok((
+            app,
+            StartupReport {
+                prompt_warnings,
+                credential_notices,
+            },
+        ))
     }
 
     pub fn data_dir(&self) -> &Path {
