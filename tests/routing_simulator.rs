@@ -363,6 +363,9 @@ enum Handling {
     Refused,
     /// Retried with backoff: 3 retries alone, 1 when a backup exists; then fails over.
     Outage(ErrorKind),
+    /// Nothing listens: retried alone (the machine may be offline, a local server starting),
+    /// failed over at once when a backup exists.
+    ConnectionRefused,
     /// Retried after the vendor's hint (or the backoff) 3 times, backup or not (a rate limit is
     /// not an outage); then fails over.
     RateLimited,
@@ -554,7 +557,7 @@ fn rows_outages() -> Vec<Row> {
             |_, _| Outage(ErrorKind::Network),
         ),
         row("nobody listening", Breakage::Unreachable, Normal, |_, _| {
-            Outage(ErrorKind::Network)
+            ConnectionRefused
         }),
     ]
 }
@@ -696,6 +699,7 @@ fn expected(handling: Handling, providers: usize, second: bool) -> Expected {
         RetriedOnce => served(if second { 1 } else { 2 }, vec!["RateLimitWait(1)".into()]),
         FailsOver(kind) => fails(1, 1, 1, tell(kind), false),
         Outage(kind) => fails(4, 2, 4, Vec::new(), kind == ErrorKind::Network),
+        ConnectionRefused => fails(4, 1, 4, Vec::new(), true),
         RateLimited => fails(4, 4, 4, vec!["RateLimitWait(1)".into()], false),
         // The fallback is tried once per session: the second request uses the default model.
         ModelFallbackThenFailsOver => fails(2, 2, 1, vec!["ModelFallback(1)".into()], false),
@@ -1059,6 +1063,65 @@ async fn an_exhausted_quota_fails_over_at_once_with_exactly_one_request() {
             assert_eq!(lb.counts(), vec![1, 2], "{case}");
             assert!(lb.events().is_empty(), "{case}");
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_primary_fails_over_without_a_retry_for_every_budget() {
+    let inline = Budget::Interactive(Duration::from_secs(5));
+    bounded(Duration::from_secs(10), async {
+        for budget in [ACTION, inline] {
+            let mut lb = Loopback::start_with(
+                &[ProviderKind::Custom, ProviderKind::OpenAi],
+                options(),
+                |_, entries| {
+                    // A local model server that is not running.
+                    entries[0].config.endpoint = unreachable_endpoint().expect("a free port");
+                },
+            )
+            .await;
+            let routed = lb
+                .router
+                .generate(&request("dead"), budget)
+                .await
+                .expect("the backup answers");
+            let record: Vec<_> = routed
+                .attempts
+                .iter()
+                .map(|a| (a.provider.id, a.error().map(ProviderError::kind), a.waited))
+                .collect();
+            assert_eq!(
+                record,
+                vec![
+                    (1, Some(ErrorKind::Network), Duration::ZERO),
+                    (2, None, Duration::ZERO)
+                ],
+                "{budget:?}"
+            );
+            assert!(matches!(
+                routed.attempts[0].error(),
+                Some(ProviderError::Network(d)) if d.connection_refused
+            ));
+            assert_eq!(lb.events(), vec!["FailedOver(1→2)"], "{budget:?}");
+            assert_eq!(lb.router.status().providers[0].health, Health::Down);
+        }
+
+        // Nothing listens anywhere: the last provider gets its retries, then the router says
+        // offline.
+        let mut lb = Loopback::start_with(
+            &[ProviderKind::Custom, ProviderKind::OpenAi],
+            options(),
+            |_, entries| {
+                for entry in entries.iter_mut() {
+                    entry.config.endpoint = unreachable_endpoint().expect("a free port");
+                }
+            },
+        )
+        .await;
+        let result = lb.router.generate(&request("offline"), ACTION).await;
+        assert!(matches!(result, Err(RouteError::Offline)), "{result:?}");
+        assert_eq!(lb.events(), vec!["Offline"]);
     })
     .await;
 }
