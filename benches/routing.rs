@@ -25,7 +25,7 @@ use storyteller_lsp::providers::{
 use storyteller_lsp::routing::{
     Budget, Failure, ProviderRef, Rate, RetryPolicy, RouteEntry, Router, RouterOptions, TokenBucket,
 };
-use storyteller_lsp::simulator::{SimulatorHandle, unreachable_endpoint};
+use storyteller_lsp::simulator::SimulatorHandle;
 
 /// Answers at once; the provider at endpoint "quota" fails at once with an exhausted quota.
 #[derive(Debug)]
@@ -239,6 +239,8 @@ struct Loopback {
     healthy: ProviderConfig,
     /// Nobody listens at its endpoint: every connection is refused.
     dead: ProviderConfig,
+    /// Keeps the dead endpoint's port bound (never listening), so nothing else can take it.
+    _dead_port: tokio::net::TcpSocket,
 }
 
 fn loopback() -> Loopback {
@@ -255,14 +257,25 @@ fn loopback() -> Loopback {
     let key = || Some(ApiKey::new("sk-bench-key-000000"));
     let mut healthy = ProviderConfig::with_defaults(ProviderKind::DeepSeek, key());
     healthy.endpoint = sim.endpoint(ProviderKind::DeepSeek);
+    let dead_port = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("a free port");
+        socket
+    });
     let mut dead = ProviderConfig::with_defaults(ProviderKind::OpenAi, key());
-    dead.endpoint = unreachable_endpoint().expect("a free port");
+    dead.endpoint = format!(
+        "http://{}/v1",
+        dead_port.local_addr().expect("the dead port's address")
+    );
     Loopback {
         rt,
         _sim: sim,
         http,
         healthy,
         dead,
+        _dead_port: dead_port,
     }
 }
 

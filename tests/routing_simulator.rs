@@ -25,9 +25,7 @@ use storyteller_lsp::routing::{
     Attempt, AttemptOutcome, Budget, Health, KeyUsed, ProviderRef, RetryPolicy, RouteEntry,
     RouteError, Routed, Router, RouterEvent, RouterOptions, RouterState,
 };
-use storyteller_lsp::simulator::{
-    Fault, Outcome as WireOutcome, RecordedRequest, SimulatorHandle, unreachable_endpoint,
-};
+use storyteller_lsp::simulator::{Fault, Outcome as WireOutcome, RecordedRequest, SimulatorHandle};
 use tokio::sync::broadcast;
 
 const FOLDER: &str = "b1gsimfolder";
@@ -194,6 +192,28 @@ impl Loopback {
             .await
             .ok()
             .and_then(Result::ok)
+    }
+}
+
+/// An endpoint where nothing listens, for as long as this value lives. The port stays bound but
+/// never listens, so connections to it are refused and no simulator started meanwhile by a
+/// concurrent scenario can be handed the same port (as a released port could be).
+struct DeadEndpoint {
+    _socket: tokio::net::TcpSocket,
+    url: String,
+}
+
+impl DeadEndpoint {
+    fn reserve() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("a free port");
+        let addr = socket.local_addr().expect("its address");
+        DeadEndpoint {
+            _socket: socket,
+            url: format!("http://{addr}/v1"),
+        }
     }
 }
 
@@ -709,10 +729,10 @@ fn expected(handling: Handling, providers: usize, second: bool) -> Expected {
 fn limits(request: &mut CompletionRequest, limits: Limits, via: Via) {
     if limits == Limits::Short {
         // The stalling faults last 2 s; a good answer on loopback takes milliseconds.
-        request.first_byte_timeout = Duration::from_millis(250);
-        request.idle_timeout = Duration::from_millis(250);
+        request.first_byte_timeout = Duration::from_millis(400);
+        request.idle_timeout = Duration::from_millis(400);
         if via == Via::Generate {
-            request.timeout = Duration::from_millis(250);
+            request.timeout = Duration::from_millis(400);
         }
     }
 }
@@ -721,12 +741,13 @@ fn limits(request: &mut CompletionRequest, limits: Limits, via: Via) {
 async fn run_cell(row: &Row, primary: ProviderKind, providers: usize, via: Via) -> Vec<String> {
     let vendors = vendors_from(primary, providers);
     let unreachable = matches!(row.breakage, Breakage::Unreachable);
+    let dead = DeadEndpoint::reserve();
     let mut lb = Loopback::start_with(&vendors, options(), |_, entries| {
         if let Some(model) = row.model {
             entries[0].config.model = model.into();
         }
         if unreachable {
-            entries[0].config.endpoint = unreachable_endpoint().expect("a free port");
+            entries[0].config.endpoint = dead.url.clone();
         }
     })
     .await;
@@ -1072,12 +1093,13 @@ async fn a_dead_primary_fails_over_without_a_retry_for_every_budget() {
     let inline = Budget::Interactive(Duration::from_secs(5));
     bounded(Duration::from_secs(10), async {
         for budget in [ACTION, inline] {
+            let dead = DeadEndpoint::reserve();
             let mut lb = Loopback::start_with(
                 &[ProviderKind::Custom, ProviderKind::OpenAi],
                 options(),
                 |_, entries| {
                     // A local model server that is not running.
-                    entries[0].config.endpoint = unreachable_endpoint().expect("a free port");
+                    entries[0].config.endpoint = dead.url.clone();
                 },
             )
             .await;
@@ -1109,12 +1131,13 @@ async fn a_dead_primary_fails_over_without_a_retry_for_every_budget() {
 
         // Nothing listens anywhere: the last provider gets its retries, then the router says
         // offline.
+        let dead = [DeadEndpoint::reserve(), DeadEndpoint::reserve()];
         let mut lb = Loopback::start_with(
             &[ProviderKind::Custom, ProviderKind::OpenAi],
             options(),
             |_, entries| {
-                for entry in entries.iter_mut() {
-                    entry.config.endpoint = unreachable_endpoint().expect("a free port");
+                for (entry, dead) in entries.iter_mut().zip(&dead) {
+                    entry.config.endpoint = dead.url.clone();
                 }
             },
         )
@@ -1166,7 +1189,8 @@ async fn hanging_providers_end_in_all_failed_within_the_request_budget() {
         }
         let mut req = request("nobody answers");
         req.timeout = Duration::from_millis(300);
-        let budget = Budget::Action(Duration::from_millis(1_500));
+        // Two tries of 300 ms on each of the first two, and time left for the third.
+        let budget = Budget::Action(Duration::from_millis(2_000));
         let result = tokio::time::timeout(
             budget.total() + Duration::from_secs(1),
             lb.router.generate(&req, budget),
@@ -1446,17 +1470,20 @@ async fn two_hundred_concurrent_requests_never_exceed_the_bucket() {
             .collect();
         let all = futures::future::join_all(tasks);
         tokio::pin!(all);
-        // Sample the simulator's count while the requests run.
+        // Sample the simulator's count while the requests run. The count is read before the
+        // time, so a request counted arrived before the time it is checked against.
+        let sample = || {
+            let count = lb.count(1);
+            (t0.elapsed(), count)
+        };
         let mut samples = Vec::new();
         let results = loop {
             tokio::select! {
                 results = &mut all => break results,
-                _ = tokio::time::sleep(Duration::from_millis(5)) => {
-                    samples.push((t0.elapsed(), lb.count(1)));
-                }
+                _ = tokio::time::sleep(Duration::from_millis(5)) => samples.push(sample()),
             }
         };
-        samples.push((t0.elapsed(), lb.count(1)));
+        samples.push(sample());
 
         let mut served = 0;
         let mut refused = 0;
@@ -1478,6 +1505,98 @@ async fn two_hundred_concurrent_requests_never_exceed_the_bucket() {
                 count <= bound,
                 "{count} requests by {at:?}, the bucket allows {bound}"
             );
+        }
+    })
+    .await;
+}
+
+/// How the providers are broken while twenty requests run at once.
+#[derive(Debug, Clone, Copy)]
+enum Together {
+    PrimaryDown,
+    PrimaryQuota,
+    PrimaryKeyInvalid,
+    PrimaryModelMissing,
+    PrimaryRateLimitedOnce,
+    EverythingRefused,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_tell_each_state_change_once() {
+    use ProviderKind::*;
+    let table = [
+        (
+            Together::PrimaryDown,
+            Outcome::Served(2),
+            vec!["FailedOver(1→2)"],
+        ),
+        (
+            Together::PrimaryQuota,
+            Outcome::Served(2),
+            vec!["QuotaExhausted(1)", "FailedOver(1→2)"],
+        ),
+        (
+            Together::PrimaryKeyInvalid,
+            Outcome::Served(2),
+            vec!["KeyInvalid(1)", "FailedOver(1→2)"],
+        ),
+        (
+            Together::PrimaryModelMissing,
+            Outcome::Served(1),
+            vec!["ModelFallback(1)"],
+        ),
+        (
+            Together::PrimaryRateLimitedOnce,
+            Outcome::Served(1),
+            vec!["RateLimitWait(1)"],
+        ),
+        (
+            Together::EverythingRefused,
+            Outcome::Offline,
+            vec!["Offline"],
+        ),
+    ];
+    bounded(Duration::from_secs(20), async {
+        for (case, outcome, events) in table {
+            let mut lb = Loopback::start_with(&[OpenAi, Claude], options(), |_, entries| {
+                if let Together::PrimaryModelMissing = case {
+                    entries[0].config.model = "gpt-missing".into();
+                }
+            })
+            .await;
+            match case {
+                Together::PrimaryDown => lb.sim.inject(OpenAi, Fault::Unavailable, None),
+                Together::PrimaryQuota => lb.sim.inject(OpenAi, Fault::Quota, None),
+                Together::PrimaryKeyInvalid => lb.sim.inject(OpenAi, Fault::InvalidKey, None),
+                Together::PrimaryModelMissing => {}
+                Together::PrimaryRateLimitedOnce => lb.sim.inject(
+                    OpenAi,
+                    Fault::RateLimit {
+                        retry_after_secs: 1,
+                    },
+                    Some(20),
+                ),
+                Together::EverythingRefused => {
+                    lb.sim.inject(OpenAi, Fault::ConnectionRefused, None);
+                    lb.sim.inject(Claude, Fault::ConnectionRefused, None);
+                }
+            }
+            let observed = futures::future::join_all((0..20).map(|i| {
+                let router = lb.router.clone();
+                async move {
+                    let via = if i % 2 == 0 {
+                        Via::Generate
+                    } else {
+                        Via::Stream
+                    };
+                    route(&router, via, &request(&format!("r{i}")), ACTION).await
+                }
+            }))
+            .await;
+            for o in &observed {
+                assert_eq!(o.outcome, outcome, "{case:?}");
+            }
+            assert_eq!(lb.events(), events, "{case:?}");
         }
     })
     .await;
@@ -1593,6 +1712,35 @@ async fn an_invalid_user_key_falls_back_to_the_system_key_for_every_vendor() {
             assert_eq!(lb.router.status().providers[0].key, KeyUsed::System);
             assert!(lb.events().is_empty(), "{kind}: told once");
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_system_key_fails_over_after_one_try() {
+    bounded(Duration::from_secs(10), async {
+        let mut lb = Loopback::start_with(
+            &[ProviderKind::OpenAi, ProviderKind::Claude],
+            options(),
+            |sim, entries| {
+                entries[0].config = config(sim, ProviderKind::OpenAi, "sk-invalid-user-u111");
+                entries[0].system_key = Some(ApiKey::new("sk-invalid-system-s222"));
+            },
+        )
+        .await;
+        let routed = lb.router.generate(&request("keys"), ACTION).await.unwrap();
+        assert_eq!(routed.provider.id, 2);
+        let keys: Vec<(i64, KeyUsed)> = routed
+            .attempts
+            .iter()
+            .map(|a| (a.provider.id, a.key))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![(1, KeyUsed::User), (1, KeyUsed::System), (2, KeyUsed::User)]
+        );
+        assert_eq!(lb.counts(), vec![2, 1]);
+        assert_eq!(lb.events(), vec!["KeyInvalid(1)", "FailedOver(1→2)"]);
     })
     .await;
 }
