@@ -539,11 +539,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_connection_is_marked_as_refused() {
-        // Bound, then released: nothing listens on the port any more.
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        drop(listener);
+        // Bound but never listening: the port is ours and every connection to it is refused.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind");
+        let addr = socket.local_addr().expect("addr");
         let err = transport_failure(&format!("http://{addr}/v1/models")).await;
+        drop(socket);
         assert!(
             matches!(&err, ProviderError::Network(d) if d.connection_refused),
             "{err:?}"
