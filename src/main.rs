@@ -58,7 +58,7 @@ enum Command {
     Simulator(SimulatorArgs),
     /// Manage AI providers: the same operations as the editor's provider settings.
     ///
-    /// Acts on the `default` project (documents outside every workspace folder) unless
+    /// Acts on the `default` project (its providers serve every workspace without its own) unless
     /// --project names a workspace folder. Keys are read from a hidden prompt, or from one line of
     /// stdin with --key-stdin; never from the command line.
     #[command(after_help = PROVIDER_HELP)]

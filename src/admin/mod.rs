@@ -141,8 +141,10 @@ impl AdminError {
     }
 }
 
-/// The project a command acts on when it names none: the first workspace root's, else
-/// `default` (DESIGN.md §4).
+/// The project an editor command acts on: the first workspace root's when it has providers of
+/// its own, else `default` (DESIGN.md §4) — the one whose providers actually serve the workspace
+/// (see [`App::providers_project`]), so the settings page shows what is used.
 pub async fn current_project(app: &App) -> Result<crate::store::ProjectId, AdminError> {
-    Ok(app.project_for(None).await?)
+    let workspace = app.project_for(None).await?;
+    Ok(app.providers_project(workspace).await?)
 }

@@ -97,7 +97,8 @@ pub struct Place {
     /// `--credential-store`; the editor's setting of the same name must agree, or keys end up
     /// in two places.
     pub credential_store: Option<CredentialStoreChoice>,
-    /// `--project <dir>`: the project of that workspace root. Absent: the `default` project.
+    /// `--project <dir>`: the project of that workspace root. Absent: the `default` project,
+    /// whose providers serve every workspace that has none of its own.
     pub project: Option<PathBuf>,
 }
 

@@ -155,8 +155,8 @@ pub async fn add(place: &Place, o: AddOptions) -> Result<(), Failure> {
     if place.project.is_none() {
         // Editors use the project of their workspace folder: say where this one went.
         eprintln!(
-            "(added to the default project, used for documents outside any workspace folder; \
-             use --project DIR for a workspace folder's project)"
+            "(added to the default project: it serves every workspace without providers of its \
+             own; use --project DIR to give one workspace folder its own providers)"
         );
     }
     if stores_key {
