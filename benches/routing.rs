@@ -2,8 +2,13 @@
 //! in-process provider that answers at once, so everything measured is the router's own cost.
 //! Target (issue 6): p99 < 100 µs per request.
 //!
-//! Criterion reports means; the percentiles the target is about are printed at the end from a
-//! separate run of timed requests.
+//! Then the same over loopback HTTP against the provider simulator (zero latency): a request
+//! through the router next to the same request straight to the provider, and the first request
+//! after the primary died (connection refused) next to a first request to a healthy primary.
+//! Target (issue 6): the failover adds < 5 ms.
+//!
+//! Criterion reports means; the percentiles the targets are about are printed at the end from
+//! separate runs of timed requests.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -12,13 +17,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use criterion::Criterion;
 use storyteller_lsp::credentials::ApiKey;
+use storyteller_lsp::providers::http::HttpClient;
 use storyteller_lsp::providers::{
-    AiProvider, Capabilities, Completion, CompletionRequest, ConnectionReport, Detail,
+    self, AiProvider, Capabilities, Completion, CompletionRequest, ConnectionReport, Detail,
     FinishReason, Message, ModelInfo, ProviderConfig, ProviderError, ProviderKind, StreamResponse,
 };
 use storyteller_lsp::routing::{
     Budget, Failure, ProviderRef, Rate, RetryPolicy, RouteEntry, Router, RouterOptions, TokenBucket,
 };
+use storyteller_lsp::simulator::SimulatorHandle;
 
 /// Answers at once; the provider at endpoint "quota" fails at once with an exhausted quota.
 #[derive(Debug)]
@@ -222,9 +229,192 @@ fn report_percentiles() {
     }
 }
 
+/// The simulator, one shared HTTP client, and the configs of a healthy and a dead provider.
+struct Loopback {
+    rt: tokio::runtime::Runtime,
+    _sim: SimulatorHandle,
+    http: HttpClient,
+    /// DeepSeek: the OpenAI wire format without rate-limit headers, so no vendor hint throttles
+    /// the bench's thousands of requests.
+    healthy: ProviderConfig,
+    /// Nobody listens at its endpoint: every connection is refused.
+    dead: ProviderConfig,
+    /// Keeps the dead endpoint's port bound (never listening), so nothing else can take it.
+    _dead_port: tokio::net::TcpSocket,
+}
+
+fn loopback() -> Loopback {
+    // Two workers, like the server: the simulator's tasks run beside the client's.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the bench");
+    let sim = rt
+        .block_on(SimulatorHandle::start())
+        .expect("the simulator starts");
+    let http = HttpClient::new().expect("an HTTP client");
+    let key = || Some(ApiKey::new("sk-bench-key-000000"));
+    let mut healthy = ProviderConfig::with_defaults(ProviderKind::DeepSeek, key());
+    healthy.endpoint = sim.endpoint(ProviderKind::DeepSeek);
+    let dead_port = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("a free port");
+        socket
+    });
+    let mut dead = ProviderConfig::with_defaults(ProviderKind::OpenAi, key());
+    dead.endpoint = format!(
+        "http://{}/v1",
+        dead_port.local_addr().expect("the dead port's address")
+    );
+    Loopback {
+        rt,
+        _sim: sim,
+        http,
+        healthy,
+        dead,
+        _dead_port: dead_port,
+    }
+}
+
+impl Loopback {
+    /// A fresh router over real providers: `configs[0]` primary, the rest its backups.
+    fn router(&self, configs: &[&ProviderConfig], retry: RetryPolicy) -> Router {
+        let mut options = RouterOptions {
+            jitter_seed: Some(1),
+            retry,
+            ..RouterOptions::default()
+        };
+        for kind in ProviderKind::ALL {
+            options.rate_limits.insert(kind, u32::MAX);
+        }
+        let http = self.http.clone();
+        let router = Router::new(
+            Arc::new(move |config: &ProviderConfig| Ok(providers::build(config, &http))),
+            options,
+        );
+        let entries = configs
+            .iter()
+            .zip(1..)
+            .map(|(config, id)| RouteEntry {
+                config: (*config).clone(),
+                ..entry(id, config.kind, &config.endpoint)
+            })
+            .collect();
+        // Building providers and the first limiter slot need the runtime's context.
+        self.rt.block_on(async { router.set_providers(entries) });
+        router
+    }
+
+    fn time(&self, router: &Router, budget: Budget) -> Duration {
+        let req = request();
+        let start = Instant::now();
+        let result = self.rt.block_on(router.generate(&req, budget));
+        let elapsed = start.elapsed();
+        assert!(result.is_ok(), "{result:?}");
+        elapsed
+    }
+}
+
+const INLINE: Budget = Budget::Interactive(Duration::from_secs(5));
+const ACTION: Budget = Budget::Action(Duration::from_secs(30));
+
+fn bench_loopback(c: &mut Criterion, lb: &Loopback) {
+    let req = request();
+    let direct = providers::build(&lb.healthy, &lb.http);
+    c.bench_function("loopback/generate/provider directly", |b| {
+        b.iter(|| lb.rt.block_on(direct.generate(black_box(&req))))
+    });
+    let router = lb.router(&[&lb.healthy], RetryPolicy::default());
+    c.bench_function("loopback/generate/through the router", |b| {
+        b.iter(|| lb.rt.block_on(router.generate(black_box(&req), INLINE)))
+    });
+    // A failover is sticky: every iteration gets a fresh router whose primary is dead.
+    c.bench_function("loopback/first request/healthy primary", |b| {
+        b.iter_batched(
+            || lb.router(&[&lb.healthy], RetryPolicy::default()),
+            |r| lb.rt.block_on(r.generate(black_box(&req), INLINE)),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("loopback/first request/dead primary, fail over", |b| {
+        b.iter_batched(
+            || lb.router(&[&lb.dead, &lb.healthy], RetryPolicy::default()),
+            |r| lb.rt.block_on(r.generate(black_box(&req), INLINE)),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+fn percentiles(samples: &mut [Duration]) -> (f64, f64, f64) {
+    samples.sort();
+    let n = samples.len();
+    let at = |q: f64| samples[((n as f64 * q) as usize).min(n - 1)].as_secs_f64() * 1e6;
+    (at(0.50), at(0.99), samples[n - 1].as_secs_f64() * 1e6)
+}
+
+/// p50/p99 over loopback, alternating the two sides of each comparison so both see the same
+/// machine load.
+fn report_loopback_percentiles(lb: &Loopback) {
+    let req = request();
+    let direct = providers::build(&lb.healthy, &lb.http);
+    let router = lb.router(&[&lb.healthy], RetryPolicy::default());
+    for _ in 0..500 {
+        let _ = lb.rt.block_on(direct.generate(&req));
+        let _ = lb.rt.block_on(router.generate(&req, INLINE));
+    }
+    let n = 20_000;
+    let (mut straight, mut routed) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let start = Instant::now();
+        let result = lb.rt.block_on(direct.generate(&req));
+        straight.push(start.elapsed());
+        assert!(result.is_ok());
+        routed.push(lb.time(&router, INLINE));
+    }
+    let (s50, s99, smax) = percentiles(&mut straight);
+    let (r50, r99, rmax) = percentiles(&mut routed);
+    println!("\nover loopback, {n} requests each:");
+    println!("  provider directly     p50 {s50:>7.1} µs  p99 {s99:>7.1} µs  max {smax:>8.1} µs");
+    println!("  through the router    p50 {r50:>7.1} µs  p99 {r99:>7.1} µs  max {rmax:>8.1} µs");
+    println!(
+        "  router's part         p50 {:>7.1} µs  p99 {:>7.1} µs",
+        r50 - s50,
+        r99 - s99
+    );
+
+    let n = 2_000;
+    let (mut healthy, mut inline, mut action) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let fresh = |configs: &[&ProviderConfig]| lb.router(configs, RetryPolicy::default());
+        healthy.push(lb.time(&fresh(&[&lb.healthy]), INLINE));
+        inline.push(lb.time(&fresh(&[&lb.dead, &lb.healthy]), INLINE));
+        action.push(lb.time(&fresh(&[&lb.dead, &lb.healthy]), ACTION));
+    }
+    let (h50, h99, _) = percentiles(&mut healthy);
+    println!("\nfirst request of a fresh router, {n} requests each:");
+    println!("  healthy primary                       p50 {h50:>7.1} µs  p99 {h99:>7.1} µs");
+    for (name, samples) in [("inline", &mut inline), ("action", &mut action)] {
+        let (f50, f99, fmax) = percentiles(samples);
+        println!(
+            "  dead primary, fails over ({name})     p50 {f50:>7.1} µs  p99 {f99:>7.1} µs  max {fmax:>8.1} µs"
+        );
+        println!(
+            "    added by the failover               p50 {:>7.1} µs  p99 {:>7.1} µs",
+            f50 - h50,
+            f99 - h99
+        );
+    }
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench_router(&mut criterion);
+    let lb = loopback();
+    bench_loopback(&mut criterion, &lb);
     criterion.final_summary();
     report_percentiles();
+    report_loopback_percentiles(&lb);
 }

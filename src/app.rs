@@ -87,6 +87,8 @@ impl std::fmt::Debug for App {
 #[derive(Debug, Default)]
 pub struct StartupReport {
     pub prompt_warnings: Vec<LoadWarning>,
+    /// What the credential repair found after a crash (DESIGN.md §7 style texts, once each).
+    pub credential_notices: Vec<String>,
 }
 
 impl App {
@@ -125,7 +127,22 @@ impl App {
                 events,
             }),
         };
-        Ok((app, StartupReport { prompt_warnings }))
+        // Only after a crash is there anything to repair; otherwise this is one SELECT and the
+        // credential store stays closed until first use.
+        let credential_notices = match crate::admin::repair(&app).await {
+            Ok(report) => report.notices,
+            Err(e) => {
+                tracing::warn!("interrupted provider changes not repaired yet: {e}");
+                Vec::new()
+            }
+        };
+        Ok((
+            app,
+            StartupReport {
+                prompt_warnings,
+                credential_notices,
+            },
+        ))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -245,12 +262,16 @@ impl App {
         Ok(router)
     }
 
-    /// Re-reads the providers of `project` (after add, update, remove, setPrimary) into its
-    /// router, if it has one, and announces the change.
+    /// Re-reads the providers (after add, update, remove, setPrimary in `project`) into every
+    /// router — a change to the `default` project also changes the projects that inherit it — and
+    /// announces the change.
     pub async fn reload_routes(&self, project: ProjectId) -> Result<(), AppError> {
-        let existing = lock(&self.inner.routers).get(&project).cloned();
-        if let Some(router) = existing {
-            let entries = self.route_entries(project).await?;
+        let routers: Vec<(ProjectId, Router)> = lock(&self.inner.routers)
+            .iter()
+            .map(|(p, r)| (*p, r.clone()))
+            .collect();
+        for (routed, router) in routers {
+            let entries = self.route_entries(routed).await?;
             router.set_providers(entries);
         }
         let _ = self
@@ -258,6 +279,23 @@ impl App {
             .events
             .send(AppEvent::ProvidersChanged { project });
         Ok(())
+    }
+
+    /// The project whose providers serve `project`: itself when it has providers of its own, else
+    /// the `default` project. Providers added outside any workspace (the CLI without `--project`,
+    /// or an editor with no folder open) are thus the author's defaults for every workspace that
+    /// has none of its own.
+    pub async fn providers_project(&self, project: ProjectId) -> Result<ProjectId, StoreError> {
+        self.inner
+            .store
+            .call(move |conn| {
+                if db::providers::list(conn, project)?.is_empty() {
+                    Ok(projects::default_project(conn)?.id)
+                } else {
+                    Ok(project)
+                }
+            })
+            .await
     }
 
     /// The key a provider row would use now, and where it comes from.
@@ -288,10 +326,11 @@ impl App {
     }
 
     async fn route_entries(&self, project: ProjectId) -> Result<Vec<RouteEntry>, AppError> {
+        let source = self.providers_project(project).await?;
         let rows = self
             .inner
             .store
-            .call(move |conn| db::providers::list(conn, project))
+            .call(move |conn| db::providers::list(conn, source))
             .await?;
         let mut entries = Vec::with_capacity(rows.len());
         for row in rows {
@@ -408,6 +447,62 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(elsewhere, default);
+    }
+
+    #[tokio::test]
+    async fn a_workspace_without_providers_inherits_the_default_projects() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("novel");
+        let app = app_in(dir.path(), vec![root.clone()]).await;
+        let workspace = app.project_for(None).await.unwrap();
+        let default = app
+            .store()
+            .call(|c| Ok(projects::default_project(c)?.id))
+            .await
+            .unwrap();
+        assert_ne!(workspace, default);
+        let router = app.router(workspace).await.unwrap();
+        assert!(router.status().providers.is_empty());
+
+        app.store()
+            .call(move |c| {
+                db::providers::insert(c, &NewProvider::new(default, ProviderKind::Gemini))
+            })
+            .await
+            .unwrap();
+        app.reload_routes(default).await.unwrap();
+        assert_eq!(app.providers_project(workspace).await.unwrap(), default);
+        let kinds: Vec<_> = router
+            .status()
+            .providers
+            .iter()
+            .map(|p| p.provider.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [ProviderKind::Gemini],
+            "inherited from the default project"
+        );
+
+        app.store()
+            .call(move |c| {
+                db::providers::insert(c, &NewProvider::new(workspace, ProviderKind::Claude))
+            })
+            .await
+            .unwrap();
+        app.reload_routes(workspace).await.unwrap();
+        assert_eq!(app.providers_project(workspace).await.unwrap(), workspace);
+        let kinds: Vec<_> = router
+            .status()
+            .providers
+            .iter()
+            .map(|p| p.provider.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [ProviderKind::Claude],
+            "its own providers replace the inherited ones"
+        );
     }
 
     #[tokio::test]

@@ -4,8 +4,10 @@
 //! (which provider, when) → `providers` (vendor wire formats); beside them `credentials`, `store`,
 //! `prompts`, `documents`. Only `lsp` knows LSP.
 
+pub mod admin;
 pub mod app;
 pub mod assist;
+pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod demo;

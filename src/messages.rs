@@ -371,3 +371,84 @@ pub mod demo {
 
     pub const FINISHED: &str = "Demo finished; the temporary workspace and database were removed.";
 }
+
+/// Provider and session management (executeCommand and `storyteller-lsp provider …`).
+pub mod admin {
+    /// One provider per kind per project.
+    pub fn duplicate_provider(provider: &str) -> String {
+        format!(
+            "{provider} is already configured for this project. Change it (update) or remove it first."
+        )
+    }
+
+    pub fn duplicate_session(name: &str, provider: &str) -> String {
+        format!("A session named {name} already exists for {provider}.")
+    }
+
+    /// A provider needs a key and none was given or found.
+    pub fn no_key(provider: &str, variable: Option<&str>) -> String {
+        match variable {
+            Some(variable) => {
+                format!(
+                    "No API key for {provider}: enter one, or set {variable} in the environment."
+                )
+            }
+            None => format!("No API key for {provider}: enter one."),
+        }
+    }
+
+    /// `remove` from a client that cannot show buttons, without `confirmed: true`.
+    pub fn confirmation_required(provider: &str, id: i64) -> String {
+        format!(
+            "Removing {provider} deletes its stored API key, and this editor cannot ask for confirmation. \
+             Run the command again with `confirmed: true`, or run `storyteller-lsp provider remove {id}` in a terminal."
+        )
+    }
+
+    /// After removing the primary: which provider is primary now (buttons: the remaining ones).
+    pub fn choose_primary(removed: &str) -> String {
+        format!("{removed} was the primary provider. Which provider should be primary now?")
+    }
+
+    /// The next provider became primary without the author choosing.
+    pub fn primary_chosen(name: &str) -> String {
+        format!(
+            "{name} is now the primary provider. To choose another, use storyteller.providers.setPrimary \
+             or run `storyteller-lsp provider set-primary` in a terminal."
+        )
+    }
+
+    pub const BUSY: &str =
+        "Another StoryTeller process is changing AI providers right now. Try again in a moment.";
+
+    // What start-up says after finding an operation that a crash interrupted.
+
+    pub fn interrupted_add(provider: &str) -> String {
+        format!(
+            "Adding {provider} was interrupted before it finished, so nothing was saved. Please add it again."
+        )
+    }
+
+    pub fn interrupted_rotation(provider: &str) -> String {
+        format!(
+            "Changing {provider} was interrupted: its API key may already be the new one, but its other \
+             changes were not saved. Please check its settings and test it."
+        )
+    }
+
+    pub fn interrupted_remove(provider: &str) -> String {
+        format!("Removing {provider} was interrupted; the removal has now been completed.")
+    }
+
+    pub fn interrupted_session_add(name: &str) -> String {
+        format!(
+            "Adding the session {name} was interrupted before it finished, so nothing was saved. Please add it again."
+        )
+    }
+
+    pub fn key_missing(provider: &str) -> String {
+        format!(
+            "The API key for {provider} is missing from the credential store. Please enter it again."
+        )
+    }
+}

@@ -664,7 +664,8 @@ async fn nobody_listening_is_a_network_error() {
     let http = http();
     for kind in [ProviderKind::OpenAi, ProviderKind::Claude] {
         let mut c = ProviderConfig::with_defaults(kind, Some(ApiKey::new(sentinel(kind))));
-        c.endpoint = unreachable_endpoint().unwrap();
+        let unreachable = unreachable_endpoint().unwrap();
+        c.endpoint = unreachable.to_string();
         let err = providers::build(&c, &http)
             .generate(&request())
             .await

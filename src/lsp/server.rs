@@ -547,6 +547,9 @@ async fn start_background(client: Client, state: Arc<ServerState>) {
                     .show_message(MessageType::WARNING, warning.to_string())
                     .await;
             }
+            for notice in &report.credential_notices {
+                client.show_message(MessageType::WARNING, notice).await;
+            }
             tokio::spawn(follow_settings(state.clone(), app.clone()));
             state.install_app(Ok(app.clone()));
             notify::start(&client, &state, &app);

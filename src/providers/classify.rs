@@ -198,6 +198,7 @@ pub fn classify_vendor_error(
             .clone()
             .or_else(|| headers.and_then(request_id_header)),
         should_retry: headers.and_then(should_retry_header),
+        connection_refused: false,
     };
     let retry_after = headers
         .and_then(|h| retry_after_header(h, now))

@@ -19,6 +19,9 @@ pub struct Detail {
     pub request_id: Option<String>,
     /// The vendor's `x-should-retry` header, which overrides the status code when present.
     pub should_retry: Option<bool>,
+    /// The connection was refused: nothing listens at the endpoint, so the request never reached
+    /// the vendor. A definitive answer, unlike a timeout, a reset or an unreachable network.
+    pub connection_refused: bool,
 }
 
 impl Detail {

@@ -100,12 +100,30 @@ pub fn transport_error(err: &reqwest::Error) -> ProviderError {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    let detail = Detail::new(crate::providers::classify::scrub(&message, None));
+    let detail = Detail {
+        connection_refused: is_connection_refused(err),
+        ..Detail::new(crate::providers::classify::scrub(&message, None))
+    };
     if err.is_timeout() {
         ProviderError::Timeout(detail)
     } else {
         ProviderError::Network(detail)
     }
+}
+
+/// Whether the operating system refused the connection (nothing listens at the address), found
+/// in the error's chain of causes.
+fn is_connection_refused(err: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Sends the request and waits for the response headers, within the attempt's limits. A
@@ -501,5 +519,59 @@ impl Attempt {
             first_byte: streaming.then_some(request.first_byte_timeout),
             idle: streaming.then_some(request.idle_timeout),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn transport_failure(url: &str) -> ProviderError {
+        let client = HttpClient::new().expect("client");
+        let err = client
+            .reqwest()
+            .get(url)
+            .send()
+            .await
+            .expect_err("the request fails");
+        transport_error(&err)
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_marked_as_refused() {
+        // Bound but never listening: the port is ours and every connection to it is refused.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let err = transport_failure(&format!("http://{addr}/v1/models")).await;
+        drop(socket);
+        assert!(
+            matches!(&err, ProviderError::Network(d) if d.connection_refused),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_without_an_answer_is_not_a_refusal() {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Accepts, reads the request, and hangs up without a word.
+        let server = tokio::spawn(async move {
+            if let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+            }
+        });
+        let err = transport_failure(&format!("http://{addr}/v1/models")).await;
+        server.abort();
+        assert!(
+            matches!(&err, ProviderError::Network(d) if !d.connection_refused),
+            "{err:?}"
+        );
     }
 }

@@ -31,7 +31,8 @@ pub struct RetryPolicy {
     /// Retries per provider when no healthy backup exists (3).
     pub max_retries: u32,
     /// Retries per provider for an outage (unavailable, network, timeout) when a healthy backup
-    /// exists (1): the author does not wait through the full backoff.
+    /// exists (1): the author does not wait through the full backoff. A refused connection gets
+    /// none when a backup exists.
     pub max_retries_with_backup: u32,
     /// The first backoff (1 s); each further retry doubles it (2 s, 4 s).
     pub base_delay: Duration,
@@ -82,8 +83,13 @@ impl RetryPolicy {
             };
         }
 
+        // A refused connection is a definitive answer (nothing listens there): a retry a second
+        // later rarely finds the provider back, the backup answers now, and the health probe
+        // notices the return. "After at most one retry" (DESIGN.md §5) allows none.
+        let refused = error.detail().is_some_and(|d| d.connection_refused);
         let limit = match failure.budget {
             Budget::Interactive(_) if failure.has_backup => 0,
+            _ if failure.has_backup && refused => 0,
             _ if failure.has_backup && is_outage(kind) => self.max_retries_with_backup,
             _ => self.max_retries,
         };
@@ -269,6 +275,33 @@ mod tests {
         let limited = error(ErrorKind::RateLimited);
         assert!(matches!(
             decide(&limited, 3, ACTION, true),
+            Decision::RetryAfter(_)
+        ));
+    }
+
+    #[test]
+    fn a_refused_connection_fails_over_at_once_only_when_a_backup_exists() {
+        let refused = ProviderError::Network(Detail {
+            connection_refused: true,
+            ..detail()
+        });
+        assert_eq!(decide(&refused, 1, ACTION, true), Decision::FailOver);
+        // Alone, the full retries still apply: the local server may be starting.
+        let alone: Vec<_> = (1..=4)
+            .map(|a| decide(&refused, a, ACTION, false))
+            .collect();
+        assert_eq!(
+            alone,
+            vec![
+                Decision::RetryAfter(secs(1.0)),
+                Decision::RetryAfter(secs(2.0)),
+                Decision::RetryAfter(secs(4.0)),
+                Decision::FailOver,
+            ]
+        );
+        // Any other network failure keeps its one retry before the failover.
+        assert!(matches!(
+            decide(&error(ErrorKind::Network), 1, ACTION, true),
             Decision::RetryAfter(_)
         ));
     }

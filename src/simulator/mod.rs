@@ -424,12 +424,37 @@ impl Drop for SimulatorHandle {
     }
 }
 
-/// A base URL on which nothing listens (connection refused), for network-failure tests.
-pub fn unreachable_endpoint() -> std::io::Result<String> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    let addr = listener.local_addr()?;
-    drop(listener);
-    Ok(format!("http://{addr}/v1"))
+/// A base URL on which nothing listens (connection refused), for network-failure tests. The port
+/// stays bound (without listening) while the value lives, so no other server — a simulator
+/// started at the same moment — can take it.
+pub fn unreachable_endpoint() -> std::io::Result<UnreachableEndpoint> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let addr = socket.local_addr()?;
+    Ok(UnreachableEndpoint {
+        url: format!("http://{addr}/v1"),
+        _reserved: socket,
+    })
+}
+
+/// See [`unreachable_endpoint`]; derefs to the URL.
+#[derive(Debug)]
+pub struct UnreachableEndpoint {
+    url: String,
+    _reserved: tokio::net::TcpSocket,
+}
+
+impl std::ops::Deref for UnreachableEndpoint {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for UnreachableEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
 }
 
 /// Serves the simulator on `addr` until Ctrl-C or until standard input closes, after printing

@@ -10,6 +10,9 @@ Reusable by later suites:
 - ``CLIENTS``: capability variants of real editors and synthetic ones, by name.
 - ``RawServer``: the binary with bytes written and frames read directly, for malformed input.
 - ``TextModel``: the document as the editor has it, edited in any position encoding.
+- ``simulator``: the provider simulator process (``storyteller-lsp simulator``) with its control API.
+- ``execute_command``: ``workspace/executeCommand`` with one argument object, the result as JSON;
+  ``credentials_in_file``: the environment and settings that keep keys in the encrypted file.
 """
 
 from __future__ import annotations
@@ -160,6 +163,26 @@ async def shown_message(client: LanguageClient, containing: str) -> types.ShowMe
             await asyncio.sleep(0.01)
 
     return await asyncio.wait_for(poll(), PATIENCE)
+
+
+async def execute_command(
+    client: LanguageClient, command: str, arguments: dict[str, Any] | None = None
+) -> Any:
+    """``workspace/executeCommand`` with one argument object; the result as plain JSON. A failure
+    raises pygls' ``JsonRpcException`` (``.code``, ``.message``, ``.data``)."""
+    params = types.ExecuteCommandParams(command=command, arguments=[arguments or {}])
+    result = await asyncio.wait_for(client.workspace_execute_command_async(params), PATIENCE)
+    return as_dict(result)
+
+
+#: The secret the encrypted credentials file is keyed with in tests that store keys there.
+TEST_CREDENTIALS_KEY = "e2e-credentials-key-0c4f7a1d"
+
+
+def credentials_in_file(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ``STORYTELLER_CREDENTIALS_KEY`` set, so that ``{"credentialStore": "file"}``
+    works on machines without a machine id (CI containers) and never touches a real keychain."""
+    return {**env, "STORYTELLER_CREDENTIALS_KEY": TEST_CREDENTIALS_KEY}
 
 
 def exit_code(client: LanguageClient) -> int | None:
