@@ -10,6 +10,7 @@ pub mod assist;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod demo;
 pub mod documents;
 pub mod lsp;
 pub mod messages;

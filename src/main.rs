@@ -1,6 +1,6 @@
 //! The `storyteller-lsp` binary: argument parsing only. Each command's work lives in a library
 //! module (`lsp::serve_stdio` for the server, `cli::*` for `provider …`, `doctor`, `prompts list`);
-//! later commands (`demo`) are added as variants of [`Command`] and one match arm each.
+//! `demo::run` for `demo`); each command is a variant of [`Command`] and one match arm.
 //!
 //! stdout carries LSP messages: nothing else may ever be printed to it while serving.
 
@@ -11,10 +11,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use storyteller_lsp::cli::{self, Place, provider};
 use storyteller_lsp::config::{CredentialStoreChoice, Settings};
-use storyteller_lsp::{lsp, simulator, telemetry};
+use storyteller_lsp::{demo, lsp, simulator, telemetry};
 
 const EXAMPLES: &str = "\
 Examples:
+  storyteller-lsp demo         See it work: a full editor session, offline, against a simulated AI
   storyteller-lsp              Start the language server on stdin/stdout (what editors run)
   storyteller-lsp serve        The same, spelled out
   storyteller-lsp simulator    A loopback imitation of the AI vendors, for trying things offline
@@ -50,6 +51,12 @@ struct Cli {
 enum Command {
     /// Run the language server on stdin/stdout (the default).
     Serve(ServeArgs),
+    /// Show the whole pipeline offline: a real editor session against a simulated AI provider.
+    ///
+    /// Opens a sample novel, shows an inline completion, runs Continue scene and Rewrite
+    /// selection, then makes the primary provider fail and recover. No keys, no network; nothing
+    /// of yours (data directory, keychain) is touched.
+    Demo,
     /// Run the built-in provider simulator on 127.0.0.1 (for tests and trying things offline).
     ///
     /// It imitates every supported vendor's API under its own path prefix
@@ -284,6 +291,7 @@ fn main() -> ExitCode {
     match cli.command {
         None | Some(Command::Serve(ServeArgs {})) => serve(),
         Some(Command::Simulator(args)) => simulator(args),
+        Some(Command::Demo) => demo(),
         Some(Command::Provider(args)) => provider_command(args),
         Some(Command::Prompts(args)) => {
             let place = args.place.place();
@@ -307,6 +315,31 @@ fn main() -> ExitCode {
             } else {
                 exit.into()
             }
+        }
+    }
+}
+
+fn demo() -> ExitCode {
+    // Only errors on stderr: the transcript on stdout is what the author reads.
+    let _log = telemetry::init(None, "error");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    let result = runtime.block_on(demo::run(&mut stdout));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }

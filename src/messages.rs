@@ -220,6 +220,158 @@ pub fn services_unavailable(reason: &str) -> String {
     format!("StoryTeller could not start its AI features: {reason}")
 }
 
+/// Titles of the writing actions in the editor's code action menu.
+pub mod action_titles {
+    pub const CONTINUE_SCENE: &str = "Continue scene";
+    pub const EXPAND_WORLDBUILDING: &str = "Expand worldbuilding";
+    pub const REWRITE: &str = "Rewrite selection";
+    pub const SUGGEST_DIALOGUE: &str = "Suggest dialogue";
+    pub const DESCRIBE_CHARACTER: &str = "Describe character";
+
+    /// "Rewrite selection: vivid".
+    pub fn rewrite(tone: &str) -> String {
+        format!("{REWRITE}: {tone}")
+    }
+}
+
+/// Progress texts of a running writing action (`$/progress`).
+pub mod progress {
+    /// While the request waits for its first words.
+    pub fn asking(provider: &str) -> String {
+        format!("Asking {provider}…")
+    }
+
+    pub const WAITING: &str = "Waiting for an AI provider…";
+
+    /// While the text streams in.
+    pub fn words_written(words: usize) -> String {
+        if words == 1 {
+            "1 word written".to_string()
+        } else {
+            format!("{words} words written")
+        }
+    }
+
+    pub const APPLYING: &str = "Inserting the text…";
+    pub const DONE: &str = "Done";
+    pub const CANCELLED: &str = "Cancelled";
+    pub const FAILED: &str = "Failed";
+}
+
+/// "Switch Provider": the question whose buttons are the other active providers.
+pub const CHOOSE_PROVIDER: &str = "Switch to which AI provider?";
+
+/// `euOnly` is on and no active provider keeps data in the EU.
+pub const NO_EU_PROVIDER: &str = "EU-only mode is on, but none of your active AI providers keeps data in the EU. Add Scaleway, or mark a custom endpoint as EU-resident.";
+
+/// A provider answered, but nothing of the answer could go into the manuscript.
+pub const NOTHING_GENERATED: &str =
+    "The AI provider returned no usable text. Run the action again.";
+
+/// A provider stopped answering part-way through.
+pub fn interrupted(provider: &str) -> String {
+    format!(
+        "{provider} stopped answering part-way through, so nothing was changed. Run the action again."
+    )
+}
+
+/// The editor cannot apply edits (`workspace/applyEdit`); the text is returned instead.
+pub const CANNOT_APPLY_EDIT: &str =
+    "This editor does not let StoryTeller edit the document; the generated text was not inserted.";
+
+/// The new primary after "Make {backup} primary" or "Switch Provider".
+pub fn now_primary(provider: &str) -> String {
+    format!("{provider} is now your primary AI provider.")
+}
+
+/// The CLI commands named for clients without message buttons or the settings page.
+pub mod cli {
+    pub const ADD_PROVIDER: &str = "storyteller-lsp provider add";
+    pub const UPDATE_KEY: &str = "storyteller-lsp provider update";
+    pub const LIST_PROVIDERS: &str = "storyteller-lsp provider list";
+
+    pub fn set_primary(id: i64) -> String {
+        format!("storyteller-lsp provider set-primary {id}")
+    }
+}
+
+/// Making a provider primary (a button) failed.
+pub fn provider_change_failed(reason: &str) -> String {
+    format!("StoryTeller could not change the primary AI provider: {reason}")
+}
+
+/// A `contextFiles` glob could not be used; story notes are not read until it is fixed.
+pub fn story_notes_unavailable(reason: &str) -> String {
+    format!("Story notes are not used: {reason}")
+}
+
+/// The transcript of `storyteller-lsp demo`: what an author would see, narrated.
+pub mod demo {
+    pub const INTRO: &str = "StoryTeller demo: a real language-server session, driven here the way an editor drives it.\nEverything runs on this machine: a simulated AI provider on 127.0.0.1, a throwaway workspace and database, no keys, no network.\n(The simulated provider writes stock sentences around the names it sees; a real model follows the prompts.)";
+
+    pub fn workspace(notes: usize) -> String {
+        format!("Workspace: a novel with {notes} story notes (characters/, notes/, STORY.md)")
+    }
+
+    pub fn providers(primary: &str, backup: &str) -> String {
+        format!("AI providers: {primary} (primary) and {backup} (backup), both simulated")
+    }
+
+    pub fn opening(file: &str, words: usize) -> String {
+        format!("Opening {file} ({words} words)")
+    }
+
+    pub fn status(state: &str, provider: &str) -> String {
+        if provider.is_empty() {
+            format!("Status bar: StoryTeller {state}")
+        } else {
+            format!("Status bar: StoryTeller {state}, {provider}")
+        }
+    }
+
+    pub const STEP_INLINE: &str =
+        "1. The author pauses at the end of the chapter; ghost text appears:";
+    pub const ACCEPTED: &str =
+        "   The author accepts it (Tab); the acceptance counts for the prompt's success rate.";
+    pub const STEP_CONTINUE: &str = "2. Code action \u{201c}Continue scene\u{201d} at the cursor:";
+    pub fn step_rewrite(title: &str) -> String {
+        format!("3. Code action \u{201c}{title}\u{201d} on a selected sentence:")
+    }
+    pub fn step_failure(primary: &str) -> String {
+        format!(
+            "4. {primary} goes down (the simulator answers 503). \u{201c}Continue scene\u{201d} again:"
+        )
+    }
+    pub fn step_recovery(primary: &str, secs: u64) -> String {
+        format!("5. {primary} is back; the health check (every {secs} s) notices:")
+    }
+    pub const STEP_RESULT: &str = "The end of the chapter now reads:";
+    pub const NO_SUGGESTION: &str = "(no suggestion)";
+
+    pub fn progress(line: &str) -> String {
+        format!("   progress: {line}")
+    }
+
+    pub fn inserted(provider: &str, text: &str) -> String {
+        format!("   inserted by {provider}: \u{201c}{text}\u{201d}")
+    }
+
+    pub fn before_after(before: &str, after: &str) -> String {
+        format!("   before: \u{201c}{before}\u{201d}\n   after:  \u{201c}{after}\u{201d}")
+    }
+
+    pub fn message(kind: &str, text: &str, buttons: &[String]) -> String {
+        let buttons: String = buttons.iter().map(|b| format!("  [{b}]")).collect();
+        format!("   {kind} {text}{buttons}")
+    }
+
+    pub fn not_applied(reason: &str) -> String {
+        format!("   (not applied: {reason})")
+    }
+
+    pub const FINISHED: &str = "Demo finished; the temporary workspace and database were removed.";
+}
+
 /// Provider and session management (executeCommand and `storyteller-lsp provider …`).
 pub mod admin {
     /// One provider per kind per project.

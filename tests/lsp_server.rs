@@ -11,7 +11,8 @@ use lsp_support::{TestClient, offering, sha256};
 use serde_json::{Value, json};
 use storyteller_lsp::documents::CharOffset;
 use storyteller_lsp::lsp::{
-    ExitStatus, Features, InlineQuery, InlineSource, MAX_CONCURRENT_HANDLERS, Suggestion,
+    ExitStatus, Features, InlineQuery, InlineSource, MAX_CONCURRENT_HANDLERS, NoCommands,
+    Suggestion,
 };
 use storyteller_lsp::messages;
 use tokio::sync::Notify;
@@ -684,7 +685,11 @@ async fn malformed_json_gets_a_parse_error_and_the_session_goes_on() {
 
 #[tokio::test]
 async fn commands_are_validated_before_they_run() {
-    let mut client = TestClient::start();
+    // A runner that runs nothing: what a known command that is not available answers.
+    let mut client = TestClient::start_with(Features {
+        commands: Arc::new(NoCommands),
+        ..Features::default()
+    });
     let result = client.initialize(json!({}), Value::Null).await;
     let advertised = &result["capabilities"]["executeCommandProvider"]["commands"];
     assert!(

@@ -1,21 +1,194 @@
-//! `textDocument/codeAction`: the AI actions offered on a selection or at the cursor.
+//! `textDocument/codeAction`: the writing actions offered on a selection or at the cursor
+//! (catalogue in `assist::actions`). Each runs `storyteller.generate` with its id, the document,
+//! the range, the version it was listed for and, for rewrites, the tone.
 //!
-//! Listing never calls a provider (DESIGN.md §3). The action catalogue arrives with the assist
-//! layer (issue 8); until then the list is empty — the one allowed gap of the server skeleton.
+//! Listing never calls a provider (DESIGN.md §3): it reads the catalogue and the router's status.
+//! While offline or not configured, clients with `codeActionDisabledSupport` see the actions
+//! disabled with the reason; others get no AI actions and one message.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
 use tower_lsp::jsonrpc;
-use tower_lsp::lsp_types::{CodeActionParams, CodeActionResponse};
+use tower_lsp::lsp_types::{
+    CodeAction, CodeActionDisabled, CodeActionKind, CodeActionOrCommand, CodeActionParams,
+    CodeActionResponse, Command, MessageType,
+};
 
+use super::capabilities::{REWRITE_KIND, SOURCE_KIND};
+use super::commands::StorytellerCommand;
+use super::notify;
+use super::positions::to_document_range;
 use super::server::ServerState;
+use crate::assist::actions::{self, Action, ActionKind};
+use crate::messages;
+use crate::routing::RouterState;
+
+/// How long listing waits for the background start-up before offering the actions anyway.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Whether AI actions can run now, as far as the router knows without asking anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Availability {
+    Ready,
+    NotConfigured,
+    Offline,
+}
 
 pub(crate) async fn list(
-    state: &ServerState,
+    state: &Arc<ServerState>,
     params: CodeActionParams,
 ) -> jsonrpc::Result<Option<CodeActionResponse>> {
+    let uri = params.text_document.uri;
     // Asking for actions on a document we do not have is a client error worth seeing.
-    state
+    let document = state
         .documents
-        .snapshot(params.text_document.uri.as_str())
+        .snapshot(uri.as_str())
         .map_err(|e| jsonrpc::Error::invalid_params(format!("textDocument: {e}")))?;
-    Ok(Some(Vec::new()))
+    let span = document
+        .span_of(to_document_range(params.range), state.encoding())
+        .map_err(|e| jsonrpc::Error::invalid_params(format!("range: {e}")))?;
+    let settings = state.settings.current();
+    if !settings
+        .languages
+        .iter()
+        .any(|l| l == document.language_id())
+    {
+        return Ok(Some(Vec::new()));
+    }
+    let has_selection = document
+        .text()
+        .slice(span.start.0..span.end.0)
+        .chars()
+        .any(|c| !c.is_whitespace());
+    let only = params.context.only.unwrap_or_default();
+    let offered: Vec<Action> = actions::catalogue(has_selection)
+        .into_iter()
+        .filter(|action| wanted(&only, kind_name(action.id().kind())))
+        .collect();
+    if offered.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+
+    let reason = match availability(state, uri.as_str()).await {
+        Availability::Ready => None,
+        Availability::NotConfigured => Some(messages::NOT_CONFIGURED),
+        Availability::Offline => Some(messages::OFFLINE),
+    };
+    if let Some(reason) = reason
+        && !state.client().code_action_disabled
+    {
+        tell_unavailable(state, reason).await;
+        return Ok(Some(Vec::new()));
+    }
+
+    let range = params.range;
+    let version = document.version();
+    let listed = offered
+        .into_iter()
+        .map(|action| {
+            let mut arguments = json!({
+                "action": action.id().as_str(),
+                "uri": uri,
+                "range": range,
+                "version": version,
+            });
+            if let Some(tone) = action.tone() {
+                arguments["tone"] = json!(tone.as_str());
+            }
+            let title = action.title();
+            CodeActionOrCommand::CodeAction(CodeAction {
+                title: title.clone(),
+                kind: Some(CodeActionKind::new(kind_name(action.id().kind()))),
+                command: Some(Command {
+                    title,
+                    command: StorytellerCommand::Generate.name().to_string(),
+                    arguments: Some(vec![arguments]),
+                }),
+                disabled: reason.map(|reason| CodeActionDisabled {
+                    reason: reason.to_string(),
+                }),
+                ..CodeAction::default()
+            })
+        })
+        .collect();
+    Ok(Some(listed))
+}
+
+fn kind_name(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Rewrite => REWRITE_KIND,
+        ActionKind::Source => SOURCE_KIND,
+    }
+}
+
+/// LSP `only`: a kind is wanted when some requested kind is it or a parent of it
+/// (`refactor` wants `refactor.rewrite.storyteller`).
+fn wanted(only: &[CodeActionKind], kind: &str) -> bool {
+    only.is_empty()
+        || only.iter().any(|requested| {
+            let requested = requested.as_str();
+            kind == requested
+                || kind
+                    .strip_prefix(requested)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+}
+
+/// The router's view, without a provider call. Start-up (database, prompts) is local and short:
+/// it is waited for, briefly; if it takes longer, the actions are offered (running one waits).
+async fn availability(state: &Arc<ServerState>, uri: &str) -> Availability {
+    let _ = tokio::time::timeout(STARTUP_PATIENCE, state.ready.wait()).await;
+    let Some(app) = state.app_now() else {
+        return Availability::Ready;
+    };
+    let root = state.project_root_for(uri).and_then(|r| r.path());
+    let Ok(project) = state.assistant.project(&app, root.as_deref()).await else {
+        return Availability::Ready;
+    };
+    let Ok(router) = app.router(project).await else {
+        return Availability::Ready;
+    };
+    match router.status().state {
+        RouterState::NotConfigured => Availability::NotConfigured,
+        RouterState::Offline => Availability::Offline,
+        RouterState::Ready | RouterState::Degraded => Availability::Ready,
+    }
+}
+
+/// For clients that cannot show disabled actions: the one message that explains their absence.
+async fn tell_unavailable(state: &Arc<ServerState>, reason: &str) {
+    if reason == messages::NOT_CONFIGURED {
+        notify::offer_not_configured(state);
+    } else if state.notifier.first_offline_notice()
+        && let Some(client) = state.peer()
+    {
+        notify::tell(&client, MessageType::WARNING, reason).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_filters_by_kind_and_parent_kind() {
+        let kinds = |names: &[&'static str]| -> Vec<CodeActionKind> {
+            names.iter().map(|n| CodeActionKind::new(n)).collect()
+        };
+        let cases: &[(&[&'static str], &str, bool)] = &[
+            (&[], REWRITE_KIND, true),
+            (&["refactor"], REWRITE_KIND, true),
+            (&["refactor.rewrite"], REWRITE_KIND, true),
+            (&["refactor.rewrite.storyteller"], REWRITE_KIND, true),
+            (&["refactor.re"], REWRITE_KIND, false),
+            (&["quickfix"], REWRITE_KIND, false),
+            (&["source"], SOURCE_KIND, true),
+            (&["refactor"], SOURCE_KIND, false),
+        ];
+        for (only, kind, expected) in cases {
+            assert_eq!(wanted(&kinds(only), kind), *expected, "{only:?} {kind}");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 
 use std::ops::Range as OffsetRange;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -19,8 +19,11 @@ use tower_lsp::lsp_types::{
 };
 
 use super::commands::StorytellerCommand;
+use super::notify;
 use super::positions::{to_document_position, to_lsp_position};
 use super::server::ServerState;
+use crate::assist::InlineRequest;
+use crate::assist::inline::Trigger;
 use crate::config::Settings;
 use crate::documents::{CharOffset, DocumentSnapshot};
 
@@ -67,13 +70,66 @@ impl std::fmt::Debug for Suggestion {
     }
 }
 
-/// Where suggestions come from. The assist layer implements it (issue 8); until then the server
-/// runs with [`NoSuggestions`].
+/// Where suggestions come from: [`AssistInline`] (the assist layer) in the server; tests inject
+/// their own.
 #[async_trait]
 pub trait InlineSource: Send + Sync {
+    /// Called once when the session this source serves is built, for sources that need the
+    /// session (the application services, the editor connection). They keep a weak handle.
+    fn attach(&self, _session: &Arc<ServerState>) {}
+
     /// Suggestions for `query`, best first; empty when there is nothing to offer or the query was
     /// cancelled. Failures are reported to the author by the source, not through this result.
     async fn suggest(&self, query: InlineQuery) -> Vec<Suggestion>;
+}
+
+/// The server's inline source: the assist layer's continuation engine
+/// ([`crate::assist::Assistant::continue_inline`]). Its failures never pop up a dialog: the status
+/// notification tells them (see `notify`), except the once-per-session not-configured prompt
+/// for a request the author invoked.
+#[derive(Default)]
+pub struct AssistInline {
+    session: OnceLock<Weak<ServerState>>,
+}
+
+#[async_trait]
+impl InlineSource for AssistInline {
+    fn attach(&self, session: &Arc<ServerState>) {
+        let _ = self.session.set(Arc::downgrade(session));
+    }
+
+    async fn suggest(&self, query: InlineQuery) -> Vec<Suggestion> {
+        let Some(state) = self.session.get().and_then(Weak::upgrade) else {
+            return Vec::new();
+        };
+        let Some(app) = state.app_now() else {
+            return Vec::new();
+        };
+        let trigger = match query.trigger {
+            InlineTrigger::Invoked => Trigger::Invoked,
+            InlineTrigger::Automatic => Trigger::Automatic,
+        };
+        let request = InlineRequest {
+            document: query.document,
+            cursor: query.cursor,
+            trigger,
+            settings: query.settings,
+            project_root: query.project_root,
+            cancel: query.cancel,
+        };
+        match state.assistant.continue_inline(&app, request).await {
+            Ok(Some(suggestion)) => vec![Suggestion {
+                id: suggestion.id,
+                text: suggestion.text,
+                replaces: None,
+            }],
+            Ok(None) => Vec::new(),
+            Err(error) => {
+                notify::inline_failed(&state, &error, trigger);
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// The source used until the assist layer is wired in: it never suggests anything.

@@ -19,10 +19,12 @@ pub mod capabilities;
 pub mod commands;
 pub mod inline;
 pub mod inline_protocol;
+pub mod notify;
 mod positions;
 mod provider_commands;
 pub mod server;
 pub mod settings;
+mod story_notes;
 pub mod text_sync;
 pub mod transport;
 
@@ -35,11 +37,14 @@ pub use commands::{
     CommandContext, CommandError, CommandRunner, NoCommands, StorytellerCommand,
     StorytellerCommands,
 };
-pub use inline::{InlineQuery, InlineSource, InlineTrigger, NoSuggestions, Suggestion};
+pub use inline::{
+    AssistInline, InlineQuery, InlineSource, InlineTrigger, NoSuggestions, Suggestion,
+};
 pub use server::{
     Backend, ClientFeatures, DocumentState, Lifecycle, ReadyGate, ServerState, WorkspaceRoot,
 };
 
+use crate::credentials::env::{Environment, ProcessEnv};
 use crate::telemetry::LogGuard;
 
 /// `storyteller/documentState {uri}` → sizes and SHA-256 of the server's copy of a document.
@@ -50,18 +55,23 @@ pub const DOCUMENT_STATE_METHOD: &str = "storyteller/documentState";
 /// wait for one.
 pub const MAX_CONCURRENT_HANDLERS: usize = 16;
 
-/// The parts of the server that later issues provide.
+/// The parts of the server that later issues provide. One value per session: the inline source
+/// is attached to the session it serves when the service is built.
 #[derive(Clone)]
 pub struct Features {
     pub inline: Arc<dyn InlineSource>,
     pub commands: Arc<dyn CommandRunner>,
+    /// Where system keys (`OPENAI_API_KEY`, …) and `STORYTELLER_CREDENTIALS_KEY` are read: the
+    /// process environment, or a fixed set (`demo`, tests) that never reaches the user's keys.
+    pub environment: Arc<dyn Environment>,
 }
 
 impl Default for Features {
     fn default() -> Self {
         Features {
-            inline: Arc::new(NoSuggestions),
+            inline: Arc::new(AssistInline::default()),
             commands: Arc::new(StorytellerCommands),
+            environment: Arc::new(ProcessEnv),
         }
     }
 }
@@ -78,9 +88,12 @@ pub fn build(features: Features) -> (StorytellerService, ClientSocket, Arc<Serve
         let state = state.clone();
         move |client| Backend::new(client, state)
     })
-    .custom_method(DOCUMENT_STATE_METHOD, Backend::document_state);
+    .custom_method(DOCUMENT_STATE_METHOD, Backend::document_state)
+    .custom_method(notify::PROGRESS_CANCEL_METHOD, notify::on_progress_cancel);
     let (service, socket) = inline_protocol::register(builder).finish();
     let client = service.inner().client.clone();
+    state.set_peer(client.clone());
+    state.features.inline.attach(&state);
     let service = text_sync::OrderedTextSync::new(
         inline_protocol::InlineAdvertising::new(service, state.clone()),
         state.clone(),

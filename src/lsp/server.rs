@@ -21,15 +21,17 @@ use tokio::sync::watch;
 use tower_lsp::jsonrpc::{self, Error};
 use tower_lsp::lsp_types::{
     CodeActionParams, CodeActionResponse, CompletionParams, CompletionResponse,
-    DidChangeConfigurationParams, DidChangeWorkspaceFoldersParams, DidSaveTextDocumentParams,
-    ExecuteCommandParams, InitializeParams, InitializeResult, InitializedParams, MessageType, Url,
-    WorkspaceFolder,
+    DidChangeConfigurationParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
+    DidSaveTextDocumentParams, ExecuteCommandParams, InitializeParams, InitializeResult,
+    InitializedParams, MessageType, Url, WorkspaceFolder,
 };
 use tower_lsp::{Client, LanguageServer};
 
 use super::Features;
-use super::{actions, capabilities, commands, inline, settings};
+use super::notify::Notifier;
+use super::{actions, capabilities, commands, inline, notify, settings, story_notes};
 use crate::app::App;
+use crate::assist::Assistant;
 use crate::documents::{DocumentStore, PositionEncoding};
 use crate::messages;
 
@@ -86,6 +88,18 @@ pub struct ClientFeatures {
     pub apply_edit: bool,
     /// Code actions with `disabled: {reason}`.
     pub code_action_disabled: bool,
+    /// Versioned `documentChanges` in workspace edits (refused by the client if the document
+    /// moved on), rather than plain `changes`.
+    pub document_changes: bool,
+    /// `workspace/didChangeWatchedFiles` watchers may be registered dynamically.
+    pub watch_files: bool,
+    /// Watchers may use relative patterns (a glob below a workspace folder).
+    pub watch_relative_patterns: bool,
+    /// `experimental.storyteller.openSettings`: the editor shows its provider settings when sent
+    /// `storyteller/openSettings` (else messages name a CLI command).
+    pub open_settings: bool,
+    /// `experimental.storyteller.statusNotification`: the editor shows `storyteller/status`.
+    pub status_notification: bool,
     pub name: Option<String>,
 }
 
@@ -108,12 +122,39 @@ impl ClientFeatures {
                 .and_then(|t| t.code_action.as_ref())
                 .and_then(|c| c.disabled_support)
                 .unwrap_or(false),
+            document_changes: workspace
+                .and_then(|w| w.workspace_edit.as_ref())
+                .and_then(|e| e.document_changes)
+                .unwrap_or(false),
+            watch_files: workspace
+                .and_then(|w| w.did_change_watched_files.as_ref())
+                .and_then(|w| w.dynamic_registration)
+                .unwrap_or(false),
+            watch_relative_patterns: workspace
+                .and_then(|w| w.did_change_watched_files.as_ref())
+                .and_then(|w| w.relative_pattern_support)
+                .unwrap_or(false),
+            open_settings: experimental_flag(caps.experimental.as_ref(), "openSettings"),
+            status_notification: experimental_flag(
+                caps.experimental.as_ref(),
+                "statusNotification",
+            ),
             name: params.client_info.as_ref().map(|info| match &info.version {
                 Some(version) => format!("{} {version}", info.name),
                 None => info.name.clone(),
             }),
         }
     }
+}
+
+/// `experimental.storyteller.{flag}` of the client capabilities (what the StoryTeller editor
+/// integrations announce).
+fn experimental_flag(experimental: Option<&serde_json::Value>, flag: &str) -> bool {
+    experimental
+        .and_then(|e| e.get("storyteller"))
+        .and_then(|s| s.get(flag))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// A workspace folder: one project (DESIGN.md §4).
@@ -161,6 +202,12 @@ pub struct ServerState {
     out_of_sync_shown: Mutex<HashSet<String>>,
     /// The application services, opened by the background start-up.
     app: OnceLock<Result<App, String>>,
+    /// The writing features' session state: story notes, inline bookkeeping, suggestion ledger.
+    pub assistant: Assistant,
+    /// Messages, progress and status notifications of this session.
+    pub notifier: Notifier,
+    /// The connection to the editor, for work that outlives a handler.
+    peer: OnceLock<Client>,
 }
 
 impl ServerState {
@@ -177,7 +224,19 @@ impl ServerState {
             lifecycle: watch::Sender::new(Lifecycle::Uninitialized),
             out_of_sync_shown: Mutex::new(HashSet::new()),
             app: OnceLock::new(),
+            assistant: Assistant::new(),
+            notifier: Notifier::new(),
+            peer: OnceLock::new(),
         }
+    }
+
+    /// The connection to the editor (set when the service is built).
+    pub fn peer(&self) -> Option<Client> {
+        self.peer.get().cloned()
+    }
+
+    pub(crate) fn set_peer(&self, client: Client) {
+        let _ = self.peer.set(client);
     }
 
     /// The application services (store, credentials, routers, prompts), once the background
@@ -414,6 +473,11 @@ impl LanguageServer for Backend {
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         tracing::debug!(uri = %params.text_document.uri, "saved");
+        story_notes::on_saved(&self.state, &params.text_document.uri);
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        story_notes::on_files_changed(&self.state, params.changes);
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
@@ -437,6 +501,7 @@ impl LanguageServer for Backend {
         if let Some(app) = self.state.app_now() {
             app.set_roots(self.state.root_paths());
         }
+        story_notes::on_roots_changed(&self.state, &removed);
         tracing::info!(
             roots = self.state.workspace_roots().len(),
             "workspace folders changed"
@@ -473,7 +538,8 @@ impl LanguageServer for Backend {
 async fn start_background(client: Client, state: Arc<ServerState>) {
     settings::start(&client, &state).await;
     let settings = (*state.settings.current()).clone();
-    match App::open(settings, state.root_paths()).await {
+    let environment = state.features.environment.clone();
+    match App::open_with_env(settings, state.root_paths(), environment).await {
         Ok((app, report)) => {
             for warning in &report.prompt_warnings {
                 tracing::warn!("{warning}");
@@ -485,7 +551,9 @@ async fn start_background(client: Client, state: Arc<ServerState>) {
                 client.show_message(MessageType::WARNING, notice).await;
             }
             tokio::spawn(follow_settings(state.clone(), app.clone()));
-            state.install_app(Ok(app));
+            state.install_app(Ok(app.clone()));
+            notify::start(&client, &state, &app);
+            story_notes::start(&client, &state);
         }
         Err(e) => {
             let message = crate::messages::services_unavailable(&e.to_string());

@@ -72,6 +72,7 @@ impl<S> OrderedTextSync<S> {
                     tracing::debug!(uri, "opened again; the new text replaces the old");
                 }
                 self.state.back_in_sync(uri);
+                super::story_notes::on_opened(&self.state, &doc.uri);
                 Ok(())
             }
             DID_CHANGE => {
@@ -105,6 +106,7 @@ impl<S> OrderedTextSync<S> {
                 let params: DidCloseTextDocumentParams = decode(method, params)?;
                 let uri = params.text_document.uri.as_str();
                 self.state.back_in_sync(uri);
+                self.state.assistant.inline.forget(uri);
                 self.state.documents.close(uri).map_err(|e| SyncProblem {
                     uri: uri.to_string(),
                     description: e.to_string(),

@@ -105,6 +105,17 @@ const NOT_NAMES: &[&str] = &[
     "На",
     "Продолжи",
     "Глава",
+    // The openers of the generator's own sentences: once its text is in a manuscript, the next
+    // prompt must not take them for names.
+    "Somewhere",
+    "Outside",
+    "Neither",
+    "For",
+    "Tell",
+    "Где-то",
+    "Долгое",
+    "Дождь",
+    "За",
 ];
 
 /// The last two distinct capitalised words outside a stop list of sentence openers: usually the

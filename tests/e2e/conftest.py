@@ -413,3 +413,191 @@ async def simulator():
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+# --- Providers configured against the simulator (writing-feature suites) -----------------------
+
+#: Catalogue display name, default model and system-key variable of the kinds the suites use.
+PROVIDER_CATALOGUE = {
+    "openai": ("OpenAI", "gpt-4o", "OPENAI_API_KEY"),
+    "claude": ("Anthropic Claude", "claude-sonnet-4-5", "ANTHROPIC_API_KEY"),
+    "gemini": ("Google Gemini", "gemini-2.5-flash", "GEMINI_API_KEY"),
+    "deepseek": ("DeepSeek", "deepseek-flash", "DEEPSEEK_API_KEY"),
+    "scaleway": ("Scaleway (EU)", "mistral-small-3.2-24b-instruct-2506", "SCW_SECRET_KEY"),
+}
+
+
+def unreachable_endpoint() -> str:
+    """A loopback URL on which nothing listens (connection refused): a provider that is offline."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+def provider_env(server_env: dict[str, str]) -> dict[str, str]:
+    """``server_env`` with made-up system keys for every vendor (the simulator accepts any key);
+    the server resolves them when no project key is stored."""
+    for _, _, variable in PROVIDER_CATALOGUE.values():
+        server_env[variable] = f"sk-e2e-{variable.lower()}-0001"
+    server_env["STORYTELLER_CREDENTIALS_KEY"] = "e2e-throwaway-credentials-key"
+    return server_env
+
+
+def read_code_actions_by_shape(client: LanguageClient) -> None:
+    """lsprotocol 2025.0 reads every code action that has a ``command`` as a bare ``Command``
+    (its hook tests for the key, but a ``CodeAction`` may carry a command object too): decide by
+    the type of ``command`` instead, as the LSP specification does."""
+    from typing import Union
+
+    converter = client.protocol._converter
+
+    def hook(obj: Any, _: type):
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], hook)
+
+
+@pytest_asyncio.fixture
+async def ai_client(server_command: list[str], provider_env: dict[str, str]):
+    """Like ``client``, with the system keys of ``provider_env`` in the server's environment."""
+    config = ClientServerConfig(server_command=server_command, server_env=provider_env)
+    started = await config.start()
+    read_code_actions_by_shape(started)
+    yield started
+    server = started._server
+    if server is not None and server.returncode is None:
+        if server.stdin is not None:
+            server.stdin.close()
+        try:
+            await asyncio.wait_for(server.wait(), PATIENCE)
+        except TimeoutError:
+            server.kill()
+            await server.wait()
+    await started.stop()
+
+
+async def _create_database(command: list[str], env: dict[str, str]) -> None:
+    """Runs the server once so that it creates and migrates the database of ``env``."""
+    server = await RawServer.start(command, env)
+    try:
+        await server.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+        await server.read_response(1)
+        await server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        # Answered once start-up (database, prompts) is done.
+        await server.send(
+            {"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand",
+             "params": {"command": "storyteller.prompts.list", "arguments": [{}]}}
+        )
+        await server.read_response(2)
+        await server.send({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
+        await server.read_response(3)
+        await server.send({"jsonrpc": "2.0", "method": "exit"})
+        await server.wait()
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def configured_providers(server_command: list[str], provider_env: dict[str, str], data_dir: pathlib.Path):
+    """Configures AI providers for a session that is about to be initialized.
+
+    ``await configured_providers([("openai", endpoint), ("claude", endpoint)], root=None)``:
+    the first is primary; ``root`` is the workspace folder whose project gets them (``None``: the
+    default project, for documents outside every folder). Keys are the system keys of
+    ``provider_env``.
+
+    The one place that knows how providers are stored: until ``storyteller.providers.add`` is on
+    main, rows go straight into ``ai_providers`` (Python's sqlite3) after the server has created
+    the database; switching to the command later changes only this fixture.
+    """
+    import sqlite3
+
+    async def configure(providers: list[tuple[str, str]], root: pathlib.Path | None = None) -> None:
+        await _create_database(server_command, provider_env)
+        db = sqlite3.connect(data_dir / "storyteller.db")
+        try:
+            with db:
+                if root is None:
+                    project = db.execute("SELECT id FROM projects WHERE root_path IS NULL").fetchone()[0]
+                else:
+                    path = str(root.resolve())
+                    db.execute(
+                        "INSERT OR IGNORE INTO projects (name, root_path) VALUES (?, ?)", (root.name, path)
+                    )
+                    project = db.execute("SELECT id FROM projects WHERE root_path = ?", (path,)).fetchone()[0]
+                for position, (kind, endpoint) in enumerate(providers):
+                    name, model, _ = PROVIDER_CATALOGUE[kind]
+                    db.execute(
+                        "INSERT INTO ai_providers (project_id, provider_name, display_name, api_endpoint,"
+                        " model_name, is_primary, is_active, position) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                        (project, kind, name, endpoint, model, 1 if position == 0 else 0, position),
+                    )
+        finally:
+            db.close()
+
+    return configure
+
+
+def rich_capabilities(encoding: str = "utf-16", **overrides: Any) -> types.ClientCapabilities:
+    """An editor with everything the writing features use: inline completion, progress, message
+    buttons, versioned edits, disabled code actions, the StoryTeller extras."""
+    parts: dict[str, Any] = {
+        "general": {"positionEncodings": [encoding]},
+        "window": {"workDoneProgress": True, "showMessage": {"messageActionItem": {"additionalPropertiesSupport": False}}},
+        "workspace": {"applyEdit": True, "workspaceEdit": {"documentChanges": True}},
+        "textDocument": {"codeAction": {"disabledSupport": True}, "inlineCompletion": {}},
+        "experimental": {"storyteller": {"openSettings": True, "statusNotification": True}},
+    }
+    parts.update(overrides)
+    return synthetic(**parts)
+
+
+class Recorder:
+    """Records and answers the server's requests to the editor: applies nothing, answers
+    ``workspace/applyEdit`` with ``applied``, presses a button of a message request when its text
+    contains a key of ``presses``."""
+
+    def __init__(self, client: LanguageClient, applied: bool = True) -> None:
+        self.edits: list[Any] = []
+        self.requests: list[types.ShowMessageRequestParams] = []
+        self.notifications: dict[str, list[Any]] = {}
+        self.presses: dict[str, str] = {}
+
+        @client.feature(types.WORKSPACE_APPLY_EDIT)
+        def apply_edit(params: types.ApplyWorkspaceEditParams):
+            self.edits.append(params)
+            return types.ApplyWorkspaceEditResult(applied=applied)
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+        def show_message_request(params: types.ShowMessageRequestParams):
+            self.requests.append(params)
+            for needle, title in self.presses.items():
+                if needle in params.message:
+                    return types.MessageActionItem(title=title)
+            return None
+
+        for method in ("storyteller/status", "storyteller/openSettings"):
+            self._record(client, method)
+
+    def _record(self, client: LanguageClient, method: str) -> None:
+        @client.feature(method)
+        def record(params: Any):
+            self.notifications.setdefault(method, []).append(as_dict(params))
+
+
+
+async def wait_until(condition, what: str = "the server") -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), PATIENCE)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")

@@ -19,6 +19,9 @@ use tokio::task::JoinHandle;
 /// How long any single wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Computes the answer to one request of the server (`None`: the default answer).
+pub type Responder = Box<dyn FnMut(&Value) -> Option<Value> + Send>;
+
 pub struct TestClient {
     writer: WriteHalf<DuplexStream>,
     inbox: mpsc::UnboundedReceiver<Value>,
@@ -31,6 +34,9 @@ pub struct TestClient {
     pub stray_responses: Vec<Value>,
     /// The value returned for each `workspace/configuration` item.
     pub configuration: Value,
+    /// Answers the server's requests (e.g. `workspace/applyEdit`, a button of
+    /// `window/showMessageRequest`); `None` from it, or no responder, answers `null`.
+    pub responder: Option<Responder>,
     pub state: Arc<ServerState>,
     server: Option<JoinHandle<ExitStatus>>,
     /// The session's data directory (database, logs), removed with the client.
@@ -64,6 +70,7 @@ impl TestClient {
             server_requests: Vec::new(),
             stray_responses: Vec::new(),
             configuration: Value::Null,
+            responder: None,
             state,
             server: Some(server),
             data_dir: tempfile::tempdir().expect("a temporary data directory"),
@@ -168,6 +175,32 @@ impl TestClient {
             let message = self.next_message().await;
             self.file(message).await;
         }
+    }
+
+    /// Reads the server's messages until `done` holds (checked before each read).
+    pub async fn pump_until(&mut self, mut done: impl FnMut(&TestClient) -> bool) {
+        while !done(self) {
+            let message = self.next_message().await;
+            self.file(message).await;
+        }
+    }
+
+    /// Waits for a request of the server with `method` (which may have arrived already); returns
+    /// the first one not seen before index `after` of `server_requests`.
+    pub async fn server_request(&mut self, method: &str, after: usize) -> Value {
+        self.pump_until(|c| {
+            c.server_requests
+                .iter()
+                .skip(after)
+                .any(|r| r["method"] == method)
+        })
+        .await;
+        self.server_requests
+            .iter()
+            .skip(after)
+            .find(|r| r["method"] == method)
+            .cloned()
+            .expect("just seen")
     }
 
     /// Handles whatever the server sent so far without waiting for more.
@@ -288,7 +321,10 @@ impl TestClient {
     async fn file(&mut self, message: Value) {
         match (message.get("method"), message.get("id")) {
             (Some(method), Some(id)) => {
-                let result = if method == "workspace/configuration" {
+                let custom = self.responder.as_mut().and_then(|answer| answer(&message));
+                let result = if let Some(result) = custom {
+                    result
+                } else if method == "workspace/configuration" {
                     let items = message["params"]["items"].as_array().map_or(0, Vec::len);
                     Value::Array(vec![self.configuration.clone(); items])
                 } else {

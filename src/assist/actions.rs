@@ -1,0 +1,296 @@
+//! The catalogue of writing actions offered as code actions: which exist, which need a selection,
+//! which prompt template each uses, where its text goes, and the ids and tones that
+//! `storyteller.generate` accepts.
+//!
+//! Plain data and parsing; listing the catalogue never touches a provider.
+
+use std::fmt;
+
+use crate::messages;
+
+/// What an action's output does to the manuscript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Inserted at the cursor (or the end of the selection's range when there is one).
+    AtCursor,
+    /// Replaces the selected text.
+    ReplaceSelection,
+    /// Inserted right after the selected text.
+    AfterSelection,
+}
+
+/// The code action kind family (DESIGN.md §3): rewrites change the author's text; sources add new
+/// text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    Rewrite,
+    Source,
+}
+
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant,)+];
+
+            /// The name used in `storyteller.generate` arguments.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// The writing actions.
+    ActionId {
+        ContinueScene => "continueScene",
+        ExpandWorldbuilding => "expandWorldbuilding",
+        RewriteSelection => "rewriteSelection",
+        SuggestDialogue => "suggestDialogue",
+        DescribeCharacter => "describeCharacter",
+    }
+}
+
+named_enum! {
+    /// The tones of Rewrite selection (the template's `tone` variable).
+    Tone {
+        Vivid => "vivid",
+        Concise => "concise",
+        Tense => "tense",
+        Lyrical => "lyrical",
+        Plain => "plain",
+    }
+}
+
+impl ActionId {
+    /// The prompt template (`prompts/{name}.md`).
+    pub const fn template(self) -> &'static str {
+        match self {
+            ActionId::ContinueScene => "continue_scene",
+            ActionId::ExpandWorldbuilding => "expand_worldbuilding",
+            ActionId::RewriteSelection => "rewrite_selection",
+            ActionId::SuggestDialogue => "suggest_dialogue",
+            ActionId::DescribeCharacter => "describe_character",
+        }
+    }
+
+    /// Where the output goes (the template's front matter says the same in prose).
+    pub const fn placement(self) -> Placement {
+        match self {
+            ActionId::ContinueScene | ActionId::ExpandWorldbuilding => Placement::AtCursor,
+            ActionId::RewriteSelection | ActionId::SuggestDialogue => Placement::ReplaceSelection,
+            ActionId::DescribeCharacter => Placement::AfterSelection,
+        }
+    }
+
+    pub const fn kind(self) -> ActionKind {
+        match self.placement() {
+            Placement::ReplaceSelection => ActionKind::Rewrite,
+            Placement::AtCursor | Placement::AfterSelection => ActionKind::Source,
+        }
+    }
+
+    /// Offered only on a selection (and refused without one).
+    pub const fn needs_selection(self) -> bool {
+        !matches!(self.placement(), Placement::AtCursor)
+    }
+}
+
+/// Why an action's id or tone was refused; the field is named by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("unknown action {0:?}; expected one of {known}", known = list(ActionId::ALL))]
+    UnknownAction(String),
+    #[error("unknown tone {0:?}; expected one of {known}", known = list(Tone::ALL))]
+    UnknownTone(String),
+    #[error("rewriteSelection needs a tone: one of {}", list(Tone::ALL))]
+    ToneRequired,
+    #[error("only rewriteSelection takes a tone")]
+    ToneNotApplicable,
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One runnable action: an id and, for rewrites, a tone. Valid by construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Action {
+    id: ActionId,
+    tone: Option<Tone>,
+}
+
+impl Action {
+    pub fn new(id: ActionId, tone: Option<Tone>) -> Result<Action, ActionError> {
+        match (id, tone) {
+            (ActionId::RewriteSelection, None) => Err(ActionError::ToneRequired),
+            (ActionId::RewriteSelection, Some(_)) | (_, None) => Ok(Action { id, tone }),
+            (_, Some(_)) => Err(ActionError::ToneNotApplicable),
+        }
+    }
+
+    /// Parses the `action` and `tone` arguments of `storyteller.generate`.
+    pub fn parse(action: &str, tone: Option<&str>) -> Result<Action, ActionError> {
+        let id =
+            ActionId::parse(action).ok_or_else(|| ActionError::UnknownAction(action.into()))?;
+        let tone = tone
+            .map(|t| Tone::parse(t).ok_or_else(|| ActionError::UnknownTone(t.into())))
+            .transpose()?;
+        Action::new(id, tone)
+    }
+
+    pub fn id(self) -> ActionId {
+        self.id
+    }
+
+    pub fn tone(self) -> Option<Tone> {
+        self.tone
+    }
+
+    /// The title shown in the editor's code action menu.
+    pub fn title(self) -> String {
+        use messages::action_titles as titles;
+        match (self.id, self.tone) {
+            (ActionId::RewriteSelection, Some(tone)) => titles::rewrite(tone.as_str()),
+            (ActionId::RewriteSelection, None) => titles::REWRITE.to_string(),
+            (ActionId::ContinueScene, _) => titles::CONTINUE_SCENE.to_string(),
+            (ActionId::ExpandWorldbuilding, _) => titles::EXPAND_WORLDBUILDING.to_string(),
+            (ActionId::SuggestDialogue, _) => titles::SUGGEST_DIALOGUE.to_string(),
+            (ActionId::DescribeCharacter, _) => titles::DESCRIBE_CHARACTER.to_string(),
+        }
+    }
+}
+
+/// The actions offered: on a selection, Rewrite selection in every tone, Suggest dialogue and
+/// Describe character; at a cursor, Continue scene and Expand worldbuilding.
+pub fn catalogue(has_selection: bool) -> Vec<Action> {
+    if has_selection {
+        let rewrites = Tone::ALL.iter().map(|&tone| Action {
+            id: ActionId::RewriteSelection,
+            tone: Some(tone),
+        });
+        rewrites
+            .chain(
+                [ActionId::SuggestDialogue, ActionId::DescribeCharacter]
+                    .map(|id| Action { id, tone: None }),
+            )
+            .collect()
+    } else {
+        [ActionId::ContinueScene, ActionId::ExpandWorldbuilding]
+            .into_iter()
+            .map(|id| Action { id, tone: None })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selections_get_rewrites_dialogue_and_description_cursors_get_continuations() {
+        let on_selection: Vec<String> = catalogue(true).iter().map(|a| a.title()).collect();
+        assert_eq!(
+            on_selection,
+            [
+                "Rewrite selection: vivid",
+                "Rewrite selection: concise",
+                "Rewrite selection: tense",
+                "Rewrite selection: lyrical",
+                "Rewrite selection: plain",
+                "Suggest dialogue",
+                "Describe character",
+            ]
+        );
+        let at_cursor: Vec<ActionId> = catalogue(false).iter().map(|a| a.id()).collect();
+        assert_eq!(
+            at_cursor,
+            [ActionId::ContinueScene, ActionId::ExpandWorldbuilding]
+        );
+        for action in catalogue(true) {
+            assert!(action.id().needs_selection());
+        }
+        for action in catalogue(false) {
+            assert!(!action.id().needs_selection());
+        }
+    }
+
+    #[test]
+    fn ids_and_tones_parse_strictly() {
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Result<(ActionId, Option<Tone>), ActionError>,
+        );
+        let cases: &[Case] = &[
+            ("continueScene", None, Ok((ActionId::ContinueScene, None))),
+            (
+                "rewriteSelection",
+                Some("lyrical"),
+                Ok((ActionId::RewriteSelection, Some(Tone::Lyrical))),
+            ),
+            ("rewriteSelection", None, Err(ActionError::ToneRequired)),
+            (
+                "continueScene",
+                Some("vivid"),
+                Err(ActionError::ToneNotApplicable),
+            ),
+            (
+                "rewriteSelection",
+                Some("angry"),
+                Err(ActionError::UnknownTone("angry".into())),
+            ),
+            (
+                "continue_scene",
+                None,
+                Err(ActionError::UnknownAction("continue_scene".into())),
+            ),
+        ];
+        for (id, tone, expected) in cases {
+            let got = Action::parse(id, *tone).map(|a| (a.id(), a.tone()));
+            assert_eq!(&got, expected, "{id} {tone:?}");
+        }
+        assert!(
+            ActionError::UnknownTone("x".into())
+                .to_string()
+                .contains("vivid, concise, tense, lyrical, plain")
+        );
+    }
+
+    #[test]
+    fn every_action_names_a_bundled_template_and_a_kind() {
+        let store = crate::store::Store::open_in_memory().unwrap();
+        let (registry, _) = crate::prompts::Registry::load_blocking(store, &[]).unwrap();
+        let names = registry.names();
+        for id in ActionId::ALL {
+            assert!(names.iter().any(|n| n == id.template()), "{id}");
+            let expected = match id {
+                ActionId::RewriteSelection | ActionId::SuggestDialogue => ActionKind::Rewrite,
+                _ => ActionKind::Source,
+            };
+            assert_eq!(id.kind(), expected, "{id}");
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! The context window around a cursor or selection: the manuscript text before and after it,
+//! within a token budget, cut at paragraph or sentence boundaries; the nearest chapter heading
+//! above it; and the names (capitalised words) near it that pick the story notes.
+//!
+//! Everything here reads a [`Rope`] by char offsets and touches only the window it returns (plus a
+//! bounded scan upwards for the heading): the cost does not grow with the manuscript, so a 10 MB
+//! novel costs what a short story does. Slicing by chars means a cut never falls inside a UTF-8
+//! sequence; cutting at sentence or word boundaries (UAX #29, as Harper's sentence iterator does)
+//! keeps grapheme clusters whole too.
+//!
+//! Must never: copy the whole document, log the text it extracts.
+
+use ropey::Rope;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// The rough size of a token in chars, for budgets (English prose averages about four).
+pub const CHARS_PER_TOKEN: usize = 4;
+
+/// How much text above the cursor the heading search reads (about ten thousand words: a long
+/// chapter). A constant bound keeps the search cheap on a manuscript without headings.
+const HEADING_SCAN_CHARS: usize = 64 * 1024;
+
+/// A heading line is short; a long line that starts with "Chapter" is prose.
+const HEADING_MAX_CHARS: usize = 100;
+
+/// How much context a request kind may spend, in tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextBudget {
+    pub before_tokens: usize,
+    pub after_tokens: usize,
+    pub notes_tokens: usize,
+}
+
+impl ContextBudget {
+    /// Inline completion: small and fast, the sentence being written matters most.
+    pub const INLINE: ContextBudget = ContextBudget {
+        before_tokens: 500,
+        after_tokens: 120,
+        notes_tokens: 250,
+    };
+
+    /// Code actions: the scene so far and the notes that shape it.
+    pub const ACTION: ContextBudget = ContextBudget {
+        before_tokens: 1_500,
+        after_tokens: 400,
+        notes_tokens: 1_000,
+    };
+
+    pub fn before_chars(self) -> usize {
+        self.before_tokens * CHARS_PER_TOKEN
+    }
+
+    pub fn after_chars(self) -> usize {
+        self.after_tokens * CHARS_PER_TOKEN
+    }
+
+    pub fn notes_chars(self) -> usize {
+        self.notes_tokens * CHARS_PER_TOKEN
+    }
+}
+
+/// The text around a span of the manuscript.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Surroundings {
+    /// Ends exactly at the span's start.
+    pub before: String,
+    /// Starts exactly at the span's end.
+    pub after: String,
+    /// The nearest heading above the span, without its `#` marks.
+    pub heading: Option<String>,
+}
+
+/// Manuscript text: `{:?}` shows sizes only.
+impl std::fmt::Debug for Surroundings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Surroundings")
+            .field("before_chars", &self.before.chars().count())
+            .field("after_chars", &self.after.chars().count())
+            .field("has_heading", &self.heading.is_some())
+            .finish()
+    }
+}
+
+/// The text before `start` and after `end` (char offsets, clamped to the text) within `budget`.
+pub fn surroundings(text: &Rope, start: usize, end: usize, budget: ContextBudget) -> Surroundings {
+    let len = text.len_chars();
+    let end = end.min(len);
+    let start = start.min(end);
+    Surroundings {
+        before: before(text, start, budget.before_chars()),
+        after: after(text, end, budget.after_chars()),
+        heading: heading_above(text, start),
+    }
+}
+
+/// At most `max_chars` chars ending at `at`, starting at a paragraph or sentence boundary unless
+/// the window reaches the start of the document.
+pub fn before(text: &Rope, at: usize, max_chars: usize) -> String {
+    let at = at.min(text.len_chars());
+    let start = at.saturating_sub(max_chars);
+    let window = text.slice(start..at).to_string();
+    if start == 0 {
+        return window;
+    }
+    let cut = leading_cut(&window);
+    window[cut..].to_string()
+}
+
+/// At most `max_chars` chars starting at `at`, ending at a paragraph or sentence boundary unless
+/// the window reaches the end of the document.
+pub fn after(text: &Rope, at: usize, max_chars: usize) -> String {
+    let len = text.len_chars();
+    let at = at.min(len);
+    let end = (at + max_chars).min(len);
+    let mut window = text.slice(at..end).to_string();
+    if end < len {
+        let cut = trailing_cut(&window);
+        window.truncate(cut);
+    }
+    window
+}
+
+/// Where a window that starts mid-text should start: after the first paragraph break in its
+/// first half, else at its second sentence, else after its first whitespace (never mid-word).
+fn leading_cut(window: &str) -> usize {
+    if let Some(end) = paragraph_breaks(window)
+        .map(|(_, end)| end)
+        .find(|&end| end <= window.len() / 2)
+    {
+        return end;
+    }
+    if let Some((index, _)) = window.split_sentence_bound_indices().nth(1) {
+        return index;
+    }
+    match window.char_indices().find(|(_, c)| c.is_whitespace()) {
+        Some((index, c)) => index + c.len_utf8(),
+        None => 0,
+    }
+}
+
+/// Where a window that ends mid-text should end: at the last paragraph break in its second half,
+/// else at the end of its last whole sentence, else at its last whitespace.
+fn trailing_cut(window: &str) -> usize {
+    if let Some(start) = paragraph_breaks(window)
+        .map(|(start, _)| start)
+        .filter(|&start| start >= window.len() / 2)
+        .last()
+    {
+        return start;
+    }
+    if let Some((index, _)) = window.split_sentence_bound_indices().last()
+        && index > 0
+    {
+        return index;
+    }
+    window
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(window.len(), |(index, _)| index)
+}
+
+/// Byte spans of the blank-line runs that separate paragraphs (`\n\n`, `\r\n\r\n`, with spaces
+/// on the empty line allowed).
+fn paragraph_breaks(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            if bytes[i] == b'\n' {
+                let start = i;
+                let mut j = i + 1;
+                let mut blank = false;
+                // Only spaces, tabs and carriage returns may sit between two line feeds.
+                while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
+                    if bytes[j] == b'\n' {
+                        blank = true;
+                    }
+                    j += 1;
+                }
+                i = j;
+                if blank {
+                    // Include a `\r` just before the first `\n` in the break.
+                    let start = if start > 0 && bytes[start - 1] == b'\r' {
+                        start - 1
+                    } else {
+                        start
+                    };
+                    return Some((start, j));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        None
+    })
+}
+
+/// The nearest heading at or above the line of char offset `at`: a Markdown ATX heading
+/// (`# Title`, up to `######`) or a short line that starts with "Chapter", "Prologue",
+/// "Epilogue" or "Part". Reads at most [`HEADING_SCAN_CHARS`] chars above the cursor's line end.
+pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
+    let at = at.min(text.len_chars());
+    let line = text.char_to_line(at);
+    let end = if line + 1 < text.len_lines() {
+        text.line_to_char(line + 1)
+    } else {
+        text.len_chars()
+    };
+    let start = end.saturating_sub(HEADING_SCAN_CHARS);
+    // One copy of the window, then a plain backwards scan: far cheaper than walking rope lines.
+    let window = text.slice(start..end).to_string();
+    let starts_at_line = start == 0 || text.char(start - 1) == '\n' || text.char(start - 1) == '\r';
+    let mut lines = window.split(['\n', '\r']).rev().peekable();
+    while let Some(candidate) = lines.next() {
+        // The window's first line is cut unless the window starts a line.
+        if lines.peek().is_none() && !starts_at_line {
+            break;
+        }
+        // Most lines are prose: their first letter rules them out at once.
+        let first = candidate.chars().take(8).find(|c| !c.is_whitespace());
+        if !matches!(first, Some('#' | 'C' | 'c' | 'P' | 'p' | 'E' | 'e')) {
+            continue;
+        }
+        if let Some(title) = heading_title(candidate) {
+            return Some(title);
+        }
+    }
+    None
+}
+
+/// The title of a heading line, or `None` when the line is not one.
+pub fn heading_title(line: &str) -> Option<String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let trimmed = line.trim_start();
+    let hashes = trimmed.chars().take_while(|&c| c == '#').count();
+    if (1..=6).contains(&hashes) {
+        let rest = &trimmed[hashes..];
+        if rest.is_empty() || rest.starts_with([' ', '\t']) {
+            let title = rest.trim().trim_end_matches('#').trim();
+            return (!title.is_empty()).then(|| title.to_string());
+        }
+        return None;
+    }
+    if line.chars().count() > HEADING_MAX_CHARS || trimmed.is_empty() {
+        return None;
+    }
+    let first = trimmed.split_whitespace().next()?;
+    let word: String = first
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .collect::<String>()
+        .to_lowercase();
+    let named = matches!(word.as_str(), "chapter" | "prologue" | "epilogue" | "part");
+    // "Chapter 3", "CHAPTER ONE", "Prologue": not "Chapters later, she…" (a sentence).
+    let ends_like_a_title = !trimmed.ends_with(['.', ',', ';']) || trimmed.ends_with("..");
+    (named && ends_like_a_title && first.to_lowercase().trim_end_matches(':') == word)
+        .then(|| trimmed.trim().to_string())
+}
+
+/// Words that start with a capital but are not names: sentence openers, pronouns, titles.
+const NOT_NAMES: &[&str] = &[
+    "A",
+    "About",
+    "After",
+    "All",
+    "Also",
+    "An",
+    "And",
+    "Another",
+    "Any",
+    "As",
+    "At",
+    "Back",
+    "Because",
+    "Before",
+    "But",
+    "By",
+    "Chapter",
+    "Did",
+    "Do",
+    "Does",
+    "Don't",
+    "Dr",
+    "Each",
+    "Even",
+    "Every",
+    "Everyone",
+    "For",
+    "From",
+    "Had",
+    "Has",
+    "Have",
+    "He",
+    "Her",
+    "Here",
+    "Hers",
+    "Him",
+    "His",
+    "How",
+    "I",
+    "I'd",
+    "I'll",
+    "I'm",
+    "I've",
+    "If",
+    "In",
+    "Into",
+    "Is",
+    "It",
+    "It's",
+    "Its",
+    "Just",
+    "Let",
+    "Like",
+    "Maybe",
+    "Me",
+    "Miss",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "My",
+    "No",
+    "Nobody",
+    "Not",
+    "Nothing",
+    "Now",
+    "Of",
+    "Oh",
+    "On",
+    "Once",
+    "One",
+    "Only",
+    "Or",
+    "Our",
+    "Out",
+    "Part",
+    "Perhaps",
+    "Please",
+    "Prologue",
+    "Epilogue",
+    "She",
+    "So",
+    "Some",
+    "Someone",
+    "Something",
+    "Still",
+    "Such",
+    "That",
+    "The",
+    "Their",
+    "Them",
+    "Then",
+    "There",
+    "These",
+    "They",
+    "This",
+    "Those",
+    "Though",
+    "Through",
+    "To",
+    "Too",
+    "Under",
+    "Until",
+    "Up",
+    "We",
+    "Well",
+    "Were",
+    "What",
+    "When",
+    "Where",
+    "Which",
+    "While",
+    "Who",
+    "Why",
+    "With",
+    "Yes",
+    "Yet",
+    "You",
+    "Your",
+    "Я",
+    "Он",
+    "Она",
+    "Оно",
+    "Они",
+    "Мы",
+    "Вы",
+    "Ты",
+    "Это",
+    "И",
+    "Но",
+    "А",
+    "В",
+    "На",
+    "Глава",
+    "Не",
+    "Да",
+    "Нет",
+    "Как",
+    "Что",
+    "Когда",
+    "Где",
+    "Потом",
+];
+
+/// Looks like a name: a capital followed by at least one lower-case letter, not a common opener.
+pub fn is_name_like(word: &str) -> bool {
+    let mut chars = word.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    first.is_uppercase()
+        && word.chars().any(char::is_lowercase)
+        && word.chars().count() >= 2
+        && !NOT_NAMES.contains(&word)
+}
+
+/// The distinct name-like words near a cursor, closest first: from the end of `before` backwards,
+/// then from the start of `after`. At most `limit`.
+pub fn names_near(before: &str, after: &str, limit: usize) -> Vec<String> {
+    // Only the neighbourhood counts: a name three pages up does not pick this scene's notes.
+    const NEAR_BEFORE: usize = 1_200;
+    const NEAR_AFTER: usize = 400;
+    let before_tail = tail(before, NEAR_BEFORE);
+    let after_head = head(after, NEAR_AFTER);
+    let mut names: Vec<String> = Vec::new();
+    let candidates = before_tail
+        .unicode_words()
+        .rev()
+        .chain(after_head.unicode_words());
+    for word in candidates {
+        let word = word.trim_end_matches("'s").trim_end_matches("’s");
+        if is_name_like(word) && !names.iter().any(|n| n == word) {
+            names.push(word.to_string());
+            if names.len() >= limit {
+                break;
+            }
+        }
+    }
+    names
+}
+
+/// The last `max_bytes` bytes of `text` or fewer, starting on a char boundary.
+fn tail(text: &str, max_bytes: usize) -> &str {
+    let mut start = text.len().saturating_sub(max_bytes);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// The first `max_bytes` bytes of `text` or fewer, ending on a char boundary.
+fn head(text: &str, max_bytes: usize) -> &str {
+    let mut end = max_bytes.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rope(text: &str) -> Rope {
+        Rope::from_str(text)
+    }
+
+    #[test]
+    fn a_window_that_reaches_the_start_keeps_everything() {
+        let text = rope("Mara climbed. The lamp");
+        assert_eq!(before(&text, 22, 1_000), "Mara climbed. The lamp");
+        assert_eq!(after(&text, 0, 1_000), "Mara climbed. The lamp");
+    }
+
+    #[test]
+    fn the_text_before_starts_at_a_sentence_or_paragraph() {
+        let cases = [
+            // A paragraph break in the first half wins.
+            (
+                "first para ends here.\n\nSecond para. Still second",
+                30,
+                "Second para. Still second",
+            ),
+            // Otherwise the partial first sentence is dropped.
+            (
+                "xx one. Two three. Four five six seven eight nine",
+                44,
+                "Two three. Four five six seven eight nine",
+            ),
+            // No sentence boundary: start after a whitespace, never mid-word.
+            (
+                "aaaa bbbb cccc dddd eeee ffff gggg",
+                30,
+                "bbbb cccc dddd eeee ffff gggg",
+            ),
+        ];
+        for (text, budget, expected) in cases {
+            let r = rope(text);
+            assert_eq!(before(&r, r.len_chars(), budget), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_text_after_ends_at_a_sentence_or_paragraph() {
+        let cases = [
+            (
+                "One two. Three four.\n\nFive six seven eight nine ten",
+                30,
+                "One two. Three four.",
+            ),
+            ("One two. Three four five six seven", 20, "One two. "),
+            ("aaaa bbbb cccc dddd eeee", 12, "aaaa bbbb"),
+        ];
+        for (text, budget, expected) in cases {
+            assert_eq!(after(&rope(text), 0, budget), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn cuts_never_split_a_character() {
+        // Emoji, combining marks and CJK around every possible budget: the result is always a
+        // suffix/prefix of the text made of whole chars (a String could not hold anything else,
+        // and no panic means no slice fell inside a char).
+        let text = "Он сказал: «Ветер 🌬️ стих». 灯台守は船を数えた。 e\u{301}té 😀😀 fin.";
+        let r = rope(text);
+        let len = r.len_chars();
+        for budget in 0..=len + 2 {
+            for at in 0..=len {
+                let b = before(&r, at, budget);
+                let a = after(&r, at, budget);
+                let prefix: String = r.slice(..at).to_string();
+                let suffix: String = r.slice(at..).to_string();
+                assert!(prefix.ends_with(&b), "before({at},{budget}) = {b:?}");
+                assert!(suffix.starts_with(&a), "after({at},{budget}) = {a:?}");
+                assert!(b.chars().count() <= budget);
+                assert!(a.chars().count() <= budget);
+            }
+        }
+    }
+
+    #[test]
+    fn the_nearest_heading_above_is_found() {
+        let text = rope(
+            "# The Novel\n\n## Chapter 1: Salt\n\nMara climbed.\n\nCHAPTER TWO\n\nThe lamp went out.\n",
+        );
+        let cases = [
+            (0, Some("The Novel")),
+            (20, Some("Chapter 1: Salt")),
+            (40, Some("Chapter 1: Salt")),
+            (text.len_chars(), Some("CHAPTER TWO")),
+        ];
+        for (at, expected) in cases {
+            assert_eq!(heading_above(&text, at).as_deref(), expected, "at {at}");
+        }
+        assert_eq!(
+            heading_above(&rope("no headings here.\nnor here."), 20),
+            None
+        );
+    }
+
+    #[test]
+    fn heading_lines_are_told_from_prose() {
+        let cases = [
+            ("# Title", Some("Title")),
+            ("###   Spaced ###", Some("Spaced")),
+            ("#hashtag", None),
+            ("####### too deep", None),
+            ("Chapter 12", Some("Chapter 12")),
+            (
+                "Chapter Twelve: The Storm",
+                Some("Chapter Twelve: The Storm"),
+            ),
+            ("Prologue", Some("Prologue")),
+            ("Chapters later, she left.", None),
+            ("Chapter and verse were quoted at length.", None),
+            ("Party time", None),
+            ("", None),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(heading_title(line).as_deref(), expected, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn names_near_the_cursor_come_closest_first() {
+        let names = names_near(
+            "The Harbour was quiet. Mara waved to Tomas. She",
+            " waited for Elena's boat. Mara sighed.",
+            10,
+        );
+        assert_eq!(names, ["Tomas", "Mara", "Harbour", "Elena"]);
+        assert_eq!(names_near("Mara and Tomas", "", 1), ["Tomas"]);
+    }
+
+    #[test]
+    fn the_heading_scan_is_bounded() {
+        let mut text = String::from("# Far away\n");
+        while text.len() < HEADING_SCAN_CHARS + 100 {
+            text.push_str("line\n");
+        }
+        let r = rope(&text);
+        assert_eq!(heading_above(&r, r.len_chars()), None);
+        assert_eq!(heading_above(&r, 12).as_deref(), Some("Far away"));
+        // A window that starts inside a heading line does not take its tail for a heading.
+        // The window starts at "# Fake", the tail of the prose line "abc # Fake".
+        let cut = format!(
+            "abc # Fake\n{}z",
+            "y\n".repeat((HEADING_SCAN_CHARS - 8) / 2)
+        );
+        assert_eq!(cut.chars().count() - HEADING_SCAN_CHARS, 4);
+        let r = rope(&cut);
+        assert_eq!(heading_above(&r, r.len_chars()), None);
+    }
+
+    #[test]
+    fn headings_are_found_across_line_ending_styles() {
+        let text = rope("# One\r\n\r\nChapter 2\rtext\r\nmore");
+        assert_eq!(
+            heading_above(&text, text.len_chars()).as_deref(),
+            Some("Chapter 2")
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! The bookkeeping of inline completion per document: a newer request supersedes the older one
+//! (whose token is cancelled, aborting its provider call), a request waits out the debounce
+//! before it may call a provider, and the last suggestion is kept so that typing it out is served
+//! from memory (what the author typed since is a prefix of it → the rest, no provider call).
+//!
+//! No I/O here: the caller ([`super::Assistant::continue_inline`]) asks for a ticket, the cache,
+//! and the debounce, then does the provider work.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ropey::Rope;
+use tokio_util::sync::CancellationToken;
+
+/// How many chars before the cursor must be unchanged for a cached suggestion to still apply
+/// (the author may have edited the sentence the suggestion continued).
+const CACHE_ANCHOR_CHARS: usize = 64;
+
+/// Why the editor asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The author asked (a shortcut, or a completion request).
+    Invoked,
+    /// The editor asked while the author typed.
+    Automatic,
+}
+
+/// One request's place in its document's queue.
+#[derive(Debug)]
+pub struct Ticket {
+    uri: String,
+    number: u64,
+    cancel: CancellationToken,
+}
+
+impl Ticket {
+    /// Cancelled when the editor cancels the request or a newer one supersedes it.
+    pub fn cancel(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// A suggestion served from memory.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CacheHit {
+    pub id: String,
+    /// What is left of the suggestion after what the author typed.
+    pub text: String,
+}
+
+impl std::fmt::Debug for CacheHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheHit")
+            .field("id", &self.id)
+            .field("chars", &self.text.chars().count())
+            .finish()
+    }
+}
+
+struct Cached {
+    id: String,
+    text: String,
+    /// Char offset of the cursor the suggestion was made for.
+    cursor: usize,
+    /// The chars just before that cursor.
+    anchor: String,
+}
+
+#[derive(Default)]
+struct Slot {
+    latest: u64,
+    running: Option<CancellationToken>,
+    cached: Option<Cached>,
+}
+
+/// Per-document inline state of one session.
+#[derive(Default)]
+pub struct InlineEngine {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl InlineEngine {
+    pub fn new() -> Self {
+        InlineEngine::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        // Slots hold plain data replaced whole; a poisoned lock is still consistent.
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a request for `uri` whose work stops when `cancel` fires; the request before it
+    /// for the same document is superseded (its token is cancelled).
+    pub fn begin(&self, uri: &str, cancel: CancellationToken) -> Ticket {
+        let mut slots = self.lock();
+        let slot = slots.entry(uri.to_string()).or_default();
+        if let Some(previous) = slot.running.replace(cancel.clone()) {
+            previous.cancel();
+        }
+        slot.latest += 1;
+        Ticket {
+            uri: uri.to_string(),
+            number: slot.latest,
+            cancel,
+        }
+    }
+
+    /// Marks `ticket` done (its document has no running request unless a newer one started).
+    pub fn finish(&self, ticket: &Ticket) {
+        let mut slots = self.lock();
+        if let Some(slot) = slots.get_mut(&ticket.uri)
+            && slot.latest == ticket.number
+        {
+            slot.running = None;
+        }
+    }
+
+    /// Waits `delay`; true when the request may go on (not superseded or cancelled meanwhile).
+    pub async fn debounce(&self, ticket: &Ticket, delay: Duration) -> bool {
+        if !delay.is_zero() {
+            tokio::select! {
+                biased;
+                () = ticket.cancel.cancelled() => return false,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+        !ticket.cancel.is_cancelled() && self.is_latest(ticket)
+    }
+
+    fn is_latest(&self, ticket: &Ticket) -> bool {
+        self.lock()
+            .get(&ticket.uri)
+            .is_some_and(|slot| slot.latest == ticket.number)
+    }
+
+    /// The rest of the last suggestion for `uri`, if the text before `cursor` is the text it was
+    /// made for followed by a prefix of it. `same_place` allows serving it whole when nothing
+    /// was typed (an editor asking again at the same cursor).
+    pub fn cached(
+        &self,
+        uri: &str,
+        text: &Rope,
+        cursor: usize,
+        same_place: bool,
+    ) -> Option<CacheHit> {
+        let mut slots = self.lock();
+        let slot = slots.get_mut(uri)?;
+        let cached = slot.cached.as_ref()?;
+        let hit = remainder(cached, text, cursor, same_place);
+        if hit.is_none() && cursor != cached.cursor {
+            // The author went another way: the suggestion will not apply again.
+            slot.cached = None;
+        }
+        hit
+    }
+
+    /// Keeps `suggestion` (id `id`) as the one made at `cursor` of `text`.
+    pub fn remember(&self, uri: &str, text: &Rope, cursor: usize, id: &str, suggestion: &str) {
+        let cursor = cursor.min(text.len_chars());
+        let anchor_start = cursor.saturating_sub(CACHE_ANCHOR_CHARS);
+        let cached = Cached {
+            id: id.to_string(),
+            text: suggestion.to_string(),
+            cursor,
+            anchor: text.slice(anchor_start..cursor).to_string(),
+        };
+        self.lock().entry(uri.to_string()).or_default().cached = Some(cached);
+    }
+
+    /// Forgets a closed document.
+    pub fn forget(&self, uri: &str) {
+        if let Some(slot) = self.lock().remove(uri)
+            && let Some(running) = slot.running
+        {
+            running.cancel();
+        }
+    }
+}
+
+fn remainder(cached: &Cached, text: &Rope, cursor: usize, same_place: bool) -> Option<CacheHit> {
+    if cursor < cached.cursor || cursor > text.len_chars() {
+        return None;
+    }
+    let typed_chars = cursor - cached.cursor;
+    if typed_chars == 0 && !same_place {
+        return None;
+    }
+    let anchor_chars = cached.anchor.chars().count();
+    if cached.cursor < anchor_chars {
+        return None;
+    }
+    // Only the anchor and what was typed are compared: O(suggestion), not O(document).
+    let anchor = text.slice(cached.cursor - anchor_chars..cached.cursor);
+    if anchor != cached.anchor.as_str() {
+        return None;
+    }
+    let typed = text.slice(cached.cursor..cursor);
+    let mut suggestion = cached.text.char_indices();
+    for typed_char in typed.chars() {
+        match suggestion.next() {
+            Some((_, c)) if c == typed_char => {}
+            _ => return None,
+        }
+    }
+    let rest_start = suggestion.next().map(|(i, _)| i)?;
+    let rest = &cached.text[rest_start..];
+    (!rest.trim().is_empty()).then(|| CacheHit {
+        id: cached.id.clone(),
+        text: rest.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rope(text: &str) -> Rope {
+        Rope::from_str(text)
+    }
+
+    #[test]
+    fn typing_the_suggestion_serves_the_rest_from_memory() {
+        let engine = InlineEngine::new();
+        let uri = "file:///n/ch1.md";
+        let before = "She waited";
+        engine.remember(uri, &rope(before), 10, "s-1", " by the door.");
+
+        let cases: &[(&str, usize, bool, Option<&str>)] = &[
+            // Typed " by": the rest.
+            ("She waited by", 13, false, Some(" the door.")),
+            // Asked again at the same place: only when allowed.
+            ("She waited", 10, true, Some(" by the door.")),
+            ("She waited", 10, false, None),
+            // Typed the whole suggestion: nothing left.
+            ("She waited by the door.", 23, false, None),
+        ];
+        for (text, cursor, same_place, expected) in cases {
+            let hit = engine.cached(uri, &rope(text), *cursor, *same_place);
+            assert_eq!(
+                hit.as_ref().map(|h| h.text.as_str()),
+                *expected,
+                "{text:?} at {cursor}"
+            );
+            if let Some(hit) = hit {
+                assert_eq!(hit.id, "s-1");
+            }
+        }
+    }
+
+    #[test]
+    fn typing_something_else_or_editing_before_drops_the_cache() {
+        let engine = InlineEngine::new();
+        let uri = "u";
+        engine.remember(uri, &rope("She waited"), 10, "s-1", " by the door.");
+        assert!(
+            engine
+                .cached(uri, &rope("He waited by"), 12, false)
+                .is_none()
+        );
+        engine.remember(uri, &rope("She waited"), 10, "s-1", " by the door.");
+        assert!(
+            engine
+                .cached(uri, &rope("She waited at"), 13, false)
+                .is_none()
+        );
+        // Once a divergence was seen, the suggestion is gone even if the author undoes it.
+        assert!(
+            engine
+                .cached(uri, &rope("She waited by"), 13, false)
+                .is_none()
+        );
+        assert!(engine.cached("other", &rope("x"), 1, true).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_newer_request_supersedes_the_older_one() {
+        let engine = std::sync::Arc::new(InlineEngine::new());
+        let first = engine.begin("u", CancellationToken::new());
+        let waiting = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.debounce(&first, Duration::from_millis(120)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = engine.begin("u", CancellationToken::new());
+        assert!(!waiting.await.unwrap(), "the superseded request stops");
+        assert!(engine.debounce(&second, Duration::from_millis(120)).await);
+        // Another document is independent.
+        let other = engine.begin("v", CancellationToken::new());
+        assert!(!second.is_cancelled());
+        assert!(engine.debounce(&other, Duration::ZERO).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_request_stops_waiting_at_once() {
+        let engine = InlineEngine::new();
+        let cancel = CancellationToken::new();
+        let ticket = engine.begin("u", cancel.clone());
+        let start = tokio::time::Instant::now();
+        cancel.cancel();
+        assert!(!engine.debounce(&ticket, Duration::from_secs(60)).await);
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_debounce_waits_its_delay() {
+        let engine = InlineEngine::new();
+        let ticket = engine.begin("u", CancellationToken::new());
+        let start = tokio::time::Instant::now();
+        assert!(engine.debounce(&ticket, Duration::from_millis(120)).await);
+        assert_eq!(start.elapsed(), Duration::from_millis(120));
+        engine.finish(&ticket);
+        engine.forget("u");
+    }
+}
