@@ -15,6 +15,7 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::channel::mpsc;
 use futures::future::{self, BoxFuture};
 use futures::{SinkExt, StreamExt};
@@ -144,8 +145,20 @@ pub async fn serve<I, O, S, U>(
                         }
                     }
                     Incoming::Response(response) => {
-                        if client_responses.send(response).await.is_err() {
-                            break;
+                        // tower-lsp 0.20 panics ("receiver already dropped") when the answer is
+                        // for a request whose waiter was dropped (a timeout, a cancelled
+                        // handler). The pending entry is already removed when it panics, so the
+                        // late answer is simply discarded and the session goes on.
+                        let delivered =
+                            std::panic::AssertUnwindSafe(client_responses.send(response))
+                                .catch_unwind()
+                                .await;
+                        match delivered {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => break,
+                            Err(_) => tracing::warn!(
+                                "discarded the editor's late answer to a request nobody waits for"
+                            ),
                         }
                     }
                     Incoming::Invalid(id, error) => {

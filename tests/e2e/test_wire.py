@@ -70,3 +70,58 @@ async def test_exit_without_shutdown_exits_with_code_1(raw_server: RawServer):
     await handshake(raw_server)
     await raw_server.send({"jsonrpc": "2.0", "method": "exit"})
     assert await raw_server.wait() == 1
+
+
+async def test_a_late_answer_to_an_abandoned_server_request_does_not_end_the_session(
+    server_command, provider_env, configured_providers, simulator
+):
+    """The editor cancels a command while the server waits on its confirmation dialog, then
+    answers the dialog anyway: the answer is discarded and the session goes on (tower-lsp 0.20
+    would panic on it and end the session)."""
+    await configured_providers([("openai", simulator.endpoint("openai"))])
+    server = await RawServer.start(server_command, provider_env)
+    try:
+        await server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"capabilities": {"window": {"showMessage": {"messageActionItem": {}}}}},
+            }
+        )
+        await server.read_response(1)
+        await server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        await server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "workspace/executeCommand",
+                "params": {"command": "storyteller.providers.remove", "arguments": [{"id": 1}]},
+            }
+        )
+        while True:
+            message = await server.read()
+            if message.get("method") == "window/showMessageRequest":
+                break
+        assert message["params"]["message"].startswith("Remove ")
+        await server.send({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 2}})
+        cancelled = await server.read_response(2)
+        assert cancelled["error"]["code"] == -32800
+        # The dialog is answered after its waiter is gone.
+        await server.send({"jsonrpc": "2.0", "id": message["id"], "result": {"title": "Remove"}})
+        await server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "workspace/executeCommand",
+                "params": {"command": "storyteller.providers.list", "arguments": [{}]},
+            }
+        )
+        listed = await server.read_response(3)
+        assert [p["provider"] for p in listed["result"]] == ["openai"], "nothing was removed"
+        await server.send({"jsonrpc": "2.0", "id": 4, "method": "shutdown"})
+        await server.read_response(4)
+        await server.send({"jsonrpc": "2.0", "method": "exit"})
+        assert await server.wait() == 0
+    finally:
+        await server.stop()
