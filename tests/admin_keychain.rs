@@ -81,21 +81,6 @@ async fn a_provider_added_through_the_server_lives_in_the_keychain_until_removed
     let mut client = TestClient::start();
     let data_dir = client.data_dir.path().to_path_buf();
     let workspace = tempfile::tempdir().unwrap();
-    // A project id that no real keychain entry uses: the workspace's project comes after it.
-    let pad = 700_000_000 + i64::from(std::process::id());
-    Store::open(data_dir.join("storyteller.db"))
-        .unwrap()
-        .blocking(move |conn| {
-            conn.execute(
-                "INSERT INTO projects (id, name, root_path) VALUES (?1, 'pad', '/storyteller-keychain-pad')",
-                [pad],
-            )?;
-            Ok(())
-        })
-        .unwrap();
-    let account = format!("project_{}_openai", pad + 1);
-    assert_eq!(secret_tool_lookup(&account), None);
-
     let root = url_of(workspace.path());
     client
         .request(
@@ -110,6 +95,20 @@ async fn a_provider_added_through_the_server_lives_in_the_keychain_until_removed
         .unwrap();
     client.notify("initialized", json!({})).await;
     client.until_ready().await;
+    // A workspace without providers of its own is served by the default project's, so the
+    // first provider added from the editor goes there (see `App::providers_project`).
+    let default_project: i64 = Store::open(data_dir.join("storyteller.db"))
+        .unwrap()
+        .blocking(|conn| {
+            Ok(
+                conn.query_row("SELECT id FROM projects WHERE root_path IS NULL", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .unwrap();
+    let account = format!("project_{default_project}_openai");
+    assert_eq!(secret_tool_lookup(&account), None);
 
     let key = "sk-keychain-through-the-server-0501";
     let added = execute(
