@@ -39,7 +39,11 @@ function M.execute(command, args, callback)
     callback({ message = "StoryTeller is not running: open a Markdown or text file first." })
     return
   end
-  compat.request(client, "workspace/executeCommand", { command = command, arguments = { args or vim.empty_dict() } }, function(err, result)
+  -- The contract takes one JSON object; an empty Lua table would be encoded as `[]`.
+  if args == nil or next(args) == nil then
+    args = vim.empty_dict()
+  end
+  compat.request(client, "workspace/executeCommand", { command = command, arguments = { args } }, function(err, result)
     if not err and type(result) == "table" and result.ok == false then
       err = { message = result.message or "The server refused the request.", data = { kind = result.kind } }
     end
@@ -116,16 +120,17 @@ function M.add(args)
         if entry.provider == "custom" and not endpoint then
           endpoint = vim.fn.input("Endpoint (e.g. http://localhost:11434/v1): ")
         end
-        local request = { provider = entry.provider, apiKey = key }
+        -- Test and add send the same fields; `primary` belongs to add only.
+        local request = { provider = entry.provider }
+        if key ~= "" then
+          request.apiKey = key -- Custom servers may need no key
+        end
         key = nil
         if model ~= "" then
           request.model = model
         end
         if endpoint and endpoint ~= "" then
           request.endpoint = endpoint
-        end
-        if args.primary then
-          request.primary = true
         end
         say(texts.testing_connection)
         M.execute("storyteller.providers.test", request, function(test_err, tested)
@@ -135,6 +140,9 @@ function M.add(args)
             return say(test_err.message, vim.log.levels.ERROR)
           end
           say(fill(texts.test_ok, { model = (tested and tested.model) or request.model or "" }))
+          if args.primary then
+            request.primary = true
+          end
           M.execute("storyteller.providers.add", request, function(add_err, added)
             request = nil
             if add_err then
