@@ -67,20 +67,9 @@ window.addEventListener('message', (event: MessageEvent) => {
     }
 });
 
-/** A list from a result that is either the list itself or an object holding it (`{providers: [...]}`). */
-function listIn(result: unknown, keys: string[]): unknown[] {
-    if (Array.isArray(result)) {
-        return result;
-    }
-    if (result && typeof result === 'object') {
-        for (const key of keys) {
-            const value = (result as Record<string, unknown>)[key];
-            if (Array.isArray(value)) {
-                return value;
-            }
-        }
-    }
-    return [];
+/** The array a list command answers (`providers.list`, `providers.catalog`, `providers.models`). */
+function arrayIn(result: unknown): unknown[] {
+    return Array.isArray(result) ? result : [];
 }
 
 function errorText(error: unknown): string {
@@ -160,15 +149,17 @@ function clearNotice(): void {
 }
 
 let toastTimer: number | undefined;
+function hideToast(): void {
+    el.toast.hidden = true;
+}
+
 function showToast(text: string): void {
     el.toast.textContent = text;
     el.toast.hidden = false;
     if (toastTimer !== undefined) {
         window.clearTimeout(toastTimer);
     }
-    toastTimer = window.setTimeout(() => {
-        el.toast.hidden = true;
-    }, 4000);
+    toastTimer = window.setTimeout(hideToast, 4000);
 }
 
 // ---- the list -------------------------------------------------------------------------------
@@ -257,7 +248,7 @@ function renderList(): void {
 async function refresh(): Promise<void> {
     try {
         const result = await request('list');
-        providers = listIn(result, ['providers', 'items']) as ProviderEntry[];
+        providers = arrayIn(result) as ProviderEntry[];
         renderList();
     } catch (error) {
         showNotice(errorText(error));
@@ -388,6 +379,7 @@ function setModelOptions(models: string[]): void {
 
 function openForm(mode: 'add' | 'edit', editing?: ProviderEntry): void {
     clearNotice();
+    hideToast();
     form = { mode, editing, tested: false, changingKey: false, busy: false };
     el.form.reset();
     el.apiKey.value = '';
@@ -457,9 +449,6 @@ function formArgs(purpose: 'test' | 'save'): Record<string, unknown> {
     }
     if (purpose === 'save') {
         args.primary = el.setPrimary.checked;
-        if (kind === 'custom' && !key) {
-            args.apiKey = '';
-        }
     }
     return args;
 }
@@ -512,7 +501,7 @@ async function offerModels(): Promise<void> {
     }
     try {
         const result = await request('models', args);
-        const list = listIn(result, ['models', 'items']);
+        const list = arrayIn(result);
         setModelOptions(
             list.map((m) => (typeof m === 'string' ? m : String((m as { id?: unknown })?.id ?? ''))).filter(Boolean),
         );
@@ -584,7 +573,7 @@ async function start(): Promise<void> {
     vscode.postMessage({ type: 'ready' });
     try {
         const result = await request('catalog');
-        catalog = listIn(result, ['providers', 'kinds', 'catalog', 'items']) as CatalogEntry[];
+        catalog = arrayIn(result) as CatalogEntry[];
         fillCatalogSelect();
     } catch (error) {
         showNotice(errorText(error));
