@@ -43,26 +43,12 @@ function M.execute(command, args, callback)
   if args == nil or next(args) == nil then
     args = vim.empty_dict()
   end
-  compat.request(client, "workspace/executeCommand", { command = command, arguments = { args } }, function(err, result)
-    if not err and type(result) == "table" and result.ok == false then
-      err = { message = result.message or "The server refused the request.", data = { kind = result.kind } }
-    end
-    callback(err, result)
-  end)
+  compat.request(client, "workspace/executeCommand", { command = command, arguments = { args } }, callback)
 end
 
-local function list_in(result, keys)
-  if (vim.islist or vim.tbl_islist)(result) then
-    return result
-  end
-  if type(result) == "table" then
-    for _, key in ipairs(keys) do
-      if type(result[key]) == "table" then
-        return result[key]
-      end
-    end
-  end
-  return {}
+-- The list commands answer a JSON array.
+local function list_in(result)
+  return type(result) == "table" and result or {}
 end
 M.list_in = list_in
 
@@ -87,7 +73,7 @@ function M.list(callback)
       say(err.message, vim.log.levels.ERROR)
       return callback and callback(err)
     end
-    local providers = list_in(result, { "providers", "items" })
+    local providers = list_in(result)
     M.last.list = providers
     say(M.describe(providers))
     if callback then
@@ -107,7 +93,7 @@ function M.add(args)
     if err then
       return say(err.message, vim.log.levels.ERROR)
     end
-    local catalog = list_in(result, { "providers", "kinds", "catalog", "items" })
+    local catalog = list_in(result)
     local function with_kind(entry)
       if not entry then
         return
@@ -174,7 +160,7 @@ local function pick_provider(prompt, then_do)
     if err then
       return say(err.message, vim.log.levels.ERROR)
     end
-    local providers = list_in(result, { "providers", "items" })
+    local providers = list_in(result)
     if #providers == 0 then
       return say(texts.empty_list)
     end
