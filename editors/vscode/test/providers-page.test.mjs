@@ -81,10 +81,15 @@ describe('AI Providers page against the real server', () => {
         assert.equal(await page.isDisabled('#save'), true);
     });
 
-    test("a refused key shows 'Testing connection...', then the server's message, and keeps Save disabled", async () => {
+    test("Custom: the endpoint's models are offered; a refused key shows 'Testing connection...', then the server's message", async () => {
         // A Custom (OpenAI-compatible) provider pointed at the simulator; keys containing
         // "invalid" are refused there as a vendor refuses a bad key.
+        assert.equal(await page.inputValue('#model'), '', 'Custom has no default model');
         await page.fill('#endpoint', sim.endpoint('custom'));
+        await page.press('#endpoint', 'Tab');
+        // The server lists the endpoint's models; the empty model field takes the first.
+        const listed = (await server.execute('storyteller.providers.models', { provider: 'custom', endpoint: sim.endpoint('custom') })).map((m) => m.id);
+        await page.waitForFunction((first) => document.querySelector('#model').value === first, listed[0], { timeout: 15000 });
         await page.fill('#model', 'storyteller-sim');
         await page.fill('#api-key', 'sk-invalid-editors-0000');
         await sim.control('POST', '/_sim/latency', { provider: 'custom', ms: 1500 });

@@ -486,25 +486,42 @@ async function testConnection(): Promise<void> {
     }
 }
 
-/** Offers the provider's own model list; a provider without a listing keeps the typed model. */
-async function offerModels(): Promise<void> {
+/**
+ * Offers the provider's own model list; a provider without a listing keeps the typed model.
+ * `fillEmpty`: an empty model field takes the first model listed (a Custom server has no default).
+ */
+async function offerModels(fillEmpty = false): Promise<void> {
     if (!form) {
         return;
     }
+    const current = form;
     const kind = selectedKind();
-    const args: Record<string, unknown> =
-        form.mode === 'edit' && form.editing && !form.changingKey
-            ? { id: form.editing.id }
-            : { provider: kind, apiKey: el.apiKey.value.trim() };
-    if (kind === 'custom' && !('id' in args)) {
-        args.endpoint = el.endpoint.value.trim();
+    const args: Record<string, unknown> = {};
+    if (form.mode === 'edit' && form.editing && !form.changingKey) {
+        args.id = form.editing.id;
+    } else {
+        args.provider = kind;
+        const key = el.apiKey.value.trim();
+        if (key) {
+            args.apiKey = key;
+        }
+        if (kind === 'custom') {
+            args.endpoint = el.endpoint.value.trim();
+        }
     }
     try {
         const result = await request('models', args);
-        const list = arrayIn(result);
-        setModelOptions(
-            list.map((m) => (typeof m === 'string' ? m : String((m as { id?: unknown })?.id ?? ''))).filter(Boolean),
-        );
+        const ids = arrayIn(result)
+            .map((m) => String((m as { id?: unknown })?.id ?? ''))
+            .filter(Boolean);
+        if (form !== current) {
+            return;
+        }
+        setModelOptions(ids);
+        if (fillEmpty && ids.length > 0 && el.model.value.trim() === '') {
+            el.model.value = ids[0];
+            invalidateTest();
+        }
     } catch {
         // Model listing is a convenience: the default model stays usable without it.
     }
@@ -548,6 +565,12 @@ el.kind.addEventListener('change', () => {
 for (const input of [el.apiKey, el.model, el.endpoint, el.folderId]) {
     input.addEventListener('input', invalidateTest);
 }
+// A Custom server's models are known once its address is: offer them, and fill an empty model.
+el.endpoint.addEventListener('change', () => {
+    if (selectedKind() === 'custom' && el.endpoint.value.trim() !== '') {
+        void offerModels(true);
+    }
+});
 el.changeKey.addEventListener('click', () => {
     if (!form) {
         return;
