@@ -35,12 +35,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 HELIX = json.loads((pathlib.Path(__file__).parent / "clients" / "helix_v25.07.1.json").read_text())
 CAPABILITIES = synthetic(**HELIX["capabilities"])
 #: What Helix sends: the `config` table of the language server in the snippet, with the test's
-#: store choice and no debounce.
+#: store choice and inline timing.
 SNIPPET_CONFIG = tomllib.loads((ROOT / "editors" / "helix" / "languages.toml").read_text())["language-server"][
     "storyteller"
 ]["config"]
 CONFIG = {"storyteller": {**SNIPPET_CONFIG["storyteller"], "credentialStore": "file"}}
-CONFIG["storyteller"]["inline"] = {**CONFIG["storyteller"]["inline"], "debounceMs": 0}
+# No debounce; a budget a loaded CI machine cannot overrun (the default is 5 s).
+CONFIG["storyteller"]["inline"] = {**CONFIG["storyteller"]["inline"], "debounceMs": 0, "timeoutMs": 30000}
 
 CHAPTER = "# Chapter One\n\nMara pushed open the lighthouse door. The stairs spiralled up into the dark, and somewhere above her"
 END = types.Position(line=2, character=len(CHAPTER.split("\n")[2].encode()))  # utf-8: ASCII line

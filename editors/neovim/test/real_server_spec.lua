@@ -92,7 +92,8 @@ H.run(function()
     storyteller.setup({
       cmd = { bin, "serve" },
       cmd_env = env,
-      settings = { credentialStore = "file", inline = { debounceMs = 0 } },
+      -- No debounce; a budget a loaded CI machine cannot overrun (the default is 5 s).
+      settings = { credentialStore = "file", inline = { debounceMs = 0, timeoutMs = 30000 } },
       use_builtin_inline = false, -- this test is about the plugin's own ghost text
     })
     local dir = vim.fn.tempname()

@@ -50,7 +50,8 @@ describe('VS Code client protocol against the real server', () => {
             capabilities,
             clientInfo: VSCODE_CLIENT_INFO,
             rootUri: pathToFileURL('/tmp/storyteller-protocol').href,
-            settings: { inline: { debounceMs: 0 } },
+            // No debounce; a budget that a loaded CI machine cannot overrun (the default is 5 s).
+            settings: { inline: { debounceMs: 0, timeoutMs: 30000 } },
             // What VS Code does with an edit: apply it to its copy and report the change.
             onApplyEdit: async (params) => {
                 const changes = doc.apply(doc.editsIn(params.edit));

@@ -162,12 +162,20 @@ describe('AI Providers page against the real server', () => {
 
     test('the Active toggle switches a provider off and on', async () => {
         const activeOf = async () => (await serverList()).find((p) => p.provider === 'custom').isActive;
+        /** The server's value once it is `expected`, or the last seen after 15 s. */
+        const settle = async (expected) => {
+            const until = Date.now() + 15000;
+            let seen = await activeOf();
+            while (seen !== expected && Date.now() < until) {
+                await new Promise((r) => setTimeout(r, 50));
+                seen = await activeOf();
+            }
+            return seen;
+        };
         await page.uncheck('#provider-rows tr[data-provider="custom"] .active-toggle');
-        for (let i = 0; i < 100 && (await activeOf()) !== false; i++) await new Promise((r) => setTimeout(r, 50));
-        assert.equal(await activeOf(), false);
+        assert.equal(await settle(false), false);
         await page.check('#provider-rows tr[data-provider="custom"] .active-toggle');
-        for (let i = 0; i < 100 && (await activeOf()) !== true; i++) await new Promise((r) => setTimeout(r, 50));
-        assert.equal(await activeOf(), true);
+        assert.equal(await settle(true), true);
     });
 
     test('Edit shows the masked key; Change API Key rotates it after a test', async () => {
