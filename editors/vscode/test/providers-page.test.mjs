@@ -56,6 +56,11 @@ describe('AI Providers page against the real server', () => {
         return server.execute('storyteller.providers.list', {});
     }
 
+    /** Waits until the page has no request or refresh outstanding: it shows the server's latest list. */
+    async function idle() {
+        await page.waitForFunction(() => document.body.dataset.busy === 'false', undefined, { timeout: 15000 });
+    }
+
     test('an empty list shows the empty-state text', async () => {
         await waitForText(page, '#empty-state', EMPTY);
         assert.equal(await page.isHidden('#provider-table'), true);
@@ -151,6 +156,7 @@ describe('AI Providers page against the real server', () => {
     });
 
     test('the Primary radio makes exactly one primary', async () => {
+        await idle();
         await page.check('#provider-rows tr[data-provider="openai"] .primary-radio');
         await page.waitForFunction(
             () => document.querySelector('#provider-rows tr[data-provider="custom"] .primary-radio')?.checked === false,
@@ -172,13 +178,20 @@ describe('AI Providers page against the real server', () => {
             }
             return seen;
         };
-        await page.uncheck('#provider-rows tr[data-provider="custom"] .active-toggle');
+        const toggle = '#provider-rows tr[data-provider="custom"] .active-toggle';
+        await idle();
+        await page.uncheck(toggle);
         assert.equal(await settle(false), false);
-        await page.check('#provider-rows tr[data-provider="custom"] .active-toggle');
+        await idle();
+        assert.equal(await page.isChecked(toggle), false, 'the page shows the server state');
+        await page.check(toggle);
         assert.equal(await settle(true), true);
+        await idle();
+        assert.equal(await page.isChecked(toggle), true);
     });
 
     test('Edit shows the masked key; Change API Key rotates it after a test', async () => {
+        await idle();
         await page.click('#provider-rows tr[data-provider="openai"] .edit');
         assert.equal(await page.textContent('#form-heading'), 'Edit OpenAI');
         await waitForText(page, '#key-hint', '••••9999');
@@ -205,6 +218,7 @@ describe('AI Providers page against the real server', () => {
     });
 
     test('Delete asks with the §7 text; Cancel keeps the provider, Remove deletes it', async () => {
+        await idle();
         await page.click('#provider-rows tr[data-provider="custom"] .delete');
         await waitForText(
             page,

@@ -42,6 +42,7 @@ function request(op: ProviderOp, args: Record<string, unknown> = {}): Promise<un
     const requestId = nextRequestId++;
     return new Promise((resolve, reject) => {
         pending.set(requestId, { resolve, reject });
+        markBusy();
         vscode.postMessage({ type: 'op', requestId, op, args });
     });
 }
@@ -57,6 +58,7 @@ window.addEventListener('message', (event: MessageEvent) => {
             return;
         }
         pending.delete(message.requestId);
+        markBusy();
         if (message.ok) {
             waiter.resolve(message.result);
         } else {
@@ -245,9 +247,16 @@ function renderList(): void {
     }
 }
 
+/** The newest list request; an older answer arriving after it would show a stale list. */
+let listGeneration = 0;
+
 async function refresh(): Promise<void> {
+    const generation = ++listGeneration;
     try {
         const result = await request('list');
+        if (generation !== listGeneration) {
+            return;
+        }
         providers = arrayIn(result) as ProviderEntry[];
         renderList();
     } catch (error) {
@@ -256,14 +265,24 @@ async function refresh(): Promise<void> {
 }
 
 let refreshTimer: number | undefined;
+
+/**
+ * `body[data-busy]`: whether a request or a scheduled refresh is outstanding, so that tools (and
+ * the browser test) can tell when the page shows the server's latest answer.
+ */
+function markBusy(): void {
+    document.body.dataset.busy = String(pending.size > 0 || refreshTimer !== undefined);
+}
 function scheduleRefresh(): void {
     if (refreshTimer !== undefined) {
         window.clearTimeout(refreshTimer);
     }
     refreshTimer = window.setTimeout(() => {
         refreshTimer = undefined;
+        markBusy();
         void refresh();
     }, 50);
+    markBusy();
 }
 
 async function toggleActive(p: ProviderEntry, box: HTMLInputElement): Promise<void> {
