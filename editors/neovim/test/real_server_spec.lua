@@ -3,7 +3,8 @@
 -- adds a good one (typed into inputsecret); typing in insert mode brings ghost text that the
 -- accept key inserts (and reports to the server); a code action chosen from
 -- vim.lsp.buf.code_action() rewrites the buffer through workspace/applyEdit; the statusline
--- follows storyteller/status; :StorytellerStatus and :StorytellerRemoveProvider work.
+-- follows storyteller/status; :StorytellerStatus, :StorytellerSetPrimary and
+-- :StorytellerRemoveProvider work (removing the primary, the server asks which one is next).
 -- Every key lives in a throwaway data dir with the encrypted-file store; nothing touches a keychain.
 -- Run: nvim --headless -u NONE -i NONE -c "luafile editors/neovim/test/real_server_spec.lua"
 local root = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h:h")
@@ -222,10 +223,49 @@ H.run(function()
     H.eq(providers.last.status.active.provider, "openai", "active provider")
   end)
 
-  H.case(":StorytellerRemoveProvider asks with the §7 text, then removes the provider and its key", function()
-    vim.ui.select = function(items, _, on_choice)
-      on_choice(items[1], 1)
+  -- The user's picks in Neovim's menus: a provider by kind for the plugin's pickers; for the
+  -- server's own questions (window/showMessageRequest: vim.ui.select on 0.11, inputlist on 0.7)
+  -- the first button. The questions asked are recorded.
+  local pick_kind
+  local questions = {}
+  vim.ui.select = function(items, opts, on_choice)
+    if items[1] and items[1].title then
+      -- 0.11 prompts with the message and ": ".
+      table.insert(questions, (opts.prompt:gsub(": $", "")))
+      return on_choice(items[1], 1)
     end
+    for i, item in ipairs(items) do
+      if item.provider == pick_kind then
+        return on_choice(item, i)
+      end
+    end
+    on_choice(nil, nil)
+  end
+  vim.fn.inputlist = function(lines)
+    table.insert(questions, lines[1])
+    return 1
+  end
+
+  H.case(":StorytellerSetPrimary makes the chosen provider primary; the statusline follows", function()
+    local err = execute("storyteller.providers.add", { provider = "claude", apiKey = "sk-ant-nvim-7777", endpoint = sim_base .. "/claude/v1" })
+    H.eq(err, nil, "second provider added")
+    pick_kind = "claude"
+    vim.cmd("StorytellerSetPrimary")
+    H.ok(H.wait(15000, function()
+      local _, list = execute("storyteller.providers.list", {})
+      return list[1] and list[1].provider == "claude" and list[1].isPrimary
+    end), "Claude is the primary")
+    local _, list = execute("storyteller.providers.list", {})
+    H.eq(#vim.tbl_filter(function(p)
+      return p.isPrimary
+    end, list), 1, "exactly one primary")
+    H.ok(H.wait(10000, function()
+      return storyteller.statusline():match("^StoryTeller: Anthropic Claude %d+/40$") ~= nil
+    end), "statusline: " .. storyteller.statusline())
+  end)
+
+  H.case(":StorytellerRemoveProvider asks with the §7 text; the server asks for the next primary", function()
+    pick_kind = "claude"
     answer("confirm", { 1 })
     vim.cmd("StorytellerRemoveProvider")
     H.ok(H.wait(15000, function()
@@ -234,8 +274,20 @@ H.run(function()
     H.eq(providers.last.removed.removed, true, "the server removed it")
     local asked = prompts[#prompts]
     H.eq(asked.fn, "confirm", "a confirmation was asked")
-    H.eq(asked.prompt, "Remove OpenAI? This will delete the stored API key and you'll need to re-enter it if you want to use this provider again.", "§7 text")
+    H.eq(asked.prompt, "Remove Anthropic Claude? This will delete the stored API key and you'll need to re-enter it if you want to use this provider again.", "§7 text")
+    H.eq(questions, { "Anthropic Claude was the primary provider. Which provider should be primary now?" }, "the server's question")
     local _, list = execute("storyteller.providers.list", {})
+    H.eq(#list, 1, "one provider left")
+    H.eq({ list[1].provider, list[1].isPrimary }, { "openai", true }, "the answer made OpenAI primary")
+
+    providers.last.removed = nil
+    pick_kind = "openai"
+    answer("confirm", { 1 })
+    vim.cmd("StorytellerRemoveProvider")
+    H.ok(H.wait(15000, function()
+      return providers.last.removed ~= nil
+    end), "removed")
+    _, list = execute("storyteller.providers.list", {})
     H.eq(#list, 0, "no providers left")
     H.ok(H.wait(10000, function()
       return storyteller.statusline() == "StoryTeller: not configured"
