@@ -45,6 +45,9 @@ CONFIG["storyteller"]["inline"] = {**CONFIG["storyteller"]["inline"], "debounceM
 
 CHAPTER = "# Chapter One\n\nMara pushed open the lighthouse door. The stairs spiralled up into the dark, and somewhere above her"
 END = types.Position(line=2, character=len(CHAPTER.split("\n")[2].encode()))  # utf-8: ASCII line
+#: What Helix sends for code actions: its primary selection, which in normal mode is the block
+#: cursor, one character wide — here on the last letter typed.
+BLOCK_CURSOR = types.Range(start=types.Position(line=END.line, character=END.character - 1), end=END)
 NOT_CONFIGURED = "AI providers not configured. Would you like to set one up now?"
 CLI_ADD = "Run `storyteller-lsp provider add` in a terminal to manage AI providers."
 
@@ -110,7 +113,7 @@ async def code_actions(client: LanguageClient, uri: str) -> list[types.CodeActio
         client.text_document_code_action_async(
             types.CodeActionParams(
                 text_document=types.TextDocumentIdentifier(uri=uri),
-                range=types.Range(start=END, end=END),
+                range=BLOCK_CURSOR,
                 context=types.CodeActionContext(diagnostics=[]),
             )
         ),
@@ -151,7 +154,8 @@ async def test_helix_code_actions_are_listed_and_applied_with_a_versioned_edit(c
     uri = open_chapter(client, tmp_path)
     actions = await code_actions(client, uri)
     titles = [a.title for a in actions]
-    assert "Continue scene" in titles, f"actions at the cursor (space a in Helix): {titles}"
+    # The block cursor is a cursor, not a one-letter passage to rewrite.
+    assert titles == ["Continue scene", "Expand worldbuilding"], f"actions at the cursor (space a): {titles}"
     action = actions[titles.index("Continue scene")]
     assert action.kind == "source.storyteller"
     assert action.disabled is None, f"a configured provider leaves actions enabled: {action.disabled}"
@@ -166,7 +170,7 @@ async def test_helix_code_actions_are_listed_and_applied_with_a_versioned_edit(c
     [change] = edit.document_changes
     assert change.text_document.uri == uri and change.text_document.version == 1
     [text_edit] = change.edits
-    assert text_edit.range == types.Range(start=END, end=END), "inserted at the cursor"
+    assert text_edit.range == types.Range(start=END, end=END), "inserted after the character under the cursor"
     assert text_edit.new_text == result["text"] and any(c.isalpha() for c in text_edit.new_text)
     assert recorder.requests == []
 
