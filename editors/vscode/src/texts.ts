@@ -1,7 +1,7 @@
 /**
  * The user-facing texts the extension shows itself, verbatim from DESIGN.md §7 and
  * `src/messages.rs` (the server's single source of texts). Everything else the user reads comes
- * from the server. `test/texts.test.mjs` fails when these drift from `src/messages.rs`.
+ * from the server. `test/settings-contract.test.mjs` fails when these drift from `src/messages.rs`.
  */
 import type { PageTexts } from './providersPage/messages';
 

@@ -47,13 +47,6 @@ test('a JSON-RPC error reaches the page as the server message and kind', async (
     ]);
 });
 
-test('a result with ok:false is a refusal too', async () => {
-    const { host, posted } = hostWith(async () => ({ ok: false, kind: 'network', message: 'Cannot connect to OpenAI. Please check your internet connection.' }));
-    await host.receive({ type: 'op', requestId: 2, op: 'test', args: {} });
-    assert.equal(posted[0].ok, false);
-    assert.deepEqual(posted[0].error, { kind: 'network', message: 'Cannot connect to OpenAI. Please check your internet connection.' });
-});
-
 test('pageError never throws on odd values', () => {
     assert.deepEqual(pageError('boom'), { message: 'boom' });
     assert.deepEqual(pageError(undefined), { message: 'The request failed.' });
@@ -70,20 +63,22 @@ test('status notifications are forwarded and replayed to a page that opens later
     ]);
 });
 
+// The shape of storyteller/status as the server sends it (protocol-real.test.mjs checks the
+// status bar text of live notifications too).
+const openai = { displayName: 'OpenAI', id: 1, provider: 'openai' };
+const scaleway = { displayName: 'Scaleway (EU)', id: 2, provider: 'scaleway' };
 const providers = [
-    { id: 1, provider: 'openai', displayName: 'OpenAI', model: 'gpt-4o', isPrimary: true, rateLimit: { perMinute: 50, remaining: 48 } },
-    { id: 2, provider: 'scaleway', displayName: 'Scaleway (EU)', model: 'mistral-small-3.2-24b-instruct-2506', rateLimit: { perMinute: 10, remaining: 9 } },
+    { ...openai, health: 'ok', isActive: true, isPrimary: true, key: 'user', lastUsedAt: null, model: 'gpt-4o', rateLimit: { perMinute: 50, remaining: 48 } },
+    { ...scaleway, health: 'ok', isActive: true, isPrimary: false, key: 'user', lastUsedAt: null, model: 'mistral-small-3.2-24b-instruct-2506', rateLimit: { perMinute: 10, remaining: 9 } },
 ];
 
 test('status bar view for each state', () => {
     const cases = [
-        [{ state: 'ready', active: 1, primary: 1, providers }, '$(book) StoryTeller: OpenAI · 48/50 per min', false, 'normal'],
-        [{ state: 'ready', active: { id: 1, provider: 'openai' }, providers }, '$(book) StoryTeller: OpenAI · 48/50 per min', false, 'normal'],
-        [{ state: 'ready', active: 'scaleway', providers }, '$(book) StoryTeller: Scaleway (EU) · 9/10 per min', false, 'normal'],
-        [{ state: 'degraded', active: 2, primary: 1, failover: true, providers }, '$(warning) StoryTeller: Scaleway (EU) · 9/10 per min', false, 'warning'],
-        [{ state: 'offline', providers }, '$(cloud-offline) StoryTeller: offline', false, 'warning'],
-        [{ state: 'notConfigured', providers: [] }, '$(gear) StoryTeller: set up AI', true, 'warning'],
-        [{ state: 'ready' }, '$(book) StoryTeller', false, 'normal'],
+        [{ state: 'ready', active: openai, primary: openai, failover: false, providers }, '$(book) StoryTeller: OpenAI · 48/50 per min', false, 'normal'],
+        [{ state: 'degraded', active: scaleway, primary: openai, failover: true, providers }, '$(warning) StoryTeller: Scaleway (EU) · 9/10 per min', false, 'warning'],
+        [{ state: 'offline', active: null, primary: openai, failover: false, providers }, '$(cloud-offline) StoryTeller: offline', false, 'warning'],
+        [{ state: 'notConfigured', active: null, primary: null, failover: false, providers: [] }, '$(gear) StoryTeller: set up AI', true, 'warning'],
+        [{ state: 'ready', active: openai, primary: openai, failover: false }, '$(book) StoryTeller: OpenAI', false, 'normal'],
         [undefined, '$(book) StoryTeller', false, 'normal'],
     ];
     for (const [report, text, opensSettings, severity] of cases) {
@@ -92,6 +87,6 @@ test('status bar view for each state', () => {
         assert.equal(view.opensSettings, opensSettings, JSON.stringify(report));
         assert.equal(view.severity, severity, JSON.stringify(report));
     }
-    assert.match(describeStatus({ state: 'degraded', active: 2, primary: 1, providers }).tooltip, /Scaleway \(EU\) instead of OpenAI/);
+    assert.match(describeStatus({ state: 'degraded', active: scaleway, primary: openai, failover: true, providers }).tooltip, /Scaleway \(EU\) instead of OpenAI/);
     assert.equal(describeStatus({ state: 'notConfigured' }).tooltip, 'AI providers not configured. Would you like to set one up now?');
 });

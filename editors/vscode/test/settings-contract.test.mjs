@@ -1,8 +1,8 @@
-// The settings the extension contributes must be the server's settings (src/config.rs), with the
-// same defaults, ranges and choices, and the texts it shows must be the server's (src/messages.rs).
-// settings-defaults.json is `Settings::default()` as JSON; a Rust test keeps it in step with
-// config.rs, and this test keeps package.json in step with it. The range and text checks read the
-// Rust sources as text, so they run without a Rust toolchain.
+// The settings the extension contributes must be the server's settings, and the texts it shows
+// must be the server's (src/messages.rs). tests/editors_settings.rs (Rust) holds package.json,
+// settings-defaults.json and the Helix snippet to `config::Settings` — keys, defaults, ranges,
+// choices — through the server's own decoder; this test checks what only the extension knows
+// (descriptions, the extension-only keys) and, reading messages.rs as text, the shown texts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -51,62 +51,6 @@ test('extension-only settings are stripped before the server sees them', () => {
     const sent = serverSettings({ ...defaults, serverPath: '/opt/storyteller-lsp' });
     assert.deepEqual(sent, defaults);
     assert.deepEqual(serverSettings(null), {});
-});
-
-const configRs = readFileSync(join(repoRoot, 'src', 'config.rs'), 'utf8').replace(/\s+/g, ' ');
-
-function rustNumber(text) {
-    return Number(text.replace(/_/g, ''));
-}
-
-test('integer ranges match the ranges config.rs accepts', () => {
-    const pattern = /"(\w+)" => \{? ?self\.int\(&full, v, ([\d_]+), ([\d_]+), &mut s\.(\w+)\.\w+\)/g;
-    const ranges = [...configRs.matchAll(pattern)].map(([, name, min, max, group]) => ({
-        key: `storyteller.${group}.${name}`,
-        min: rustNumber(min),
-        max: rustNumber(max),
-    }));
-    assert.ok(ranges.length >= 6, `found only ${ranges.length} ranges in config.rs: has its layout changed?`);
-    for (const { key, min, max } of ranges) {
-        const schema = properties[key];
-        assert.ok(schema, `${key} is accepted by config.rs but not contributed`);
-        assert.equal(schema.type, 'integer', key);
-        assert.equal(schema.minimum, min, `${key} minimum`);
-        assert.equal(schema.maximum, max, `${key} maximum`);
-    }
-    const perMinute = configRs.match(/self\.int\(&full, v, ([\d_]+), ([\d_]+), &mut per_minute\)/);
-    assert.ok(perMinute, 'rateLimits range not found in config.rs');
-    for (const [kind, schema] of Object.entries(properties['storyteller.rateLimits'].properties)) {
-        assert.equal(schema.minimum, rustNumber(perMinute[1]), `rateLimits.${kind} minimum`);
-        assert.equal(schema.maximum, rustNumber(perMinute[2]), `rateLimits.${kind} maximum`);
-    }
-});
-
-test('rate limit keys are the provider kinds of the catalogue', () => {
-    const catalogRs = readFileSync(join(repoRoot, 'src', 'providers', 'catalog.rs'), 'utf8');
-    // The arms of `ProviderKind::as_str`: the wire names of the kinds.
-    const kinds = [...catalogRs.matchAll(/ProviderKind::\w+ => "(\w+)",/g)].map((m) => m[1]);
-    assert.ok(kinds.length >= 7, `found ${kinds.length} kinds in catalog.rs`);
-    assert.deepEqual(Object.keys(properties['storyteller.rateLimits'].properties).sort(), [...kinds].sort());
-});
-
-test('choices match the values config.rs accepts', () => {
-    const stores = [...configRs.matchAll(/Some\("(\w+)"\) => s\.credential_store/g)].map((m) => m[1]);
-    assert.deepEqual(properties['storyteller.credentialStore'].enum, stores);
-    const levels = configRs.match(/"logLevel" => match v\.as_str\(\) \{ Some\(level @ \(([^)]*)\)\)/);
-    assert.ok(levels, 'logLevel choices not found in config.rs');
-    const accepted = [...levels[1].matchAll(/"(\w+)"/g)].map((m) => m[1]);
-    assert.deepEqual(properties['storyteller.logLevel'].enum, accepted);
-});
-
-test('every top-level setting name is one config.rs decodes', () => {
-    const decoded = new Set([...configRs.matchAll(/ "(\w+)" => /g)].map((m) => m[1]));
-    for (const [key] of serverProperties()) {
-        for (const part of key.split('.').slice(1)) {
-            if (key.startsWith('storyteller.rateLimits')) break;
-            assert.ok(decoded.has(part), `${key}: "${part}" is not decoded by config.rs`);
-        }
-    }
 });
 
 // ---- texts ---------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ function request(op: ProviderOp, args: Record<string, unknown> = {}): Promise<un
     const requestId = nextRequestId++;
     return new Promise((resolve, reject) => {
         pending.set(requestId, { resolve, reject });
+        markBusy();
         vscode.postMessage({ type: 'op', requestId, op, args });
     });
 }
@@ -57,6 +58,7 @@ window.addEventListener('message', (event: MessageEvent) => {
             return;
         }
         pending.delete(message.requestId);
+        markBusy();
         if (message.ok) {
             waiter.resolve(message.result);
         } else {
@@ -67,20 +69,9 @@ window.addEventListener('message', (event: MessageEvent) => {
     }
 });
 
-/** A list from a result that is either the list itself or an object holding it (`{providers: [...]}`). */
-function listIn(result: unknown, keys: string[]): unknown[] {
-    if (Array.isArray(result)) {
-        return result;
-    }
-    if (result && typeof result === 'object') {
-        for (const key of keys) {
-            const value = (result as Record<string, unknown>)[key];
-            if (Array.isArray(value)) {
-                return value;
-            }
-        }
-    }
-    return [];
+/** The array a list command answers (`providers.list`, `providers.catalog`, `providers.models`). */
+function arrayIn(result: unknown): unknown[] {
+    return Array.isArray(result) ? result : [];
 }
 
 function errorText(error: unknown): string {
@@ -160,15 +151,17 @@ function clearNotice(): void {
 }
 
 let toastTimer: number | undefined;
+function hideToast(): void {
+    el.toast.hidden = true;
+}
+
 function showToast(text: string): void {
     el.toast.textContent = text;
     el.toast.hidden = false;
     if (toastTimer !== undefined) {
         window.clearTimeout(toastTimer);
     }
-    toastTimer = window.setTimeout(() => {
-        el.toast.hidden = true;
-    }, 4000);
+    toastTimer = window.setTimeout(hideToast, 4000);
 }
 
 // ---- the list -------------------------------------------------------------------------------
@@ -254,10 +247,17 @@ function renderList(): void {
     }
 }
 
+/** The newest list request; an older answer arriving after it would show a stale list. */
+let listGeneration = 0;
+
 async function refresh(): Promise<void> {
+    const generation = ++listGeneration;
     try {
         const result = await request('list');
-        providers = listIn(result, ['providers', 'items']) as ProviderEntry[];
+        if (generation !== listGeneration) {
+            return;
+        }
+        providers = arrayIn(result) as ProviderEntry[];
         renderList();
     } catch (error) {
         showNotice(errorText(error));
@@ -265,14 +265,24 @@ async function refresh(): Promise<void> {
 }
 
 let refreshTimer: number | undefined;
+
+/**
+ * `body[data-busy]`: whether a request or a scheduled refresh is outstanding, so that tools (and
+ * the browser test) can tell when the page shows the server's latest answer.
+ */
+function markBusy(): void {
+    document.body.dataset.busy = String(pending.size > 0 || refreshTimer !== undefined);
+}
 function scheduleRefresh(): void {
     if (refreshTimer !== undefined) {
         window.clearTimeout(refreshTimer);
     }
     refreshTimer = window.setTimeout(() => {
         refreshTimer = undefined;
+        markBusy();
         void refresh();
     }, 50);
+    markBusy();
 }
 
 async function toggleActive(p: ProviderEntry, box: HTMLInputElement): Promise<void> {
@@ -388,6 +398,7 @@ function setModelOptions(models: string[]): void {
 
 function openForm(mode: 'add' | 'edit', editing?: ProviderEntry): void {
     clearNotice();
+    hideToast();
     form = { mode, editing, tested: false, changingKey: false, busy: false };
     el.form.reset();
     el.apiKey.value = '';
@@ -457,9 +468,6 @@ function formArgs(purpose: 'test' | 'save'): Record<string, unknown> {
     }
     if (purpose === 'save') {
         args.primary = el.setPrimary.checked;
-        if (kind === 'custom' && !key) {
-            args.apiKey = '';
-        }
     }
     return args;
 }
@@ -497,25 +505,42 @@ async function testConnection(): Promise<void> {
     }
 }
 
-/** Offers the provider's own model list; a provider without a listing keeps the typed model. */
-async function offerModels(): Promise<void> {
+/**
+ * Offers the provider's own model list; a provider without a listing keeps the typed model.
+ * `fillEmpty`: an empty model field takes the first model listed (a Custom server has no default).
+ */
+async function offerModels(fillEmpty = false): Promise<void> {
     if (!form) {
         return;
     }
+    const current = form;
     const kind = selectedKind();
-    const args: Record<string, unknown> =
-        form.mode === 'edit' && form.editing && !form.changingKey
-            ? { id: form.editing.id }
-            : { provider: kind, apiKey: el.apiKey.value.trim() };
-    if (kind === 'custom' && !('id' in args)) {
-        args.endpoint = el.endpoint.value.trim();
+    const args: Record<string, unknown> = {};
+    if (form.mode === 'edit' && form.editing && !form.changingKey) {
+        args.id = form.editing.id;
+    } else {
+        args.provider = kind;
+        const key = el.apiKey.value.trim();
+        if (key) {
+            args.apiKey = key;
+        }
+        if (kind === 'custom') {
+            args.endpoint = el.endpoint.value.trim();
+        }
     }
     try {
         const result = await request('models', args);
-        const list = listIn(result, ['models', 'items']);
-        setModelOptions(
-            list.map((m) => (typeof m === 'string' ? m : String((m as { id?: unknown })?.id ?? ''))).filter(Boolean),
-        );
+        const ids = arrayIn(result)
+            .map((m) => String((m as { id?: unknown })?.id ?? ''))
+            .filter(Boolean);
+        if (form !== current) {
+            return;
+        }
+        setModelOptions(ids);
+        if (fillEmpty && ids.length > 0 && el.model.value.trim() === '') {
+            el.model.value = ids[0];
+            invalidateTest();
+        }
     } catch {
         // Model listing is a convenience: the default model stays usable without it.
     }
@@ -559,6 +584,12 @@ el.kind.addEventListener('change', () => {
 for (const input of [el.apiKey, el.model, el.endpoint, el.folderId]) {
     input.addEventListener('input', invalidateTest);
 }
+// A Custom server's models are known once its address is: offer them, and fill an empty model.
+el.endpoint.addEventListener('change', () => {
+    if (selectedKind() === 'custom' && el.endpoint.value.trim() !== '') {
+        void offerModels(true);
+    }
+});
 el.changeKey.addEventListener('click', () => {
     if (!form) {
         return;
@@ -584,7 +615,7 @@ async function start(): Promise<void> {
     vscode.postMessage({ type: 'ready' });
     try {
         const result = await request('catalog');
-        catalog = listIn(result, ['providers', 'kinds', 'catalog', 'items']) as CatalogEntry[];
+        catalog = arrayIn(result) as CatalogEntry[];
         fillCatalogSelect();
     } catch (error) {
         showNotice(errorText(error));

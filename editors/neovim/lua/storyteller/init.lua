@@ -5,10 +5,12 @@
 --     cmd = { "storyteller-lsp" },            -- or a full path
 --     filetypes = { "markdown", "text" },
 --     settings = { inline = { debounceMs = 120 } },   -- the `storyteller` settings (DESIGN.md §3)
---     keymaps = { accept = "<M-l>", dismiss = "<C-]>", trigger = "<M-\\>" },
+--     keymaps = { accept = "<M-l>", dismiss = "<C-]>", trigger = "<M-\\>", actions = "<M-a>" },
 --   })
 --
--- Code actions (Continue scene, Rewrite selection, ...) come through `vim.lsp.buf.code_action()`.
+-- Code actions (Continue scene, Rewrite selection, ...) come through `vim.lsp.buf.code_action()`;
+-- `keymaps.actions` opens them from insert mode, where "at the cursor" is after the last word typed
+-- (in normal mode the cursor stands on a character, and the position is before it).
 local compat = require("storyteller.compat")
 local ghost = require("storyteller.ghost")
 local providers = require("storyteller.providers")
@@ -23,7 +25,7 @@ M.defaults = {
   settings = {},
   -- Neovim 0.12+: use the built-in `vim.lsp.inline_completion` instead of this plugin's ghost text.
   use_builtin_inline = true,
-  keymaps = { accept = "<M-l>", dismiss = "<C-]>", trigger = "<M-\\>" },
+  keymaps = { accept = "<M-l>", dismiss = "<C-]>", trigger = "<M-\\>", actions = "<M-a>" },
   root_markers = { ".storyteller", "STORY.md", ".git" },
 }
 
@@ -84,6 +86,11 @@ local function on_attach(client, bufnr)
         ghost.trigger(bufnr)
       end, { buffer = bufnr, desc = "StoryTeller: suggest a continuation" })
     end
+  end
+  if M.config.keymaps.actions then
+    vim.keymap.set("i", M.config.keymaps.actions, function()
+      vim.lsp.buf.code_action()
+    end, { buffer = bufnr, desc = "StoryTeller: writing actions at the cursor" })
   end
   if M.config.on_attach then
     M.config.on_attach(client, bufnr)

@@ -39,26 +39,16 @@ function M.execute(command, args, callback)
     callback({ message = "StoryTeller is not running: open a Markdown or text file first." })
     return
   end
-  compat.request(client, "workspace/executeCommand", { command = command, arguments = { args or vim.empty_dict() } }, function(err, result)
-    if not err and type(result) == "table" and result.ok == false then
-      err = { message = result.message or "The server refused the request.", data = { kind = result.kind } }
-    end
-    callback(err, result)
-  end)
+  -- The contract takes one JSON object; an empty Lua table would be encoded as `[]`.
+  if args == nil or next(args) == nil then
+    args = vim.empty_dict()
+  end
+  compat.request(client, "workspace/executeCommand", { command = command, arguments = { args } }, callback)
 end
 
-local function list_in(result, keys)
-  if (vim.islist or vim.tbl_islist)(result) then
-    return result
-  end
-  if type(result) == "table" then
-    for _, key in ipairs(keys) do
-      if type(result[key]) == "table" then
-        return result[key]
-      end
-    end
-  end
-  return {}
+-- The list commands answer a JSON array.
+local function list_in(result)
+  return type(result) == "table" and result or {}
 end
 M.list_in = list_in
 
@@ -83,7 +73,7 @@ function M.list(callback)
       say(err.message, vim.log.levels.ERROR)
       return callback and callback(err)
     end
-    local providers = list_in(result, { "providers", "items" })
+    local providers = list_in(result)
     M.last.list = providers
     say(M.describe(providers))
     if callback then
@@ -103,7 +93,7 @@ function M.add(args)
     if err then
       return say(err.message, vim.log.levels.ERROR)
     end
-    local catalog = list_in(result, { "providers", "kinds", "catalog", "items" })
+    local catalog = list_in(result)
     local function with_kind(entry)
       if not entry then
         return
@@ -116,16 +106,17 @@ function M.add(args)
         if entry.provider == "custom" and not endpoint then
           endpoint = vim.fn.input("Endpoint (e.g. http://localhost:11434/v1): ")
         end
-        local request = { provider = entry.provider, apiKey = key }
+        -- Test and add send the same fields; `primary` belongs to add only.
+        local request = { provider = entry.provider }
+        if key ~= "" then
+          request.apiKey = key -- Custom servers may need no key
+        end
         key = nil
         if model ~= "" then
           request.model = model
         end
         if endpoint and endpoint ~= "" then
           request.endpoint = endpoint
-        end
-        if args.primary then
-          request.primary = true
         end
         say(texts.testing_connection)
         M.execute("storyteller.providers.test", request, function(test_err, tested)
@@ -135,6 +126,9 @@ function M.add(args)
             return say(test_err.message, vim.log.levels.ERROR)
           end
           say(fill(texts.test_ok, { model = (tested and tested.model) or request.model or "" }))
+          if args.primary then
+            request.primary = true
+          end
           M.execute("storyteller.providers.add", request, function(add_err, added)
             request = nil
             if add_err then
@@ -166,7 +160,7 @@ local function pick_provider(prompt, then_do)
     if err then
       return say(err.message, vim.log.levels.ERROR)
     end
-    local providers = list_in(result, { "providers", "items" })
+    local providers = list_in(result)
     if #providers == 0 then
       return say(texts.empty_list)
     end

@@ -46,12 +46,7 @@ export class ProvidersPageHost {
         const { requestId, op, args } = message;
         try {
             const result = await this.execute(Commands.providers(op), args);
-            const refused = refusalIn(result);
-            if (refused) {
-                this.post({ type: 'opResult', requestId, ok: false, error: refused });
-            } else {
-                this.post({ type: 'opResult', requestId, ok: true, result });
-            }
+            this.post({ type: 'opResult', requestId, ok: true, result });
         } catch (error) {
             this.post({ type: 'opResult', requestId, ok: false, error: pageError(error) });
         }
@@ -83,32 +78,13 @@ function isPageMessage(message: unknown): message is PageToHost {
     );
 }
 
-/** A result of the form `{ok: false, message, kind}` is a refusal, like a JSON-RPC error. */
-function refusalIn(result: unknown): PageError | undefined {
-    if (result === null || typeof result !== 'object') {
-        return undefined;
-    }
-    const r = result as Record<string, unknown>;
-    if (r.ok === false) {
-        return {
-            message: typeof r.message === 'string' ? r.message : 'The server refused the request.',
-            kind: typeof r.kind === 'string' ? r.kind : undefined,
-        };
-    }
-    return undefined;
-}
-
 /** The server's message and error kind from a JSON-RPC error (`data.kind`) or any thrown value. */
 export function pageError(error: unknown): PageError {
     if (error !== null && typeof error === 'object') {
+        // A JSON-RPC error of the contract: the author-facing text in `message`, `data.kind`.
         const e = error as { message?: unknown; data?: unknown };
         const data = e.data !== null && typeof e.data === 'object' ? (e.data as Record<string, unknown>) : {};
-        const message =
-            typeof data.message === 'string' && data.message
-                ? data.message
-                : typeof e.message === 'string' && e.message
-                  ? e.message
-                  : 'The request failed.';
+        const message = typeof e.message === 'string' && e.message ? e.message : 'The request failed.';
         return { message, kind: typeof data.kind === 'string' ? data.kind : undefined };
     }
     return { message: typeof error === 'string' ? error : 'The request failed.' };

@@ -70,6 +70,9 @@ export function renderProvidersPage(resources: PageResources): string {
     <button type="button" id="add-provider" class="primary">Add Provider</button>
   </header>
 
+  <p class="intro">The primary provider writes your suggestions; when it fails, the other active providers take over in
+  order. API keys are kept in your system keychain (or StoryTeller's encrypted key file), never in settings.</p>
+
   <div id="notice" class="notice" role="alert" hidden></div>
 
   <section aria-labelledby="configured-heading">

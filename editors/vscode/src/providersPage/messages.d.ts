@@ -37,11 +37,21 @@ export interface CatalogEntry {
     capabilities?: CatalogCapabilities;
 }
 
+/** How `storyteller/status` names a provider (`active`, `primary`). */
+export interface ProviderRef {
+    id: number | string;
+    provider: string;
+    displayName?: string;
+}
+
+/** `storyteller.status` and the `storyteller/status` notification. */
 export interface StatusReport {
     state: 'ready' | 'offline' | 'notConfigured' | 'degraded' | string;
-    active?: unknown;
-    primary?: unknown;
-    failover?: unknown;
+    /** The provider answering now; null while none can. */
+    active?: ProviderRef | null;
+    primary?: ProviderRef | null;
+    /** True while a backup answers instead of the primary. */
+    failover?: boolean;
     providers?: ProviderEntry[];
 }
 

@@ -1,7 +1,7 @@
 // Opens the AI Providers page in headless Debian Chromium exactly as VS Code would show it: the
 // HTML from renderProvidersPage (same CSP, same nonce rule), the compiled page script and style
 // from this extension, and `acquireVsCodeApi` replaced by a bridge to the real ProvidersPageHost,
-// whose `execute` is supplied by the test (the in-memory contract or a real server). Every request
+// whose `execute` is supplied by the test (a real server's executeCommand). Every request
 // the page makes goes to a fake origin answered from disk; anything else is refused, so the page
 // cannot reach any network.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -1,7 +1,8 @@
 // A real `storyteller-lsp` process over stdio (vscode-jsonrpc, as vscode-languageclient uses it) and
-// the real provider simulator (`storyteller-lsp simulator`) on 127.0.0.1. Each start returns a
-// `skip` reason instead of throwing when the binary lacks the feature, so the tests say precisely
-// what the server is missing until it lands.
+// the real provider simulator (`storyteller-lsp simulator`) on 127.0.0.1. Every process gets a fresh
+// data dir, the encrypted-file key store with a throwaway key, and no vendor keys, so no test
+// touches a keychain, a real data dir or a real provider. A start that fails throws: a missing
+// binary or a server that cannot serve is a failed test, never a skipped one.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,10 +29,17 @@ function withTimeout(promise, ms, what) {
     ]);
 }
 
-/** Starts `storyteller-lsp simulator`; resolves to `{ base, stop }` or `{ skip }`. */
+function requireBinary() {
+    if (!serverBinaryExists()) {
+        throw new Error(`server binary not found at ${serverBinary()} (cargo build, or set STORYTELLER_BIN)`);
+    }
+}
+
+/** Starts `storyteller-lsp simulator`; resolves to `{ base, endpoint(kind), control, stop }`. */
 export async function startSimulator() {
-    if (!serverBinaryExists()) return { skip: `server binary not found at ${serverBinary()} (cargo build, or set STORYTELLER_BIN)` };
-    const proc = spawn(serverBinary(), ['simulator'], { stdio: ['pipe', 'pipe', 'pipe'], env: testEnvironment(tmpdir()) });
+    requireBinary();
+    const dataDir = mkdtempSync(join(tmpdir(), 'storyteller-sim-'));
+    const proc = spawn(serverBinary(), ['simulator'], { stdio: ['pipe', 'pipe', 'pipe'], env: testEnvironment(dataDir) });
     let output = '';
     const base = await new Promise((resolve) => {
         const timer = setTimeout(() => resolve(undefined), 15000);
@@ -47,28 +55,53 @@ export async function startSimulator() {
         proc.on('exit', () => done(undefined));
         proc.on('error', () => done(undefined));
     });
-    if (!base) {
+    const stop = () => {
+        proc.stdin.end();
         proc.kill();
-        const said = output.trim().split('\n')[0] || '(nothing)';
-        return { skip: `\`storyteller-lsp simulator\` is not available yet: it printed ${JSON.stringify(said)} instead of "storyteller simulator listening on http://127.0.0.1:PORT"` };
+        rmSync(dataDir, { recursive: true, force: true });
+    };
+    if (!base) {
+        stop();
+        throw new Error(`\`storyteller-lsp simulator\` did not start: it printed ${JSON.stringify(output.trim().split('\n')[0] ?? '')}`);
     }
     return {
         base,
-        endpoint: (kind) => ({ openai: `${base}/openai/v1`, custom: `${base}/custom/v1`, claude: `${base}/claude/v1` })[kind],
-        stop() {
-            proc.stdin.end();
-            proc.kill();
+        /** The endpoint of a provider kind under the simulator (src/simulator/mod.rs). */
+        endpoint: (kind) => `${base}${SIMULATOR_PREFIXES[kind]}`,
+        /** One call of the control API (`/_sim/...`); resolves to the decoded JSON or null. */
+        async control(method, path, body) {
+            const response = await fetch(`${base}${path}`, {
+                method,
+                headers: { 'Content-Type': 'application/json' },
+                body: body === undefined ? undefined : JSON.stringify(body),
+                signal: AbortSignal.timeout(10000),
+            });
+            if (!response.ok) throw new Error(`simulator ${method} ${path}: HTTP ${response.status}`);
+            const text = await response.text();
+            return text.trim() ? JSON.parse(text) : null;
         },
+        stop,
     };
 }
 
+const SIMULATOR_PREFIXES = {
+    openai: '/openai/v1',
+    deepseek: '/deepseek',
+    scaleway: '/scaleway/v1',
+    custom: '/custom/v1',
+    claude: '/claude/v1',
+    gemini: '/gemini/v1beta',
+    yandex: '/yandex/foundationModels/v1',
+};
+
 /**
- * Starts the server and runs `initialize` with `capabilities`. Resolves to a session object or to
- * `{ skip }` when the binary does not speak LSP yet.
- * `onApplyEdit(params)` answers `workspace/applyEdit`; `settings` is the storyteller section.
+ * Starts the server and runs `initialize` with `capabilities`; resolves to a session object.
+ * `onApplyEdit(params)` answers `workspace/applyEdit`, `onShowMessageRequest(params)` the message
+ * requests, `onStatus(report)` sees every `storyteller/status`; `settings` is the storyteller
+ * section (sent as initializationOptions and answered to `workspace/configuration`).
  */
-export async function startServer({ capabilities, clientInfo, settings = {}, rootUri, onApplyEdit, onShowMessageRequest }) {
-    if (!serverBinaryExists()) return { skip: `server binary not found at ${serverBinary()} (cargo build, or set STORYTELLER_BIN)` };
+export async function startServer({ capabilities, clientInfo, settings = {}, rootUri, onApplyEdit, onShowMessageRequest, onStatus }) {
+    requireBinary();
     const dataDir = mkdtempSync(join(tmpdir(), 'storyteller-editors-'));
     const proc = spawn(serverBinary(), ['serve'], { stdio: ['pipe', 'pipe', 'pipe'], env: testEnvironment(dataDir) });
     let stderr = '';
@@ -95,7 +128,10 @@ export async function startServer({ capabilities, clientInfo, settings = {}, roo
     connection.onNotification('window/showMessage', (params) => seen.messages.push(params));
     connection.onNotification('window/logMessage', () => undefined);
     connection.onNotification('$/progress', (params) => seen.progress.push(params));
-    connection.onNotification('storyteller/status', (params) => seen.status.push(params));
+    connection.onNotification('storyteller/status', (params) => {
+        seen.status.push(params);
+        onStatus?.(params);
+    });
     connection.onNotification('storyteller/openSettings', (params) => seen.openSettings.push(params ?? {}));
     connection.onError(() => undefined);
     connection.listen();
@@ -130,7 +166,7 @@ export async function startServer({ capabilities, clientInfo, settings = {}, roo
         ]);
     } catch (error) {
         cleanup();
-        return { skip: `${serverBinary()} does not serve LSP yet (${error.message})` };
+        throw new Error(`${serverBinary()} did not answer initialize: ${error.message}\n${stderr}`);
     }
     await connection.sendNotification('initialized', {});
 
@@ -153,17 +189,4 @@ export async function startServer({ capabilities, clientInfo, settings = {}, roo
         },
         kill: cleanup,
     };
-}
-
-/** Why the server cannot run a test yet, or undefined when it has everything `needs` lists. */
-export function missingFeatures(initResult, { inline = false, completion = false, codeActions = false, commands = [] }) {
-    const caps = initResult?.capabilities ?? {};
-    const missing = [];
-    if (inline && !caps.inlineCompletionProvider) missing.push('it does not advertise inlineCompletionProvider');
-    if (completion && !caps.completionProvider) missing.push('it does not advertise completionProvider');
-    if (codeActions && !caps.codeActionProvider) missing.push('it does not advertise codeActionProvider');
-    const advertised = caps.executeCommandProvider?.commands ?? [];
-    const absent = commands.filter((c) => !advertised.includes(c));
-    if (absent.length) missing.push(`executeCommandProvider.commands lacks ${absent.join(', ')}`);
-    return missing.length ? `the server is not ready for this test: ${missing.join('; ')}` : undefined;
 }
