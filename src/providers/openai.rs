@@ -403,7 +403,10 @@ pub(crate) fn sse_error(e: super::sse::SseError) -> ProviderError {
 
 pub(crate) fn malformed(what: &str, e: &serde_json::Error) -> ProviderError {
     ProviderError::Protocol {
-        detail: Detail::new(format!("malformed {what}: {e}")),
+        detail: Detail::new(format!(
+            "malformed {what}: {}",
+            super::classify::describe_json_error(e)
+        )),
         partial: None,
     }
 }
