@@ -413,7 +413,9 @@ pub(crate) fn malformed(what: &str, e: &serde_json::Error) -> ProviderError {
 
 impl StreamDecoder for ChatStreamDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        self.sse.push(chunk, &mut self.events).map_err(sse_error)?;
+        // Events framed before a framing error arrived first: they are handled (a vendor
+        // error event among them wins) before the framing error is reported.
+        let framed = self.sse.push(chunk, &mut self.events);
         let events = std::mem::take(&mut self.events);
         for event in events {
             let data = event.data.trim();
@@ -446,7 +448,7 @@ impl StreamDecoder for ChatStreamDecoder {
                 }
             }
         }
-        Ok(())
+        framed.map_err(sse_error)
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
