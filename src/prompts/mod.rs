@@ -130,6 +130,7 @@ impl Registry {
                     },
                 )?);
             }
+            crate::failpoint::reached("prompts:before_commit");
             tx.commit()?;
             Ok(records)
         })?;

@@ -351,8 +351,47 @@ fn migrate(conn: &mut Connection, up_to: Option<u32>) -> StoreResult<()> {
         })?;
         runner = runner.set_target(refinery::Target::Version(version));
     }
-    runner.run(conn).map_err(migration_error)?;
+    let watched = watch_migration(conn);
+    let result = runner.run(conn).map_err(migration_error);
+    if watched {
+        let _ = conn.trace_v2(
+            rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+            None::<fn(rusqlite::trace::TraceEvent<'_>)>,
+        );
+    }
+    result?;
     Ok(())
+}
+
+/// With `STORYTELLER_FAILPOINT=migrate:…` (debug builds), stops the process inside the migration
+/// transaction, so the crash tests can prove that a kill there leaves the schema as it was:
+/// `migrate:after_first_migration` once the first pending migration has run, `migrate:before_commit`
+/// when every one has and only the COMMIT is left. SQLite's statement trace is the only hook
+/// inside refinery's transaction. Returns whether it is watching.
+fn watch_migration(conn: &mut Connection) -> bool {
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+    if !crate::failpoint::armed("migrate:") {
+        return false;
+    }
+    let history_insert = format!("INSERT INTO {HISTORY_TABLE}");
+    let mut applied = 0u32;
+    conn.trace_v2(
+        TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(move |event: TraceEvent<'_>| {
+            if let TraceEvent::Stmt(_, sql) = event {
+                let sql = sql.trim_start();
+                if sql.starts_with(&history_insert) {
+                    applied += 1;
+                    if applied == 1 {
+                        crate::failpoint::reached("migrate:after_first_migration");
+                    }
+                } else if applied > 0 && sql.starts_with("COMMIT") {
+                    crate::failpoint::reached("migrate:before_commit");
+                }
+            }
+        }),
+    )
+    .is_ok()
 }
 
 fn migration_error(err: refinery::Error) -> StoreError {
