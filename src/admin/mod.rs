@@ -121,6 +121,7 @@ impl AdminError {
                 CredentialError::NotFound { .. } => "keyNotFound",
                 CredentialError::EmptyKey => "invalidArgument",
                 CredentialError::Io { .. } => "credentialsIo",
+                CredentialError::NoSpace { .. } => "credentialsNoSpace",
             },
             AdminError::Store(StoreError::Locked { .. }) => "storeLocked",
             AdminError::Store(_) => "storeError",
