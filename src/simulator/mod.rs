@@ -31,8 +31,9 @@
 //!   `truncated_stream` (the body ends early but cleanly), `error_mid_stream` (the vendor's error
 //!   event after some text), `content_filter`, `slow_first_byte` {`delayMs`},
 //!   `stall_mid_stream` {`stallMs`}, `no_model_listing` (listing requests get 404),
-//!   `echo_prompt` (a 400 whose message quotes the end of the request's text, as some vendors'
-//!   validation errors do: what a leak test needs to prove the text never reaches a log).
+//!   `echo_prompt` (a 400 whose message quotes the end of the request's last message — the
+//!   manuscript before the cursor — as some vendors' content filters do: what a leak test needs
+//!   to prove the text never reaches a log).
 //! - `POST /_sim/chaos` `{"provider":"openai","seed":7,"probability":0.3,"faults":[{"fault":"server_error"},…]}`:
 //!   each request to that provider that no armed fault takes gets one of `faults` with
 //!   `probability`, drawn from a generator seeded with `seed` (the same sequence of draws on
