@@ -179,7 +179,7 @@ fn position_conversion(c: &mut Criterion) {
             }
             to_position.push(start.elapsed() / offsets.len() as u32);
         }
-        let name = encoding.to_string().replace('-', "");
+        let name = encoding.to_string().replace('-', "").to_lowercase();
         for (what, samples) in [
             ("to_offset", &mut to_offset),
             ("to_position", &mut to_position),

@@ -77,9 +77,13 @@ fn valid(field: &str, n: u8) -> Value {
         "endpoint" => json!(format!("https://{}.example/v1", MARK.to_lowercase())),
         "displayName" => json!(format!("Draft {MARK} {n}")),
         "name" | "session" => json!(format!("{MARK}_{n}")),
-        "authType" => json!(if n % 2 == 0 { "api_key" } else { "oauth" }),
+        "authType" => json!(if n.is_multiple_of(2) {
+            "api_key"
+        } else {
+            "oauth"
+        }),
         "id" => json!(i64::from(n) + 1),
-        "primary" | "isActive" | "confirmed" | "euResident" => json!(n % 2 == 0),
+        "primary" | "isActive" | "confirmed" | "euResident" => json!(n.is_multiple_of(2)),
         "options" => json!({}),
         _ => json!(format!("{MARK}{n}")),
     }

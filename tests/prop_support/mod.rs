@@ -13,12 +13,14 @@ pub const CI_CASES: u32 = 10_000;
 /// [`CI_CASES`], or `PROPTEST_CASES` when it is set. Other `PROPTEST_*` variables (e.g.
 /// `PROPTEST_MAX_SHRINK_ITERS`) are honoured as proptest reads them.
 pub fn config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
     // A failing case is saved next to the test (`tests/prop_x.proptest-regressions`) and tried
     // first on the next run; commit the file with the fix.
-    config.failure_persistence = Some(Box::new(FileFailurePersistence::WithSource(
-        "proptest-regressions",
-    )));
+    let mut config = ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    };
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = CI_CASES;
     }
