@@ -1,6 +1,6 @@
 //! The real `storyteller-lsp` binary as a child process, driven over its stdin/stdout pipes with
-//! LSP framing — what an editor does. Shared by the load, crash and leak tests and by the benches
-//! that must measure the process itself (stdio cost, start-up, resident memory).
+//! LSP framing — what an editor does. Shared by the load and crash tests and by the benches that
+//! must measure the process itself (stdio cost, start-up, resident memory).
 //!
 //! Requests may be in flight concurrently (`request` takes `&self`): one task reads every frame,
 //! hands each response to the request waiting for it, answers the server's own requests like a
