@@ -1,15 +1,20 @@
-//! Document sync speed on a 1 MB manuscript: one random incremental edit (target: median under
-//! 10 µs) and position conversion in each encoding.
+//! Document sync and context speed: one random incremental edit on a 1 MB and a 10 MB manuscript
+//! (target: median under 10 µs), position conversion in each encoding, and context extraction
+//! around the cursor (what every inline request does before it asks a provider).
 //!
-//! Besides criterion's estimates, `incremental edit` prints the median and 99th percentile of
-//! 10,000 individually timed edits, which is the figure the target is stated in.
+//! Besides criterion's estimates, each prints the median and 99th percentile of individually timed
+//! operations, which is what the targets are stated in, and records them for
+//! `scripts/bench-report` (see `benches/support`).
+
+mod support;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use storyteller_lsp::assist::context::{self, ContextBudget};
 use storyteller_lsp::documents::{
     CharOffset, ContentChange, DocumentStore, Position, PositionEncoding, Range,
 };
@@ -19,8 +24,9 @@ const MEGABYTE: usize = 1024 * 1024;
 /// Every line starts with this many ASCII characters, so edits inside them are always valid.
 const PREFIX: u32 = 17;
 
-/// About 1 MB of prose with CRLF line endings, accents, CJK and emoji after an ASCII prefix.
-fn manuscript(rng: &mut StdRng) -> String {
+/// About `bytes` of prose with CRLF line endings, accents, CJK and emoji after an ASCII prefix,
+/// a chapter heading every 200 paragraphs.
+fn manuscript(rng: &mut StdRng, bytes: usize) -> String {
     const WORDS: &[&str] = &[
         "the",
         "keeper",
@@ -32,18 +38,21 @@ fn manuscript(rng: &mut StdRng) -> String {
         "灯台",
         "🌊",
         "whispered",
-        "map",
+        "Mara",
         "ship",
         "😀",
         "storm",
         "雨",
         "and",
-        "her",
+        "Tomas",
         "light",
     ];
-    let mut text = String::with_capacity(MEGABYTE + 200);
+    let mut text = String::with_capacity(bytes + 200);
     let mut paragraph = 0;
-    while text.len() < MEGABYTE {
+    while text.len() < bytes {
+        if paragraph % 200 == 0 {
+            text.push_str(&format!("# Chapter {:05} heading\r\n", paragraph / 200));
+        }
         text.push_str(&format!("Paragraph {paragraph:05}: "));
         for _ in 0..rng.random_range(6..16) {
             text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
@@ -55,10 +64,10 @@ fn manuscript(rng: &mut StdRng) -> String {
     text
 }
 
-/// A random edit inside the ASCII prefix of a random line: an insertion, a one-character
-/// deletion, or a line split that starts the new line with a fresh prefix.
-fn random_edit(rng: &mut StdRng, lines: u32) -> ContentChange {
-    let line = rng.random_range(0..lines);
+/// A random edit inside the ASCII prefix of a random paragraph line: an insertion, a
+/// one-character deletion, or a line split that starts the new line with a fresh prefix.
+fn random_edit(rng: &mut StdRng, lines: &[u32]) -> ContentChange {
+    let line = lines[rng.random_range(0..lines.len())];
     let character = rng.random_range(0..PREFIX - 6);
     let at = Position::new(line, character);
     match rng.random_range(0..10) {
@@ -68,58 +77,75 @@ fn random_edit(rng: &mut StdRng, lines: u32) -> ContentChange {
     }
 }
 
-fn open_manuscript(rng: &mut StdRng) -> (DocumentStore, u32) {
+/// The store with the manuscript open, and the numbers of its paragraph lines (a line split
+/// shifts later lines, but each still starts with a paragraph prefix or a heading of 17+ ASCII
+/// characters).
+fn open_manuscript(rng: &mut StdRng, bytes: usize) -> (DocumentStore, Vec<u32>) {
+    let text = manuscript(rng, bytes);
+    let lines: Vec<u32> = text
+        .split("\r\n")
+        .enumerate()
+        .filter(|(_, l)| l.len() >= PREFIX as usize)
+        .map(|(i, _)| i as u32)
+        .collect();
     let store = DocumentStore::new();
-    store.open(URI, "markdown", 1, &manuscript(rng));
-    let lines = store
-        .snapshot(URI)
-        .map(|s| s.text().len_lines())
-        .unwrap_or(1) as u32;
-    // The last line is empty (the text ends with CRLF): keep edits off it.
-    (store, lines - 1)
+    store.open(URI, "markdown", 1, &text);
+    (store, lines)
 }
 
-fn incremental_edits(c: &mut Criterion) {
-    let mut rng = StdRng::seed_from_u64(7);
-    let (store, lines) = open_manuscript(&mut rng);
+fn timed_edits(size_mb: usize, seed: u64) -> (DocumentStore, Vec<u32>, StdRng, i32) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (store, lines) = open_manuscript(&mut rng, size_mb * MEGABYTE);
+    let n = support::iterations(10_000, 5_000);
     let mut version = 1;
-
-    // The stated figure: 10,000 random edits, each timed.
-    let mut times = Vec::with_capacity(10_000);
-    for _ in 0..10_000 {
-        let change = random_edit(&mut rng, lines);
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let change = random_edit(&mut rng, &lines);
         version += 1;
         let start = Instant::now();
         let applied = store.apply_changes(URI, version, vec![change], PositionEncoding::Utf16);
         times.push(start.elapsed());
         assert!(applied.is_ok(), "{applied:?}");
     }
-    times.sort();
-    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    let (p50, p99) = support::record_percentiles(&format!("edit_{size_mb}mb"), &mut times);
     let size = store
         .snapshot(URI)
         .map(|s| s.text().len_bytes())
         .unwrap_or(0);
     println!(
-        "10,000 incremental edits on a {:.2} MB manuscript: median {:?}, p99 {:?}, max {:?}",
+        "{n} incremental edits on a {:.2} MB manuscript: median {p50:?}, p99 {p99:?}, max {:?}",
         size as f64 / MEGABYTE as f64,
-        at(0.5),
-        at(0.99),
         times.last().copied().unwrap_or(Duration::ZERO),
     );
+    (store, lines, rng, version)
+}
 
-    c.bench_function("incremental edit, 1 MB manuscript (UTF-16)", |b| {
-        b.iter(|| {
-            let change = random_edit(&mut rng, lines);
-            version += 1;
-            black_box(store.apply_changes(URI, version, vec![change], PositionEncoding::Utf16))
-        })
-    });
+fn incremental_edits(c: &mut Criterion) {
+    for (size_mb, seed) in [(1, 7), (10, 8)] {
+        let (store, lines, mut rng, mut version) = timed_edits(size_mb, seed);
+        if support::with_criterion() {
+            c.bench_function(
+                &format!("incremental edit, {size_mb} MB manuscript (UTF-16)"),
+                |b| {
+                    b.iter(|| {
+                        let change = random_edit(&mut rng, &lines);
+                        version += 1;
+                        black_box(store.apply_changes(
+                            URI,
+                            version,
+                            vec![change],
+                            PositionEncoding::Utf16,
+                        ))
+                    })
+                },
+            );
+        }
+    }
 }
 
 fn position_conversion(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(11);
-    let (store, _) = open_manuscript(&mut rng);
+    let (store, _) = open_manuscript(&mut rng, MEGABYTE);
     let Ok(snapshot) = store.snapshot(URI) else {
         return;
     };
@@ -137,22 +163,100 @@ fn position_conversion(c: &mut Criterion) {
             .iter()
             .filter_map(|&o| snapshot.position_of(o, encoding).ok())
             .collect();
-        let mut i = 0;
-        group.bench_function(format!("position → offset ({encoding})"), |b| {
-            b.iter(|| {
-                i = (i + 1) % positions.len();
-                black_box(snapshot.offset_of(positions[i], encoding))
-            })
-        });
-        group.bench_function(format!("offset → position ({encoding})"), |b| {
-            b.iter(|| {
-                i = (i + 1) % offsets.len();
-                black_box(snapshot.position_of(offsets[i], encoding))
-            })
-        });
+        // The report's figure: the median over batches of 1,024 conversions, per conversion.
+        let batches = support::iterations(500, 100);
+        let mut to_offset = Vec::with_capacity(batches);
+        let mut to_position = Vec::with_capacity(batches);
+        for _ in 0..batches {
+            let start = Instant::now();
+            for p in &positions {
+                black_box(snapshot.offset_of(*p, encoding).ok());
+            }
+            to_offset.push(start.elapsed() / positions.len() as u32);
+            let start = Instant::now();
+            for o in &offsets {
+                black_box(snapshot.position_of(*o, encoding).ok());
+            }
+            to_position.push(start.elapsed() / offsets.len() as u32);
+        }
+        let name = encoding.to_string().replace('-', "").to_lowercase();
+        for (what, samples) in [
+            ("to_offset", &mut to_offset),
+            ("to_position", &mut to_position),
+        ] {
+            samples.sort();
+            let median = support::percentile(samples, 0.5);
+            support::record(
+                &format!("position_{what}_{name}"),
+                median.as_secs_f64() * 1e9,
+                "ns",
+            );
+            println!("position conversion {what} ({encoding}): median {median:?} per conversion");
+        }
+        if support::with_criterion() {
+            let mut i = 0;
+            group.bench_function(format!("position → offset ({encoding})"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % positions.len();
+                    black_box(snapshot.offset_of(positions[i], encoding))
+                })
+            });
+            group.bench_function(format!("offset → position ({encoding})"), |b| {
+                b.iter(|| {
+                    i = (i + 1) % offsets.len();
+                    black_box(snapshot.position_of(offsets[i], encoding))
+                })
+            });
+        }
     }
     group.finish();
 }
 
-criterion_group!(benches, incremental_edits, position_conversion);
-criterion_main!(benches);
+/// What an inline request extracts before it renders a prompt: the text around the cursor within
+/// the inline budget (paragraph and sentence boundaries, the heading above) and the names near
+/// the cursor (for story notes), at random cursors of a 1 MB manuscript.
+fn context_extraction(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(13);
+    let (store, _) = open_manuscript(&mut rng, MEGABYTE);
+    let Ok(snapshot) = store.snapshot(URI) else {
+        return;
+    };
+    let text = snapshot.text();
+    let chars = text.len_chars();
+    let extract = |at: usize| {
+        let around = context::surroundings(text, at, at, ContextBudget::INLINE);
+        let names = context::names_near(&around.before, &around.after, 8);
+        black_box((around, names))
+    };
+    let n = support::iterations(5_000, 2_000);
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = rng.random_range(0..chars);
+        let start = Instant::now();
+        extract(at);
+        times.push(start.elapsed());
+    }
+    let (p50, p99) = support::record_percentiles("context_inline", &mut times);
+    println!(
+        "inline context extraction at {n} random cursors of 1 MB: median {p50:?}, p99 {p99:?}"
+    );
+    if support::with_criterion() {
+        c.bench_function("context extraction, inline budget, 1 MB manuscript", |b| {
+            b.iter(|| extract(rng.random_range(0..chars)))
+        });
+    }
+}
+
+criterion_group!(
+    benches,
+    incremental_edits,
+    position_conversion,
+    context_extraction
+);
+
+fn main() {
+    benches();
+    if support::with_criterion() {
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

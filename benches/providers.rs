@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench providers` runs the criterion groups, then prints p50/p99 of the trait
 //! path and of the baseline from a plain timed loop (criterion reports means, the target is p99).
+//! Each format's parse throughput is also timed on its own and recorded for
+//! `scripts/bench-report` (which runs only that, in quick mode; see `benches/support`).
+
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -438,9 +442,34 @@ fn print_percentiles() {
     }
 }
 
+/// Each format's 1 MB body decoded in 4 KB chunks, timed whole: the median of the runs, as MB/s.
+fn report_throughput() {
+    let runs = support::iterations(60, 20);
+    for (name, kind, body) in bodies() {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = Instant::now();
+            std::hint::black_box(decode_all(kind, std::hint::black_box(body.as_bytes())));
+            times.push(start.elapsed());
+        }
+        times.sort();
+        let median = support::percentile(&times, 0.5);
+        let mb_per_s = body.len() as f64 / (1024.0 * 1024.0) / median.as_secs_f64();
+        support::record(&format!("parse_{name}"), mb_per_s, "MB/s");
+        println!(
+            "stream parse {name}: {:.2} MB in {median:?} (median of {runs}) = {mb_per_s:.0} MB/s",
+            body.len() as f64 / (1024.0 * 1024.0)
+        );
+    }
+}
+
 criterion_group!(benches, parse_throughput, request_overhead);
 
 fn main() {
+    report_throughput();
+    if !support::with_criterion() {
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     // `cargo test --benches` runs this binary with `--bench` absent: keep that quick.

@@ -8,7 +8,10 @@
 //! Target (issue 6): the failover adds < 5 ms.
 //!
 //! Criterion reports means; the percentiles the targets are about are printed at the end from
-//! separate runs of timed requests.
+//! separate runs of timed requests, and recorded for `scripts/bench-report` (which, in quick mode,
+//! runs only those, with fewer requests; see `benches/support`).
+
+mod support;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -205,7 +208,7 @@ fn report_percentiles() {
     ];
     for (name, entries) in scenarios {
         let router = rt.block_on(async { router(entries) });
-        let n = 100_000;
+        let n = support::iterations(100_000, 20_000);
         for _ in 0..1_000 {
             let _ = rt.block_on(router.generate(&req, budget));
         }
@@ -220,6 +223,17 @@ fn report_percentiles() {
             .collect();
         samples.sort();
         let at = |q: f64| samples[((n as f64 * q) as usize).min(n - 1)];
+        let metric = name.replace(' ', "_");
+        support::record(
+            &format!("router_{metric}_p50"),
+            support::micros(at(0.50)),
+            "µs",
+        );
+        support::record(
+            &format!("router_{metric}_p99"),
+            support::micros(at(0.99)),
+            "µs",
+        );
         println!(
             "router overhead, {name}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({n} requests)",
             at(0.50).as_secs_f64() * 1e6,
@@ -365,7 +379,7 @@ fn report_loopback_percentiles(lb: &Loopback) {
         let _ = lb.rt.block_on(direct.generate(&req));
         let _ = lb.rt.block_on(router.generate(&req, INLINE));
     }
-    let n = 20_000;
+    let n = support::iterations(20_000, 3_000);
     let (mut straight, mut routed) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         let start = Instant::now();
@@ -384,8 +398,12 @@ fn report_loopback_percentiles(lb: &Loopback) {
         r50 - s50,
         r99 - s99
     );
+    support::record("loopback_direct_p50", s50, "µs");
+    support::record("loopback_direct_p99", s99, "µs");
+    support::record("loopback_routed_p50", r50, "µs");
+    support::record("loopback_routed_p99", r99, "µs");
 
-    let n = 2_000;
+    let n = support::iterations(2_000, 300);
     let (mut healthy, mut inline, mut action) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n {
         let fresh = |configs: &[&ProviderConfig]| lb.router(configs, RetryPolicy::default());
@@ -394,6 +412,8 @@ fn report_loopback_percentiles(lb: &Loopback) {
         action.push(lb.time(&fresh(&[&lb.dead, &lb.healthy]), ACTION));
     }
     let (h50, h99, _) = percentiles(&mut healthy);
+    support::record("first_request_healthy_p50", h50, "µs");
+    support::record("first_request_healthy_p99", h99, "µs");
     println!("\nfirst request of a fresh router, {n} requests each:");
     println!("  healthy primary                       p50 {h50:>7.1} µs  p99 {h99:>7.1} µs");
     for (name, samples) in [("inline", &mut inline), ("action", &mut action)] {
@@ -406,15 +426,42 @@ fn report_loopback_percentiles(lb: &Loopback) {
             f50 - h50,
             f99 - h99
         );
+        support::record(&format!("failover_{name}_p50"), f50, "µs");
+        support::record(&format!("failover_{name}_p99"), f99, "µs");
     }
 }
 
+/// The limiter's own cost per slot (a bucket that never makes anyone wait): the median over
+/// batches of 10,000 `try_acquire`.
+fn report_limiter() {
+    let rt = runtime();
+    let bucket = rt.block_on(async { TokenBucket::new(Rate::per_minute(u32::MAX)) });
+    let batches = support::iterations(200, 50);
+    let mut times = Vec::with_capacity(batches);
+    rt.block_on(async {
+        for _ in 0..batches {
+            let start = Instant::now();
+            for _ in 0..10_000 {
+                black_box(bucket.try_acquire());
+            }
+            times.push(start.elapsed() / 10_000);
+        }
+    });
+    times.sort();
+    let median = support::percentile(&times, 0.5);
+    support::record("limiter_try_acquire", median.as_secs_f64() * 1e9, "ns");
+    println!("limiter try_acquire: median {median:?} per slot");
+}
+
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    bench_router(&mut criterion);
     let lb = loopback();
-    bench_loopback(&mut criterion, &lb);
-    criterion.final_summary();
+    if support::with_criterion() {
+        let mut criterion = Criterion::default().configure_from_args();
+        bench_router(&mut criterion);
+        bench_loopback(&mut criterion, &lb);
+        criterion.final_summary();
+    }
+    report_limiter();
     report_percentiles();
     report_loopback_percentiles(&lb);
 }

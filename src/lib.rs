@@ -12,6 +12,7 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod documents;
+pub mod failpoint;
 pub mod lsp;
 pub mod messages;
 pub mod prompts;

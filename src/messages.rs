@@ -175,6 +175,20 @@ mod provider_error_tests {
     }
 }
 
+/// What an author reads when the encrypted credentials file cannot be written.
+pub mod credentials {
+    use std::path::Path;
+
+    pub fn no_space(path: &Path) -> String {
+        format!(
+            "There is not enough space to save the API key in {} (the disk is full, or a quota \
+             or file-size limit was reached). Nothing was changed: the keys saved before are \
+             still there. Free some space and try again.",
+            path.display()
+        )
+    }
+}
+
 /// What an author reads when the database cannot be used (the `doctor` report, server start-up).
 pub mod database {
     use std::path::Path;

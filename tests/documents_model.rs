@@ -4,7 +4,10 @@
 //! Random positions are counted in UTF-8, UTF-16 or UTF-32 and are sometimes invalid (past the
 //! last line, inside a character, inverted ranges), so refused change sets are covered too.
 //!
-//! 10,000 cases in all: 4,000 edit sequences (up to 12 change sets each) and 6,000 conversions.
+//! 10,000 cases per property (edit sequences of up to 12 change sets each; conversions), in every
+//! encoding; `PROPTEST_CASES` replaces the count (see `tests/prop_support`).
+
+mod prop_support;
 
 use proptest::prelude::*;
 use storyteller_lsp::documents::{
@@ -192,7 +195,7 @@ fn check_same(store: &DocumentStore, model: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4_000, ..ProptestConfig::default() })]
+    #![proptest_config(prop_support::config())]
 
     #[test]
     fn incremental_edits_match_a_naive_model(
@@ -253,7 +256,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6_000, ..ProptestConfig::default() })]
+    #![proptest_config(prop_support::config())]
 
     #[test]
     fn positions_convert_like_a_naive_model(

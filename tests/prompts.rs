@@ -370,3 +370,34 @@ async fn statistics_and_the_authors_choices_survive_a_restart() {
         .unwrap();
     assert_eq!((v2.active, v2.weight), (true, 0.5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_met_by_another_process_lock_are_kept_and_written_with_the_next_count() {
+    // Found by `tests/crash_database_lock.rs`: every count used to wait the full busy timeout
+    // (3 s) on the one shared connection, so a few suggestions shown under a lock queued up
+    // ahead of the author's next command for longer than any editor waits.
+    let ws = Workspace::new();
+    let (registry, _) = ws.load().await;
+    let other = rusqlite::Connection::open(&ws.db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let counting = async {
+        for _ in 0..20 {
+            registry.record_usage("continue_scene", 1).await.unwrap();
+        }
+        assert!(registry.record_success("continue_scene", 1).await.unwrap());
+    };
+    // Twenty counts under a lock finish in well under one busy timeout each.
+    tokio::time::timeout(std::time::Duration::from_secs(20), counting)
+        .await
+        .expect("counts under a lock never wait for it");
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+
+    registry.record_usage("continue_scene", 1).await.unwrap();
+    let listed = registry.list().await.unwrap();
+    let scene = listed
+        .iter()
+        .find(|s| s.name == "continue_scene" && s.version == 1)
+        .unwrap();
+    assert_eq!((scene.usage_count, scene.success_count), (21, 1));
+}

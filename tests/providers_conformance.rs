@@ -299,8 +299,7 @@ async fn a_gateway_quoting_the_whole_key_is_scrubbed() {
     let key = "gw-invalid-SENTINEL-0123456789";
     let p = providers::build(&config(&sim, ProviderKind::Custom, Some(key)), &http());
     let err = p.generate(&request()).await.unwrap_err();
-    let detail = err.detail().unwrap();
-    assert!(detail.message.contains("[REDACTED]"), "{detail:?}");
+    // The vendor's message (which quotes the key) is not kept at all.
     assert!(!format!("{err} {err:?}").contains(key));
 }
 

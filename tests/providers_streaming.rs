@@ -366,3 +366,43 @@ proptest! {
         prop_assert_eq!(&decode(*format, &chunks), want, "{}", name);
     }
 }
+
+#[test]
+fn a_vendor_error_framed_before_broken_bytes_in_the_same_chunk_is_the_error_reported() {
+    // Found by `tests/prop_streaming.rs`: the framing error (invalid UTF-8, a stray byte) used to
+    // win over the vendor's error event that arrived before it in the same chunk, so the same
+    // body gave `Unavailable` or `Protocol` depending on how it was chunked.
+    let cases: [(&str, Format, &[u8]); 4] = [
+        (
+            "openai",
+            Format::OpenAi,
+            b"data: {\"error\":{\"message\":\"m\",\"type\":\"server_error\",\"code\":503}}\n\n\x80data: x\n\n",
+        ),
+        (
+            "anthropic",
+            Format::Anthropic,
+            b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"m\"}}\n\n\x80\n\n",
+        ),
+        (
+            "gemini",
+            Format::Gemini,
+            b"data: {\"error\":{\"code\":503,\"message\":\"m\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n\x80\r\n\r\n",
+        ),
+        (
+            "yandex",
+            Format::Yandex,
+            b"{\"error\":{\"grpcCode\":14,\"httpCode\":503,\"message\":\"m\"}}\nx",
+        ),
+    ];
+    for (name, format, body) in cases {
+        let whole = decode(format, &[body]);
+        assert_eq!(
+            whole.error,
+            Some(ErrorKind::Unavailable),
+            "{name}: {whole:?}"
+        );
+        let split_at = body.len() - 2;
+        let chunked = decode(format, &[&body[..split_at], &body[split_at..]]);
+        assert_eq!(chunked, whole, "{name}");
+    }
+}

@@ -13,7 +13,8 @@
 //! file lock, see there).
 
 pub mod decode;
-pub mod failpoint;
+// The failpoints moved to the crate root (the store and the prompt loader use them too).
+pub use crate::failpoint;
 pub mod fields;
 pub mod journal;
 pub mod providers;
@@ -120,6 +121,7 @@ impl AdminError {
                 CredentialError::NotFound { .. } => "keyNotFound",
                 CredentialError::EmptyKey => "invalidArgument",
                 CredentialError::Io { .. } => "credentialsIo",
+                CredentialError::NoSpace { .. } => "credentialsNoSpace",
             },
             AdminError::Store(StoreError::Locked { .. }) => "storeLocked",
             AdminError::Store(_) => "storeError",

@@ -726,6 +726,11 @@ async fn record(app: &App, intent: Intent) -> Result<JournalId, AdminError> {
 /// After a failed store or row commit: puts the account back as it was (the previous key, or
 /// none), then clears the journal record. If the credential store cannot do that now, the record
 /// stays and the next start resolves it.
+///
+/// An account already as it was (a store that failed cleanly, e.g. on a full disk) is left
+/// alone: writing the previous key back would fail for the same reason, keep the record, and
+/// make the next start tell the author of an interrupted change they were already told had
+/// failed.
 pub(crate) async fn undo_key(
     app: &App,
     credentials: &dyn CredentialStore,
@@ -733,7 +738,13 @@ pub(crate) async fn undo_key(
     previous: Option<ApiKey>,
     journal: JournalId,
 ) {
+    let unchanged = match (credentials.retrieve(account).await, &previous) {
+        (Ok(current), Some(previous)) => current.expose() == previous.expose(),
+        (Err(e), None) => e.is_not_found(),
+        _ => false,
+    };
     let undone = match previous {
+        _ if unchanged => Ok(()),
         Some(previous) => credentials.store(account, &previous).await,
         None => match credentials.delete(account).await {
             Err(e) if e.is_not_found() => Ok(()),

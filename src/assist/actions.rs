@@ -117,10 +117,12 @@ impl ActionId {
 /// Why an action's id or tone was refused; the field is named by the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {
-    #[error("unknown action {0:?}; expected one of {known}", known = list(ActionId::ALL))]
-    UnknownAction(String),
-    #[error("unknown tone {0:?}; expected one of {known}", known = list(Tone::ALL))]
-    UnknownTone(String),
+    // The refused value is not repeated: a client may have put anything (manuscript text, a
+    // key) into the field.
+    #[error("unknown action; expected one of {known}", known = list(ActionId::ALL))]
+    UnknownAction,
+    #[error("unknown tone; expected one of {known}", known = list(Tone::ALL))]
+    UnknownTone,
     #[error("rewriteSelection needs a tone: one of {}", list(Tone::ALL))]
     ToneRequired,
     #[error("only rewriteSelection takes a tone")]
@@ -153,10 +155,9 @@ impl Action {
 
     /// Parses the `action` and `tone` arguments of `storyteller.generate`.
     pub fn parse(action: &str, tone: Option<&str>) -> Result<Action, ActionError> {
-        let id =
-            ActionId::parse(action).ok_or_else(|| ActionError::UnknownAction(action.into()))?;
+        let id = ActionId::parse(action).ok_or(ActionError::UnknownAction)?;
         let tone = tone
-            .map(|t| Tone::parse(t).ok_or_else(|| ActionError::UnknownTone(t.into())))
+            .map(|t| Tone::parse(t).ok_or(ActionError::UnknownTone))
             .transpose()?;
         Action::new(id, tone)
     }
@@ -260,20 +261,16 @@ mod tests {
             (
                 "rewriteSelection",
                 Some("angry"),
-                Err(ActionError::UnknownTone("angry".into())),
+                Err(ActionError::UnknownTone),
             ),
-            (
-                "continue_scene",
-                None,
-                Err(ActionError::UnknownAction("continue_scene".into())),
-            ),
+            ("continue_scene", None, Err(ActionError::UnknownAction)),
         ];
         for (id, tone, expected) in cases {
             let got = Action::parse(id, *tone).map(|a| (a.id(), a.tone()));
             assert_eq!(&got, expected, "{id} {tone:?}");
         }
         assert!(
-            ActionError::UnknownTone("x".into())
+            ActionError::UnknownTone
                 .to_string()
                 .contains("vivid, concise, tense, lyrical, plain")
         );

@@ -495,9 +495,20 @@ fn replace_atomically(
         .create_new(true)
         .open(&temp)
         .map_err(|e| io_error("create", e))?;
+    // Out of space shows up at the write or at the sync (delayed allocation): either way the
+    // author is told so, naming the real file rather than our temporary one.
+    let no_space = |e: io::Error, action| {
+        if is_out_of_space(&e) {
+            CredentialError::NoSpace {
+                path: path.to_path_buf(),
+            }
+        } else {
+            io_error(action, e)
+        }
+    };
     let written = write(&mut file)
-        .map_err(|e| io_error("write", e))
-        .and_then(|()| file.sync_all().map_err(|e| io_error("sync", e)));
+        .map_err(|e| no_space(e, "write"))
+        .and_then(|()| file.sync_all().map_err(|e| no_space(e, "sync")));
     drop(file);
     if let Err(e) = written.and_then(|()| {
         fs::rename(&temp, path).map_err(|source| CredentialError::Io {
@@ -515,6 +526,14 @@ fn replace_atomically(
         tracing::warn!("could not sync the directory {}: {e}", dir.display());
     }
     Ok(())
+}
+
+/// A full disk (ENOSPC), a full quota (EDQUOT) or a file-size limit (EFBIG).
+fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge
+    )
 }
 
 #[cfg(unix)]
@@ -836,6 +855,35 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(FILE_NAME)]);
+    }
+
+    #[test]
+    fn running_out_of_space_is_named_as_such_and_leaves_the_old_file() {
+        for kind in [
+            io::ErrorKind::StorageFull,
+            io::ErrorKind::QuotaExceeded,
+            io::ErrorKind::FileTooLarge,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(FILE_NAME);
+            fs::write(&path, b"old contents").unwrap();
+            let err = replace_atomically(&path, |f| {
+                f.write_all(b"half")?;
+                Err(io::Error::from(kind))
+            })
+            .unwrap_err();
+            assert!(
+                matches!(&err, CredentialError::NoSpace { path: p } if p == &path),
+                "{kind:?}: {err:?}"
+            );
+            assert!(err.to_string().contains("not enough space"), "{err}");
+            assert_eq!(fs::read(&path).unwrap(), b"old contents");
+            assert_eq!(
+                fs::read_dir(dir.path()).unwrap().count(),
+                1,
+                "no temporary file"
+            );
+        }
     }
 
     #[cfg(unix)]

@@ -197,6 +197,11 @@ pub enum CredentialError {
     #[error("an empty API key cannot be stored")]
     EmptyKey,
 
+    /// The new credentials file could not be written for lack of space (a full disk, a quota, a
+    /// file-size limit). The old file is untouched.
+    #[error("{}", crate::messages::credentials::no_space(path))]
+    NoSpace { path: PathBuf },
+
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
         action: &'static str,

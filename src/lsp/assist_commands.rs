@@ -251,7 +251,7 @@ impl GenerateRequest {
         let tone: Option<String> = args.optional("tone")?;
         let version: Option<i32> = args.optional("version")?;
         let action = Action::parse(&action, tone.as_deref()).map_err(|e| match e {
-            ActionError::UnknownAction(_) => invalid("action", e.to_string()),
+            ActionError::UnknownAction => invalid("action", e.to_string()),
             other => invalid("tone", other.to_string()),
         })?;
         Ok(GenerateRequest {
@@ -669,6 +669,7 @@ async fn apply_edit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower_lsp::jsonrpc;
 
     fn decode_generate(value: Value) -> Result<GenerateRequest, CommandError> {
         match value {
@@ -734,6 +735,103 @@ mod tests {
         for (args, field) in cases {
             let label = args.to_string();
             assert_eq!(field_of(decode_generate(args)), field, "{label}");
+        }
+    }
+
+    /// What a field of a random argument object holds.
+    #[derive(Debug, Clone)]
+    enum FieldValue {
+        Absent,
+        /// A value the field accepts.
+        Valid,
+        /// A string no field accepts: a stand-in for manuscript text or a key.
+        Sentinel(String),
+        Number(i64),
+        Array,
+        Object,
+        Null,
+    }
+
+    fn field_value() -> impl proptest::strategy::Strategy<Value = FieldValue> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => Just(FieldValue::Absent),
+            4 => Just(FieldValue::Valid),
+            3 => "[A-Za-z0-9 ]{0,24}".prop_map(|s| FieldValue::Sentinel(format!("SENTINEL {s}"))),
+            1 => any::<i64>().prop_map(FieldValue::Number),
+            1 => Just(FieldValue::Array),
+            1 => Just(FieldValue::Object),
+            1 => Just(FieldValue::Null),
+        ]
+    }
+
+    fn valid(field: &str, rewrite: bool) -> Value {
+        match field {
+            "action" if rewrite => json!("rewriteSelection"),
+            "action" => json!("continueScene"),
+            "uri" => json!("file:///novel/chapter-1.md"),
+            "range" => {
+                json!({"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 5}})
+            }
+            "tone" => json!("lyrical"),
+            _ => json!(3),
+        }
+    }
+
+    proptest::proptest! {
+        // 10,000 cases unless `PROPTEST_CASES` says otherwise (see README, "Property tests").
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(10_000),
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any argument object: decoding never panics; a refusal names a field of the contract
+        /// or one the object holds, and never repeats a value the client sent.
+        #[test]
+        fn generate_arguments_never_panic_name_a_field_and_never_echo_a_value(
+            values in proptest::collection::vec(field_value(), 5),
+            rewrite in proptest::prelude::any::<bool>(),
+            extra in proptest::option::weighted(0.2, ("[a-z]{1,8}", "[A-Za-z ]{0,16}")),
+        ) {
+            const FIELDS: [&str; 5] = ["action", "uri", "range", "tone", "version"];
+            let mut args = Map::new();
+            for (field, value) in FIELDS.iter().zip(&values) {
+                let value = match value {
+                    FieldValue::Absent => continue,
+                    FieldValue::Valid => valid(field, rewrite),
+                    FieldValue::Sentinel(text) => json!(text),
+                    FieldValue::Number(n) => json!(n),
+                    FieldValue::Array => json!(["SENTINEL in an array"]),
+                    FieldValue::Object => json!({"SENTINEL": "SENTINEL in an object"}),
+                    FieldValue::Null => Value::Null,
+                };
+                args.insert(field.to_string(), value);
+            }
+            if let Some((name, text)) = &extra
+                && !FIELDS.contains(&name.as_str())
+            {
+                args.insert(name.clone(), json!(format!("SENTINEL {text}")));
+            }
+            let keys: Vec<String> = args.keys().cloned().collect();
+            match GenerateRequest::decode(args) {
+                Ok(request) => {
+                    proptest::prop_assert!(matches!(values[0], FieldValue::Valid));
+                    proptest::prop_assert_eq!(request.action.id().as_str() == "rewriteSelection", rewrite);
+                }
+                Err(CommandError::InvalidArgument { field, reason }) => {
+                    proptest::prop_assert!(
+                        FIELDS.contains(&field.as_str()) || keys.contains(&field),
+                        "{field}: {reason}"
+                    );
+                    let wire = jsonrpc::Error::from(CommandError::InvalidArgument {
+                        field: field.clone(),
+                        reason: reason.clone(),
+                    });
+                    let text = format!("{reason} {} {:?}", wire.message, wire.data);
+                    proptest::prop_assert!(!text.contains("SENTINEL"), "{field}: {text}");
+                }
+                Err(other) => proptest::prop_assert!(false, "not InvalidArgument: {other:?}"),
+            }
         }
     }
 

@@ -6,13 +6,17 @@
 //! upserted into `prompt_templates`, so usage and success counts survive restarts (they are kept
 //! per (name, version): bump the version to measure a changed prompt separately).
 //!
+//! Statistics are written best-effort: a count that meets another process's lock on the
+//! database is kept in memory and written with the next one, never waited for (a suggestion's
+//! count must not hold up the author's next command).
+//!
 //! This module decides what to ask, never how: it knows no provider and no LSP. It must never
 //! log a rendered prompt (it holds manuscript text).
 
 mod bundled;
 mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -85,6 +89,15 @@ struct Inner {
     /// name → versions, ascending.
     variants: RwLock<BTreeMap<String, Vec<Variant>>>,
     rng: Mutex<Box<dyn RngCore + Send>>,
+    /// Counts not written yet because the database was locked by another process.
+    unsaved: Mutex<HashMap<(String, u32), Counts>>,
+}
+
+/// Uses and successes of one version, waiting to be written.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    uses: u64,
+    successes: u64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -130,6 +143,7 @@ impl Registry {
                     },
                 )?);
             }
+            crate::failpoint::reached("prompts:before_commit");
             tx.commit()?;
             Ok(records)
         })?;
@@ -153,6 +167,7 @@ impl Registry {
                 store,
                 variants: RwLock::new(variants),
                 rng: Mutex::new(Box::new(StdRng::from_os_rng())),
+                unsaved: Mutex::new(HashMap::new()),
             }),
         };
         Ok((registry, warnings))
@@ -343,25 +358,106 @@ impl Registry {
         })
     }
 
-    /// Counts one suggestion shown with this version.
+    /// Counts one suggestion shown with this version (kept for later if the database is locked).
     pub async fn record_usage(&self, name: &str, version: u32) -> Result<(), PromptError> {
-        let name = name.to_string();
-        self.inner
-            .store
-            .call(move |conn| records::record_usage(conn, &name, version))
-            .await?;
-        Ok(())
+        self.count(
+            name,
+            version,
+            Counts {
+                uses: 1,
+                successes: 0,
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Counts one accepted or applied suggestion; `false` if it was not counted because every
-    /// counted use had already succeeded.
+    /// counted use had already succeeded. Kept for later (and `true`) if the database is locked.
     pub async fn record_success(&self, name: &str, version: u32) -> Result<bool, PromptError> {
-        let name = name.to_string();
-        Ok(self
+        self.count(
+            name,
+            version,
+            Counts {
+                uses: 0,
+                successes: 1,
+            },
+        )
+        .await
+    }
+
+    /// Adds `counts` to what waits to be written, then writes everything waiting, unless another
+    /// process holds the database (then it waits for the next count). Returns whether this
+    /// count's successes were counted (`true` when kept for later).
+    async fn count(&self, name: &str, version: u32, counts: Counts) -> Result<bool, PromptError> {
+        if self.template(name, version).is_none() {
+            return Err(match self.read().contains_key(name) {
+                true => PromptError::UnknownVersion {
+                    name: name.to_string(),
+                    version,
+                },
+                false => PromptError::UnknownTemplate(name.to_string()),
+            });
+        }
+        let key = (name.to_string(), version);
+        let batch: Vec<((String, u32), Counts)> = {
+            let mut unsaved = self.lock_unsaved();
+            let entry = unsaved.entry(key.clone()).or_default();
+            entry.uses += counts.uses;
+            entry.successes += counts.successes;
+            unsaved.drain().collect()
+        };
+        let attempt = batch.clone();
+        let written = self
             .inner
             .store
-            .call(move |conn| records::record_success(conn, &name, version))
-            .await?)
+            .call_briefly(move |conn| {
+                // IMMEDIATE: take the write lock first, so a short wait for another writer goes
+                // through the busy handler (a read upgraded to a write would fail at once).
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut counted = HashMap::new();
+                for ((name, version), c) in &attempt {
+                    match records::add_counts(&tx, name, *version, c.uses, c.successes) {
+                        Ok(n) => {
+                            counted.insert((name.clone(), *version), n);
+                        }
+                        // Removed by another process since it was loaded: nowhere to count.
+                        Err(StoreError::UnknownTemplate { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                tx.commit()?;
+                Ok(counted)
+            })
+            .await;
+        match written {
+            Ok(counted) => Ok(counts.successes == 0 || counted.get(&key).is_some_and(|n| *n > 0)),
+            Err(e) => {
+                // Kept, whatever the failure: the counts are small and written with the next.
+                let mut unsaved = self.lock_unsaved();
+                for (key, c) in batch {
+                    let entry = unsaved.entry(key).or_default();
+                    entry.uses += c.uses;
+                    entry.successes += c.successes;
+                }
+                match e {
+                    StoreError::Locked { .. } => {
+                        tracing::debug!("the database is locked; prompt statistics kept for later");
+                        Ok(true)
+                    }
+                    other => Err(other.into()),
+                }
+            }
+        }
+    }
+
+    fn lock_unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Counts>> {
+        // Counts are whole after every write to the map: a poisoned lock is still consistent.
+        self.inner
+            .unsaved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -351,7 +351,8 @@ impl MessagesStreamDecoder {
 
 impl StreamDecoder for MessagesStreamDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        self.sse.push(chunk, &mut self.events).map_err(sse_error)?;
+        // Events framed before a framing error are handled first (see `ChatStreamDecoder`).
+        let framed = self.sse.push(chunk, &mut self.events);
         let events = std::mem::take(&mut self.events);
         for event in events {
             let data: StreamData =
@@ -395,7 +396,7 @@ impl StreamDecoder for MessagesStreamDecoder {
                 _ => {}
             }
         }
-        Ok(())
+        framed.map_err(sse_error)
     }
 
     fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {

@@ -2,8 +2,11 @@
 //! taxonomy, and reading the retry and rate-limit hints vendors put in headers (PROVIDERS.md).
 //!
 //! This module owns every vendor-specific error rule; the providers call [`classify_failure`] and
-//! never map statuses themselves. It must never put a key into a [`Detail`]: every message passes
-//! through [`scrub`] (the provider's own key, then the registered-secret redaction).
+//! never map statuses themselves. It must never put a key, or any of the vendor's free text, into
+//! a [`Detail`]: a vendor's message can quote the request — the author's manuscript — (OpenAI's
+//! "Invalid value: '…'", a content filter citing the passage), and details are logged. What a
+//! detail keeps of an error body is its machine-readable code and type ([`describe_vendor_error`]);
+//! the message is read here (a retry hint, Anthropic's credit balance) and dropped.
 
 use std::time::Duration;
 
@@ -15,9 +18,11 @@ use super::error::{Detail, ProviderError};
 use super::{ProviderKind, RateLimitHint};
 use crate::credentials::ApiKey;
 
-/// Longest vendor message kept in a [`Detail`]: enough for support, and it bounds how much of an
-/// unexpected body (an HTML proxy page, a validation error quoting the prompt) can reach a log.
+/// Longest message [`scrub`] keeps: our own descriptions (transport errors) stay short.
 const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Longest vendor code, type or request id kept; longer ones are not identifiers.
+const MAX_IDENTIFIER_CHARS: usize = 64;
 
 /// What the request was doing when it failed; a 404 means a missing model only for generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,14 +177,49 @@ pub fn classify_failure(
         .ok()
         .and_then(|v| parse_vendor_error(&v));
     let vendor = parsed.unwrap_or_else(|| VendorError {
-        message: if text.trim().is_empty() {
-            format!("HTTP {status} with an empty body")
-        } else {
-            format!("HTTP {status}: {}", text.trim())
-        },
+        message: text.trim().to_string(),
         ..VendorError::default()
     });
     classify_vendor_error(ctx, status, headers, vendor)
+}
+
+/// What a [`Detail`] may say about a vendor's error: its code and type when they are plain
+/// identifiers, never its message (see the module doc).
+pub fn describe_vendor_error(vendor: &VendorError) -> String {
+    let code = vendor.code.as_deref().filter(|c| is_identifier(c));
+    let error_type = vendor
+        .error_type
+        .as_deref()
+        .filter(|t| is_identifier(t) && Some(*t) != code);
+    match (code, error_type) {
+        (Some(code), Some(error_type)) => format!("vendor error `{code}` ({error_type})"),
+        (Some(code), None) => format!("vendor error `{code}`"),
+        (None, Some(error_type)) => format!("vendor error ({error_type})"),
+        (None, None) if vendor.message.is_empty() => "an empty error body".to_string(),
+        (None, None) => "the vendor's message is not kept (it may quote the request)".to_string(),
+    }
+}
+
+/// A vendor code, type or request id: letters, digits and `_ - . :`, not too long.
+fn is_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().count() <= MAX_IDENTIFIER_CHARS
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+/// A JSON error without the text it failed on: serde's own message can quote a value of the
+/// response (generated text, which may repeat the manuscript).
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io => "unreadable",
+        Category::Syntax => "invalid JSON",
+        Category::Data => "JSON of an unexpected shape",
+        Category::Eof => "JSON that ends too soon",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 /// Classifies an already parsed vendor error.
@@ -192,11 +232,12 @@ pub fn classify_vendor_error(
     let now = Utc::now();
     let detail = Detail {
         status: Some(status),
-        message: scrub(&vendor.message, ctx.key),
+        message: describe_vendor_error(&vendor),
         request_id: vendor
             .request_id
             .clone()
-            .or_else(|| headers.and_then(request_id_header)),
+            .or_else(|| headers.and_then(request_id_header))
+            .filter(|id| is_identifier(id)),
         should_retry: headers.and_then(should_retry_header),
         connection_refused: false,
     };
@@ -683,7 +724,53 @@ mod tests {
         );
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("classify-sentinel"), "{shown}");
-        assert!(shown.contains(crate::telemetry::REDACTED));
+    }
+
+    #[test]
+    fn details_keep_the_vendors_code_and_type_but_never_its_message() {
+        let quoting = r#"{"error":{"message":"Invalid value: 'Mara lit the SENTINEL lamp'","type":"invalid_request_error","code":"invalid_value"}}"#;
+        let proxy = "<html><body>Mara lit the SENTINEL lamp</body></html>";
+        let odd_code = r#"{"error":{"message":"m","code":"Mara lit the SENTINEL lamp"}}"#;
+        let cases = [
+            (
+                quoting,
+                "vendor error `invalid_value` (invalid_request_error)",
+            ),
+            (
+                proxy,
+                "the vendor's message is not kept (it may quote the request)",
+            ),
+            (
+                odd_code,
+                "the vendor's message is not kept (it may quote the request)",
+            ),
+            ("", "an empty error body"),
+        ];
+        for (body, want) in cases {
+            let err = classify_failure(ctx(ProviderKind::OpenAi), 400, None, body.as_bytes());
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("SENTINEL"), "{shown}");
+            assert_eq!(
+                err.detail().map(|d| d.message.as_str()),
+                Some(want),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_errors_are_described_without_the_value() {
+        let e = serde_json::from_str::<u32>(r#""Mara lit the SENTINEL lamp""#).unwrap_err();
+        assert!(
+            e.to_string().contains("SENTINEL"),
+            "serde quotes the value: {e}"
+        );
+        let described = describe_json_error(&e);
+        assert!(!described.contains("SENTINEL"), "{described}");
+        assert!(
+            described.starts_with("JSON of an unexpected shape"),
+            "{described}"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The one error taxonomy every provider maps its failures into (DESIGN.md §5, PROVIDERS.md).
 //!
 //! Invariant: nothing in a `ProviderError` — its Display, its Debug, its detail message — ever
-//! contains an API key. Vendor messages pass through [`crate::telemetry::redact`] and the
-//! provider's own key scrubbing before they are stored here.
+//! contains an API key or text of the request or response (manuscript): vendor messages are not
+//! kept, only their codes; our own descriptions pass through [`crate::telemetry::redact`].
 
 use std::fmt;
 use std::time::Duration;
@@ -13,7 +13,8 @@ use std::time::Duration;
 pub struct Detail {
     /// HTTP status, when the failure came with one.
     pub status: Option<u16>,
-    /// The vendor's message or our description, already scrubbed of secrets.
+    /// Our description of the failure: for a vendor's error body, its code and type only — never
+    /// the vendor's free text, which can quote the manuscript (`classify::describe_vendor_error`).
     pub message: String,
     /// The vendor's request id (`request_id`, `x-request-id`), which helps their support.
     pub request_id: Option<String>,

@@ -412,8 +412,10 @@ impl GeminiStreamDecoder {
 
 impl StreamDecoder for GeminiStreamDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        self.sse.push(chunk, &mut self.events).map_err(sse_error)?;
-        for event in self.events.drain(..) {
+        // Events framed before a framing error are handled first (see `ChatStreamDecoder`).
+        let framed = self.sse.push(chunk, &mut self.events);
+        let events = std::mem::take(&mut self.events);
+        for event in events {
             let parsed: GenerateResponse =
                 serde_json::from_str(&event.data).map_err(|e| malformed("stream chunk", &e))?;
             if let Some(error) = &parsed.error {
@@ -433,7 +435,7 @@ impl StreamDecoder for GeminiStreamDecoder {
                 self.finish = finish;
             }
         }
-        Ok(())
+        framed.map_err(sse_error)
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {

@@ -224,7 +224,10 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Prov
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(body.len());
     serde_json::from_slice(&body[start..]).map_err(|e| ProviderError::Protocol {
-        detail: Detail::new(format!("malformed JSON in the response: {e}")),
+        detail: Detail::new(format!(
+            "malformed response: {}",
+            crate::providers::classify::describe_json_error(&e)
+        )),
         partial: None,
     })
 }

@@ -403,14 +403,19 @@ pub(crate) fn sse_error(e: super::sse::SseError) -> ProviderError {
 
 pub(crate) fn malformed(what: &str, e: &serde_json::Error) -> ProviderError {
     ProviderError::Protocol {
-        detail: Detail::new(format!("malformed {what}: {e}")),
+        detail: Detail::new(format!(
+            "malformed {what}: {}",
+            super::classify::describe_json_error(e)
+        )),
         partial: None,
     }
 }
 
 impl StreamDecoder for ChatStreamDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        self.sse.push(chunk, &mut self.events).map_err(sse_error)?;
+        // Events framed before a framing error arrived first: they are handled (a vendor
+        // error event among them wins) before the framing error is reported.
+        let framed = self.sse.push(chunk, &mut self.events);
         let events = std::mem::take(&mut self.events);
         for event in events {
             let data = event.data.trim();
@@ -443,7 +448,7 @@ impl StreamDecoder for ChatStreamDecoder {
                 }
             }
         }
-        Ok(())
+        framed.map_err(sse_error)
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {

@@ -48,6 +48,10 @@ impl SseParser {
 
     /// Feeds one chunk; appends every event it completes to `out`.
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if chunk.is_empty() {
+            // Nothing arrived: a `\r` that ended the previous chunk still waits for its `\n`.
+            return Ok(());
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -162,6 +166,14 @@ mod tests {
     fn crlf_split_between_chunks_is_one_line_end() {
         let got = parse_all(&[b"data: x\r", b"\n\r", b"\ndata: y\r\n\r\n"]);
         assert_eq!(got, vec![ev("", "x"), ev("", "y")]);
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_keeps_them_one_line_end() {
+        // Found by `tests/prop_streaming.rs`: the empty chunk used to forget the pending `\r`,
+        // so the `\n` became a blank line that split one event in two.
+        let got = parse_all(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"]);
+        assert_eq!(got, vec![ev("", "a\nb")]);
     }
 
     #[test]

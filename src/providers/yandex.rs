@@ -366,13 +366,10 @@ impl YandexStreamDecoder {
 
 impl StreamDecoder for YandexStreamDecoder {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        self.parser
-            .push(chunk, &mut self.objects)
-            .map_err(|e| ProviderError::Protocol {
-                detail: Detail::new(e.to_string()),
-                partial: None,
-            })?;
-        for object in self.objects.drain(..) {
+        // Objects framed before a framing error are handled first (see `ChatStreamDecoder`).
+        let framed = self.parser.push(chunk, &mut self.objects);
+        let objects = std::mem::take(&mut self.objects);
+        for object in objects {
             let parsed: Envelope =
                 serde_json::from_str(&object).map_err(|e| malformed("stream line", &e))?;
             if let Some(error) = &parsed.error {
@@ -421,7 +418,10 @@ impl StreamDecoder for YandexStreamDecoder {
                 return Ok(());
             }
         }
-        Ok(())
+        framed.map_err(|e| ProviderError::Protocol {
+            detail: Detail::new(e.to_string()),
+            partial: None,
+        })
     }
 
     fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {

@@ -1291,8 +1291,8 @@ fn same_provider(a: &RouteEntry, b: &RouteEntry) -> bool {
 }
 
 /// One line per failure: kind, provider, what the router does next. The caller's span carries the
-/// action name. Never the prompt, never a key (vendor messages are scrubbed by the provider
-/// layer and again by the redaction layer).
+/// action name. Never the prompt, never a key: a detail holds our description and the vendor's
+/// error code, never the vendor's message (see `providers::classify`).
 fn log_failure(candidate: &Candidate, error: &ProviderError, attempt: u32, decision: Decision) {
     let next = match decision {
         Decision::RetryAfter(_) => "retry",

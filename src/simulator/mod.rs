@@ -30,8 +30,15 @@
 //!   socket closes without a response), `reset_mid_stream`, `malformed_json`,
 //!   `truncated_stream` (the body ends early but cleanly), `error_mid_stream` (the vendor's error
 //!   event after some text), `content_filter`, `slow_first_byte` {`delayMs`},
-//!   `stall_mid_stream` {`stallMs`}, `no_model_listing` (listing requests get 404).
-//! - `DELETE /_sim/faults` (all) or `DELETE /_sim/faults?provider=openai`.
+//!   `stall_mid_stream` {`stallMs`}, `no_model_listing` (listing requests get 404),
+//!   `echo_prompt` (a 400 whose message quotes the end of the request's last message — the
+//!   manuscript before the cursor — as some vendors' content filters do: what a leak test needs
+//!   to prove the text never reaches a log).
+//! - `POST /_sim/chaos` `{"provider":"openai","seed":7,"probability":0.3,"faults":[{"fault":"server_error"},…]}`:
+//!   each request to that provider that no armed fault takes gets one of `faults` with
+//!   `probability`, drawn from a generator seeded with `seed` (the same sequence of draws on
+//!   every run; which request gets which draw follows their arrival order).
+//! - `DELETE /_sim/faults` (all, chaos included) or `DELETE /_sim/faults?provider=openai`.
 //! - `POST /_sim/latency` `{"provider":"openai","ms":200}`: a delay before every response.
 //! - `GET /_sim/requests?provider=openai` → `[{"id","provider","method","path","query",
 //!   "headers":{…masked…},"body":…,"status","fault","outcome":"pending|completed|disconnected"}]`;
@@ -45,8 +52,10 @@ mod vendors;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -101,6 +110,7 @@ pub enum Fault {
         stall_ms: u64,
     },
     NoModelListing,
+    EchoPrompt,
 }
 
 fn one() -> u64 {
@@ -126,7 +136,7 @@ impl Fault {
     fn applies_to(&self, listing: bool) -> bool {
         match self {
             Fault::NoModelListing => listing,
-            Fault::ContentFilter | Fault::ErrorMidStream => !listing,
+            Fault::ContentFilter | Fault::ErrorMidStream | Fault::EchoPrompt => !listing,
             _ => true,
         }
     }
@@ -159,6 +169,13 @@ pub struct RecordedRequest {
     pub status: Option<u16>,
     pub fault: Option<String>,
     pub outcome: Outcome,
+    /// When the request (body included) had been read; for benches that subtract the
+    /// simulator's own time from a round trip.
+    #[serde(skip)]
+    pub received_at: Option<Instant>,
+    /// When the last byte of the response was handed to the connection.
+    #[serde(skip)]
+    pub completed_at: Option<Instant>,
 }
 
 impl RecordedRequest {
@@ -175,9 +192,25 @@ struct ArmedFault {
     remaining: Option<u32>,
 }
 
+/// Random faults for load tests: each request draws one of `faults` with `probability`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chaos {
+    pub seed: u64,
+    pub probability: f64,
+    pub faults: Vec<Fault>,
+}
+
+#[derive(Debug)]
+struct ArmedChaos {
+    chaos: Chaos,
+    rng: StdRng,
+}
+
 #[derive(Debug, Default)]
 struct Tables {
     faults: HashMap<ProviderKind, Vec<ArmedFault>>,
+    chaos: HashMap<ProviderKind, ArmedChaos>,
     latency: HashMap<ProviderKind, Duration>,
     /// Oldest first, ids increasing (so an id is found by binary search).
     records: Vec<RecordedRequest>,
@@ -215,13 +248,20 @@ impl SimState {
         match kind {
             Some(kind) => {
                 t.faults.remove(&kind);
+                t.chaos.remove(&kind);
                 t.latency.remove(&kind);
             }
             None => {
                 t.faults.clear();
+                t.chaos.clear();
                 t.latency.clear();
             }
         }
+    }
+
+    fn set_chaos(&self, kind: ProviderKind, chaos: Chaos) {
+        let rng = StdRng::seed_from_u64(chaos.seed);
+        self.lock().chaos.insert(kind, ArmedChaos { chaos, rng });
     }
 
     fn set_latency(&self, kind: ProviderKind, latency: Duration) {
@@ -232,19 +272,29 @@ impl SimState {
         self.lock().latency.get(&kind).copied().unwrap_or_default()
     }
 
-    /// Takes the next armed fault that applies, counting it down.
+    /// Takes the next armed fault that applies, counting it down; else draws from the chaos of
+    /// `kind`, if any.
     pub(crate) fn take_fault(&self, kind: ProviderKind, listing: bool) -> Option<Fault> {
         let mut t = self.lock();
-        let list = t.faults.get_mut(&kind)?;
-        let index = list.iter().position(|f| f.fault.applies_to(listing))?;
-        let fault = list[index].fault.clone();
-        if let Some(n) = &mut list[index].remaining {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                list.remove(index);
+        if let Some(list) = t.faults.get_mut(&kind)
+            && let Some(index) = list.iter().position(|f| f.fault.applies_to(listing))
+        {
+            let fault = list[index].fault.clone();
+            if let Some(n) = &mut list[index].remaining {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    list.remove(index);
+                }
             }
+            return Some(fault);
         }
-        Some(fault)
+        let armed = t.chaos.get_mut(&kind)?;
+        let probability = armed.chaos.probability.clamp(0.0, 1.0);
+        if armed.chaos.faults.is_empty() || !armed.rng.random_bool(probability) {
+            return None;
+        }
+        let pick = armed.rng.random_range(0..armed.chaos.faults.len());
+        Some(armed.chaos.faults[pick].clone()).filter(|f| f.applies_to(listing))
     }
 
     /// Counts a served request; returns how many this provider has served (for decreasing
@@ -375,6 +425,12 @@ impl SimulatorHandle {
 
     pub fn set_latency(&self, kind: ProviderKind, latency: Duration) {
         self.state.set_latency(kind, latency);
+    }
+
+    /// Random faults for every later request to `kind` (see the module doc); replaces earlier
+    /// chaos of `kind`. [`SimulatorHandle::clear`] ends it.
+    pub fn set_chaos(&self, kind: ProviderKind, chaos: Chaos) {
+        self.state.set_chaos(kind, chaos);
     }
 
     /// The requests seen so far, oldest first (all providers when `kind` is `None`).

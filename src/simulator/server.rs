@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::vendors::{self, Op, Reply};
-use super::{Fault, Outcome, RecordedRequest, SimState, path_prefix};
+use super::{Chaos, Fault, Outcome, RecordedRequest, SimState, path_prefix};
 use crate::providers::ProviderKind;
 
 /// Request bodies beyond this are refused (a prompt is a few kilobytes).
@@ -133,8 +133,11 @@ struct Tracker {
 impl Tracker {
     fn complete(&mut self) {
         self.done = true;
-        self.state
-            .update(self.id, |r| r.outcome = Outcome::Completed);
+        let now = std::time::Instant::now();
+        self.state.update(self.id, |r| {
+            r.outcome = Outcome::Completed;
+            r.completed_at = Some(now);
+        });
     }
 }
 
@@ -205,6 +208,8 @@ async fn provider_request(
         status: None,
         fault: None,
         outcome: Outcome::Pending,
+        received_at: Some(std::time::Instant::now()),
+        completed_at: None,
     });
     let mut tracker = Tracker {
         state: state.clone(),
@@ -329,6 +334,9 @@ fn answer(
                 ));
             }
             let call = vendors::parse_call(kind, op, body)?;
+            if matches!(fault, Some(Fault::EchoPrompt)) {
+                return Err(vendors::echo_prompt_reply(kind, &call, request_no));
+            }
             if vendors::model_missing(kind, &call.model) {
                 return Err(vendors::fault_reply(
                     kind,
@@ -463,6 +471,14 @@ struct FaultCommand {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChaosCommand {
+    provider: ProviderKind,
+    #[serde(flatten)]
+    chaos: Chaos,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LatencyCommand {
     provider: ProviderKind,
@@ -519,6 +535,12 @@ fn control_api(
                 json_response(200, &json!({"ok": true}))
             })
             .map_err(|e| json_response(400, &json!({"error": e}))),
+        ("POST", "chaos") => serde_json::from_slice::<ChaosCommand>(body)
+            .map(|cmd| {
+                state.set_chaos(cmd.provider, cmd.chaos);
+                json_response(200, &json!({"ok": true}))
+            })
+            .map_err(|e| json_response(400, &json!({"error": e.to_string()}))),
         ("POST", "latency") => serde_json::from_slice::<LatencyCommand>(body)
             .map(|cmd| {
                 state.set_latency(cmd.provider, Duration::from_millis(cmd.ms));

@@ -766,6 +766,20 @@ pub(crate) fn error_reply(kind: ProviderKind, spec: &Spec, request_no: u32) -> R
     reply.header(id_header, format!("req_sim{request_no}"))
 }
 
+/// A content-filter refusal that quotes the passage it objects to — the end of the request's
+/// last message, i.e. the manuscript just before the cursor — the way some vendors quote an
+/// offending value. Short, so that a client keeping a few hundred characters of a vendor
+/// message keeps the quote.
+pub(crate) fn echo_prompt_reply(kind: ProviderKind, call: &Call, request_no: u32) -> Reply {
+    let text = call.prompt.texts.last().map(String::as_str).unwrap_or("");
+    let chars: Vec<char> = text.chars().collect();
+    let quoted: String = chars[chars.len().saturating_sub(200)..].iter().collect();
+    let spec = Spec::bad_request(&format!(
+        "The content \"{quoted}\" was refused by the input filter."
+    ));
+    error_reply(kind, &spec, request_no)
+}
+
 fn openai_style_mask(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() <= 8 {

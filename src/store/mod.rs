@@ -50,6 +50,9 @@ pub const DB_FILE_NAME: &str = "storyteller.db";
 /// author is told within seconds.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a best-effort write ([`Store::call_briefly`]) waits for another process's lock.
+pub const BRIEF_BUSY_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// When a timestamp was written: UTC, millisecond precision (stored as ISO-8601 text).
 pub type Timestamp = DateTime<Utc>;
 
@@ -94,6 +97,8 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The connection's configured busy timeout, restored after a brief call.
+    busy_timeout: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,14 +146,19 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn, DEFAULT_BUSY_TIMEOUT)?;
         migrate(&mut conn, None)?;
-        Ok(Store::from_connection(PathBuf::from(":memory:"), conn))
+        Ok(Store::from_connection(
+            PathBuf::from(":memory:"),
+            conn,
+            DEFAULT_BUSY_TIMEOUT,
+        ))
     }
 
-    fn from_connection(path: PathBuf, conn: Connection) -> Store {
+    fn from_connection(path: PathBuf, conn: Connection, busy_timeout: Duration) -> Store {
         Store {
             inner: Arc::new(Inner {
                 path,
                 conn: Mutex::new(conn),
+                busy_timeout,
             }),
         }
     }
@@ -175,6 +185,26 @@ impl Store {
         tokio::task::spawn_blocking(move || inner.with_connection(f))
             .await
             .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+    }
+
+    /// [`Store::call`] for best-effort writes (prompt statistics): `f` waits at most
+    /// [`BRIEF_BUSY_TIMEOUT`] for another process's lock, then fails with
+    /// [`StoreError::Locked`]. The one connection is shared, so a write that waited the full busy
+    /// timeout would hold up every call queued behind it — under a long lock, every suggestion's
+    /// usage count would add seconds to the author's next command.
+    pub async fn call_briefly<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let normal = self.inner.busy_timeout;
+        self.call(move |conn| {
+            conn.busy_timeout(BRIEF_BUSY_TIMEOUT)?;
+            let result = f(conn);
+            conn.busy_timeout(normal)?;
+            result
+        })
+        .await
     }
 
     /// The schema version applied to this database (for `doctor`). Blocking.
@@ -237,7 +267,11 @@ fn open_file(path: &Path, options: &StoreOptions) -> StoreResult<Store> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
 
     migrate(&mut conn, options.migrate_up_to)?;
-    Ok(Store::from_connection(path.to_path_buf(), conn))
+    Ok(Store::from_connection(
+        path.to_path_buf(),
+        conn,
+        options.busy_timeout,
+    ))
 }
 
 /// Rejects a file that is not an SQLite database before SQLite opens it, so that neither the
@@ -351,8 +385,47 @@ fn migrate(conn: &mut Connection, up_to: Option<u32>) -> StoreResult<()> {
         })?;
         runner = runner.set_target(refinery::Target::Version(version));
     }
-    runner.run(conn).map_err(migration_error)?;
+    let watched = watch_migration(conn);
+    let result = runner.run(conn).map_err(migration_error);
+    if watched {
+        let _ = conn.trace_v2(
+            rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+            None::<fn(rusqlite::trace::TraceEvent<'_>)>,
+        );
+    }
+    result?;
     Ok(())
+}
+
+/// With `STORYTELLER_FAILPOINT=migrate:…` (debug builds), stops the process inside the migration
+/// transaction, so the crash tests can prove that a kill there leaves the schema as it was:
+/// `migrate:after_first_migration` once the first pending migration has run, `migrate:before_commit`
+/// when every one has and only the COMMIT is left. SQLite's statement trace is the only hook
+/// inside refinery's transaction. Returns whether it is watching.
+fn watch_migration(conn: &mut Connection) -> bool {
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+    if !crate::failpoint::armed("migrate:") {
+        return false;
+    }
+    let history_insert = format!("INSERT INTO {HISTORY_TABLE}");
+    let mut applied = 0u32;
+    conn.trace_v2(
+        TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(move |event: TraceEvent<'_>| {
+            if let TraceEvent::Stmt(_, sql) = event {
+                let sql = sql.trim_start();
+                if sql.starts_with(&history_insert) {
+                    applied += 1;
+                    if applied == 1 {
+                        crate::failpoint::reached("migrate:after_first_migration");
+                    }
+                } else if applied > 0 && sql.starts_with("COMMIT") {
+                    crate::failpoint::reached("migrate:before_commit");
+                }
+            }
+        }),
+    )
+    .is_ok()
 }
 
 fn migration_error(err: refinery::Error) -> StoreError {

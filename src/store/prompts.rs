@@ -203,6 +203,42 @@ pub fn record_success(conn: &Connection, name: &str, version: u32) -> StoreResul
     }
 }
 
+/// Adds `uses` shown suggestions and `successes` accepted ones to this version at once (counts
+/// kept while the database was busy). Successes never exceed uses: returns how many of
+/// `successes` were counted.
+pub fn add_counts(
+    conn: &Connection,
+    name: &str,
+    version: u32,
+    uses: u64,
+    successes: u64,
+) -> StoreResult<u64> {
+    let (usage, success): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT usage_count, success_count FROM prompt_templates WHERE name = ?1 AND version = ?2",
+        )?
+        .query_row(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| unknown(name, version))?;
+    let as_count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let usage = usage.saturating_add(as_count(uses));
+    let counted = as_count(successes)
+        .min(usage.saturating_sub(success))
+        .max(0);
+    let success = success + counted;
+    let rate = if usage > 0 {
+        success as f64 / usage as f64
+    } else {
+        0.0
+    };
+    conn.prepare_cached(
+        "UPDATE prompt_templates SET usage_count = ?3, success_count = ?4, success_rate = ?5
+         WHERE name = ?1 AND version = ?2",
+    )?
+    .execute(params![name, version, usage, success, rate])?;
+    Ok(u64::try_from(counted).unwrap_or(0))
+}
+
 fn unknown(name: &str, version: u32) -> StoreError {
     StoreError::UnknownTemplate {
         name: name.to_string(),

@@ -2,6 +2,11 @@
 //! the process stops at that step of `add` — it says so on stderr and waits there to be killed
 //! (SIGKILL from the test), so the test can prove the next start repairs what it left.
 //!
+//! Points: provider and session changes (`add:…`, `update:…`, `remove:…`, `session_add:…`,
+//! `session_remove:…`, see `admin`), the schema migration (`migrate:after_first_migration`,
+//! `migrate:before_commit`, see `store`) and prompt loading (`prompts:before_commit`, every template
+//! written, nothing committed).
+//!
 //! Release builds compile every failpoint to nothing: the variable is never read.
 
 /// The environment variable naming the failpoint to stop at.
@@ -25,3 +30,16 @@ pub fn reached(name: &str) {
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn reached(_name: &str) {}
+
+/// Whether `STORYTELLER_FAILPOINT` names a point starting with `prefix` (debug builds only), for
+/// failpoints that need set-up to be watched for (the migration's SQLite trace).
+#[cfg(debug_assertions)]
+pub fn armed(prefix: &str) -> bool {
+    std::env::var(VARIABLE).is_ok_and(|name| name.starts_with(prefix))
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn armed(_prefix: &str) -> bool {
+    false
+}
