@@ -24,6 +24,7 @@ mod positions;
 mod provider_commands;
 pub mod server;
 pub mod settings;
+mod stdio;
 mod story_notes;
 pub mod text_sync;
 pub mod transport;
@@ -170,13 +171,8 @@ where
 
 /// The server on standard input and output (what editors start).
 pub async fn serve_stdio(log: Option<Arc<LogGuard>>) -> ExitStatus {
-    run(
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-        Features::default(),
-        log,
-    )
-    .await
+    let (input, output) = stdio::streams();
+    run(input, output, Features::default(), log).await
 }
 
 /// Applies the `logLevel` setting whenever it changes.
