@@ -208,25 +208,35 @@ pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
         text.len_chars()
     };
     let start = end.saturating_sub(HEADING_SCAN_CHARS);
-    // One copy of the window, then a plain backwards scan: far cheaper than walking rope lines.
+    // One copy of the window, then a backwards scan for line breaks (SIMD, memchr): far cheaper
+    // than walking rope lines or decoding every char of the window.
     let window = text.slice(start..end).to_string();
     let starts_at_line = start == 0 || text.char(start - 1) == '\n' || text.char(start - 1) == '\r';
-    let mut lines = window.split(['\n', '\r']).rev().peekable();
-    while let Some(candidate) = lines.next() {
+    let mut breaks = memchr::memrchr2_iter(b'\n', b'\r', window.as_bytes());
+    let mut line_end = window.len();
+    loop {
+        let (line_start, first_line) = match breaks.next() {
+            Some(at) => (at + 1, false),
+            None => (0, true),
+        };
         // The window's first line is cut unless the window starts a line.
-        if lines.peek().is_none() && !starts_at_line {
-            break;
+        if first_line && !starts_at_line {
+            return None;
         }
+        // Line breaks are ASCII, so both ends are char boundaries.
+        let candidate = &window[line_start..line_end];
         // Most lines are prose: their first letter rules them out at once.
         let first = candidate.chars().take(8).find(|c| !c.is_whitespace());
-        if !matches!(first, Some('#' | 'C' | 'c' | 'P' | 'p' | 'E' | 'e')) {
-            continue;
-        }
-        if let Some(title) = heading_title(candidate) {
+        if matches!(first, Some('#' | 'C' | 'c' | 'P' | 'p' | 'E' | 'e'))
+            && let Some(title) = heading_title(candidate)
+        {
             return Some(title);
         }
+        if first_line {
+            return None;
+        }
+        line_end = line_start - 1;
     }
-    None
 }
 
 /// The title of a heading line, or `None` when the line is not one.
