@@ -126,6 +126,18 @@ impl OwnedContext {
         }
     }
 
+    /// The `error` field that Gemini and Yandex put beside the result of a 200 response: an error
+    /// when it holds one, classified like an error response.
+    pub fn check_error_field(
+        &self,
+        error: Option<&serde_json::Value>,
+    ) -> Result<(), super::ProviderError> {
+        match error.and_then(|error| self.error_in_body(&serde_json::json!({ "error": error }))) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
     /// An error object that arrived inside a 200 response (mid-stream, or a non-streamed body).
     pub fn error_in_body(&self, body: &serde_json::Value) -> Option<super::ProviderError> {
         let vendor = super::classify::parse_vendor_error(body)?;

@@ -299,16 +299,9 @@ impl AiProvider for Gemini {
         let response = self.post(request, false, &attempt).await?;
         let body = http::read_body(response, &attempt).await?;
         let parsed: GenerateResponse = http::parse_json(&body)?;
-        if let Some(error) = &parsed.error {
-            let wrapped = serde_json::json!({ "error": error });
-            if let Some(err) = self
-                .ep
-                .owned_ctx(Operation::Generate)
-                .error_in_body(&wrapped)
-            {
-                return Err(err);
-            }
-        }
+        self.ep
+            .owned_ctx(Operation::Generate)
+            .check_error_field(parsed.error.as_ref())?;
         let (text, finish) = parsed.text()?;
         Ok(Completion {
             text,
@@ -418,12 +411,7 @@ impl StreamDecoder for GeminiStreamDecoder {
         for event in events {
             let parsed: GenerateResponse =
                 serde_json::from_str(&event.data).map_err(|e| malformed("stream chunk", &e))?;
-            if let Some(error) = &parsed.error {
-                let wrapped = serde_json::json!({ "error": error });
-                if let Some(err) = self.ctx.error_in_body(&wrapped) {
-                    return Err(err);
-                }
-            }
+            self.ctx.check_error_field(parsed.error.as_ref())?;
             let (text, finish) = parsed.text()?;
             if !text.is_empty() {
                 out.push(StreamEvent::Delta(text));

@@ -252,16 +252,9 @@ impl AiProvider for Yandex {
         let response = self.post(request, false, &attempt).await?;
         let body = http::read_body(response, &attempt).await?;
         let parsed: Envelope = http::parse_json(&body)?;
-        if let Some(error) = &parsed.error {
-            let wrapped = serde_json::json!({ "error": error });
-            if let Some(err) = self
-                .ep
-                .owned_ctx(Operation::Generate)
-                .error_in_body(&wrapped)
-            {
-                return Err(err);
-            }
-        }
+        self.ep
+            .owned_ctx(Operation::Generate)
+            .check_error_field(parsed.error.as_ref())?;
         let result = parsed.result.ok_or_else(|| ProviderError::Protocol {
             detail: Detail::new("the response has no result"),
             partial: None,
@@ -372,12 +365,7 @@ impl StreamDecoder for YandexStreamDecoder {
         for object in objects {
             let parsed: Envelope =
                 serde_json::from_str(&object).map_err(|e| malformed("stream line", &e))?;
-            if let Some(error) = &parsed.error {
-                let wrapped = serde_json::json!({ "error": error });
-                if let Some(err) = self.ctx.error_in_body(&wrapped) {
-                    return Err(err);
-                }
-            }
+            self.ctx.check_error_field(parsed.error.as_ref())?;
             let Some(result) = parsed.result else {
                 continue;
             };
