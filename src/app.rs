@@ -54,6 +54,9 @@ pub enum AppEvent {
     },
     /// The providers of `project` were added, edited, removed or reordered.
     ProvidersChanged { project: ProjectId },
+    /// A settings change (`euOnly`, `failover`, `rateLimits`) changed the status of `project`'s
+    /// router, e.g. which provider is active.
+    StatusChanged { project: ProjectId },
 }
 
 /// The services of one running process. Cheap to clone.
@@ -196,11 +199,19 @@ impl App {
         Ok((opened.store.clone(), opened.fallback.clone()))
     }
 
-    /// Applies new settings to every router.
+    /// Applies new settings to every router, and announces each router whose status changed.
     pub fn apply_settings(&self, settings: &Settings) {
         *write(&self.inner.settings) = settings.clone();
-        for router in lock(&self.inner.routers).values() {
+        let routers: Vec<(ProjectId, Router)> = lock(&self.inner.routers)
+            .iter()
+            .map(|(p, r)| (*p, r.clone()))
+            .collect();
+        for (project, router) in routers {
+            let before = router.status();
             router.apply_settings(settings);
+            if router.status() != before {
+                let _ = self.inner.events.send(AppEvent::StatusChanged { project });
+            }
         }
     }
 

@@ -4,7 +4,8 @@
 //! notification on every state change.
 //!
 //! One task per session ([`start`]) follows `App::subscribe()`:
-//! - every router event and provider change sends `storyteller/status` for its project;
+//! - every router event, provider change and status-changing settings change sends
+//!   `storyteller/status` for its project;
 //! - failover, recovery and model fallback are told at once (state changes the author should know
 //!   whatever request caused them);
 //! - an invalid or revoked key and an exhausted quota are problems: told at once while the author
@@ -320,7 +321,7 @@ async fn follow(
                     };
                     on_router_event(&audience, project, event).await;
                 }
-                Ok(AppEvent::ProvidersChanged { project }) => {
+                Ok(AppEvent::ProvidersChanged { project } | AppEvent::StatusChanged { project }) => {
                     send_status(&client, &app, project).await;
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

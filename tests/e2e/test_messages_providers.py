@@ -191,3 +191,40 @@ async def test_clients_without_buttons_get_the_cli_command(
     [message] = [m for m in ai_client.messages if NOT_CONFIGURED in m.message]
     assert "storyteller-lsp provider add" in message.message
     await ai_client.shutdown_session()
+
+
+async def test_a_settings_change_that_moves_routing_sends_the_new_status(
+    ai_client: LanguageClient, simulator: Simulator, configured_providers
+):
+    await configured_providers(
+        [("openai", simulator.endpoint("openai")), ("scaleway", simulator.endpoint("scaleway"))]
+    )
+    recorder = Recorder(ai_client)
+    await initialize(ai_client, rich_capabilities())
+
+    def active() -> list[str | None]:
+        return [
+            (s.get("active") or {}).get("provider")
+            for s in recorder.notifications.get("storyteller/status", [])
+        ]
+
+    await wait_until(lambda: active() and active()[-1] == "openai", "the first status")
+    # euOnly: the EU-resident Scaleway serves now, and the editor's status shows it at once,
+    # before any request.
+    ai_client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"storyteller": {"euOnly": True}})
+    )
+    await wait_until(lambda: active()[-1] == "scaleway", "the status after euOnly")
+    # A change that moves nothing (the log level) sends no status.
+    sent = len(active())
+    ai_client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"storyteller": {"euOnly": True, "logLevel": "debug"}})
+    )
+    await asyncio.sleep(0.3)
+    assert len(active()) == sent
+    ai_client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"storyteller": {"euOnly": False}})
+    )
+    await wait_until(lambda: active()[-1] == "openai", "the status after euOnly is off")
+    assert await simulator.requests() == []
+    await ai_client.shutdown_session()
