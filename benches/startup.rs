@@ -137,6 +137,7 @@ fn report_memory(runtime: &tokio::runtime::Runtime, data: &Path) {
             .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (idle, _) = server.memory_kib().expect("/proc status");
+        let idle_anonymous = server.anonymous_kib().expect("/proc status");
         for n in 0..DOCUMENTS {
             server
                 .open(&format!("file:///bench/book-{n:02}.md"), &manuscript(n))
@@ -154,15 +155,20 @@ fn report_memory(runtime: &tokio::runtime::Runtime, data: &Path) {
         assert!(state["byteLength"].as_u64().unwrap_or(0) >= DOCUMENT_BYTES as u64, "{state}");
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (open, peak) = server.memory_kib().expect("/proc status");
+        let open_anonymous = server.anonymous_kib().expect("/proc status");
         server.shutdown(PATIENCE).await;
         let mb = |kib: u64| kib as f64 / 1024.0;
         support::record("rss_idle", mb(idle), "MB");
         support::record("rss_20_documents", mb(open), "MB");
         support::record("hwm_20_documents", mb(peak), "MB");
+        support::record("anon_idle", mb(idle_anonymous), "MB");
+        support::record("anon_20_documents", mb(open_anonymous), "MB");
         println!(
-            "resident memory: idle {:.1} MB; with {DOCUMENTS} open 1 MB documents {:.1} MB (peak {:.1} MB); target < 120 MB: {}",
+            "resident memory: idle {:.1} MB ({:.1} MB anonymous); with {DOCUMENTS} open 1 MB documents {:.1} MB ({:.1} MB anonymous, peak {:.1} MB); target < 120 MB: {}",
             mb(idle),
+            mb(idle_anonymous),
             mb(open),
+            mb(open_anonymous),
             mb(peak),
             if mb(peak) < 120.0 { "met" } else { "NOT met" }
         );

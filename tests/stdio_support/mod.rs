@@ -244,6 +244,12 @@ impl StdioServer {
         memory_kib(self.pid)
     }
 
+    /// The anonymous part of the resident memory (`RssAnon`, KiB): what the server allocated,
+    /// without the pages of its executable and libraries.
+    pub fn anonymous_kib(&self) -> Option<u64> {
+        status_field(self.pid, "RssAnon:")
+    }
+
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
     }
@@ -306,15 +312,17 @@ impl Reply {
 
 /// `(VmRSS, VmHWM)` of process `pid` in KiB.
 pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some((status_field(pid, "VmRSS:")?, status_field(pid, "VmHWM:")?))
+}
+
+/// A KiB field of `/proc/{pid}/status`.
+fn status_field(pid: u32, name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
