@@ -115,11 +115,11 @@ fn filter_for(level: &str) -> String {
     format!("warn,storyteller_lsp={level}")
 }
 
-/// Sets up logging once per process. `log_dir` is `{dataDir}/logs`; when it cannot be created the
-/// server still runs with stderr logging and says so.
 /// Log lines that may wait for the log file's writer thread.
 const LOG_QUEUE_LINES: usize = 4_096;
 
+/// Sets up logging once per process. `log_dir` is `{dataDir}/logs`; when it cannot be created the
+/// server still runs with stderr logging and says so.
 pub fn init(log_dir: Option<&Path>, level: &str) -> LogGuard {
     let filter = std::env::var("STORYTELLER_LOG")
         .ok()
