@@ -322,26 +322,41 @@ fn main() -> ExitCode {
 fn demo() -> ExitCode {
     // Only errors on stderr: the transcript on stdout is what the author reads.
     let _log = telemetry::init(None, "error");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut stdout = std::io::stdout();
-    let result = runtime.block_on(demo::run(&mut stdout));
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match block_on(Threads::Many, demo::run(&mut stdout)) {
+        Some(Ok(())) => ExitCode::SUCCESS,
+        Some(Err(e)) => {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+        None => ExitCode::FAILURE,
     }
+}
+
+/// How many threads the runtime of a command runs its tasks on.
+enum Threads {
+    One,
+    Many,
+}
+
+/// Runs `work` on a new Tokio runtime, then gives stragglers 100 ms: Tokio's stdin reader sits in
+/// a blocking read that only the other end can end, and nothing else may hold the exit up.
+/// `None` (after an error line) when the runtime cannot be started.
+fn block_on<F: std::future::Future>(threads: Threads, work: F) -> Option<F::Output> {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::Many => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return None;
+        }
+    };
+    let output = runtime.block_on(work);
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Some(output)
 }
 
 /// Logs of terminal commands: errors only, on stderr and in the data directory's log file. What
@@ -452,25 +467,14 @@ fn provider_command(args: ProviderArgs) -> ExitCode {
 
 fn simulator(args: SimulatorArgs) -> ExitCode {
     let _log = telemetry::init(None, "info");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    let result = runtime.block_on(simulator::run_standalone(addr));
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match block_on(Threads::Many, simulator::run_standalone(addr)) {
+        Some(Ok(())) => ExitCode::SUCCESS,
+        Some(Err(e)) => {
             eprintln!("simulator: {e}");
             ExitCode::FAILURE
         }
+        None => ExitCode::FAILURE,
     }
 }
 
@@ -482,24 +486,11 @@ fn serve() -> ExitCode {
     // everything slow is elsewhere (the network, waited on by the reactor; SQLite, the keychain,
     // file reads and indexing, on the blocking pool). Without hand-offs between worker threads
     // the server's own time per inline completion drops by about a third (benches/inline.rs).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let status = runtime.block_on(lsp::serve_stdio(Some(log.clone())));
-    // Tokio's stdin reader sits in a blocking read that only the client can end; do not wait
-    // long for it (or for any other straggler) once the session is over.
-    runtime.shutdown_timeout(Duration::from_millis(100));
+    let status = block_on(Threads::One, lsp::serve_stdio(Some(log.clone())));
     // The last reference: dropping it flushes the log file.
     drop(log);
     match status {
-        lsp::ExitStatus::Clean => ExitCode::SUCCESS,
-        lsp::ExitStatus::WithoutShutdown => ExitCode::FAILURE,
+        Some(lsp::ExitStatus::Clean) => ExitCode::SUCCESS,
+        Some(lsp::ExitStatus::WithoutShutdown) | None => ExitCode::FAILURE,
     }
 }
