@@ -324,6 +324,45 @@ class RawServer:
             await self.process.wait()
 
 
+class EditorSession:
+    """A raw LSP session that answers the server's requests like an editor and keeps every message
+    it received. Subclasses decide the answers (:meth:`answer_for`)."""
+
+    def __init__(self, server: RawServer) -> None:
+        self.server = server
+        self.received: list[dict[str, Any]] = []
+        self.next_id = 1
+
+    async def request(self, method: str, params: Any) -> dict[str, Any]:
+        id_ = self.next_id
+        self.next_id += 1
+        await self.server.send({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
+        while True:
+            message = await self.server.read()
+            self.received.append(message)
+            if "method" in message and "id" in message:
+                result = self.answer_for(message["method"], message.get("params"))
+                await self.server.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
+            elif "method" not in message and message.get("id") == id_:
+                return message
+
+    def answer_for(self, method: str, params: Any) -> Any:
+        """The result for a request of the server: no settings, edits applied, no button."""
+        if method == "workspace/configuration":
+            return [None for _ in params["items"]]
+        if method == "workspace/applyEdit":
+            return {"applied": True}
+        return None
+
+    async def notify(self, method: str, params: Any) -> None:
+        await self.server.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    async def execute(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return await self.request(
+            "workspace/executeCommand", {"command": command, "arguments": [arguments]}
+        )
+
+
 @pytest_asyncio.fixture
 async def raw_server(server_command: list[str], server_env: dict[str, str]):
     server = await RawServer.start(server_command, server_env)

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import pathlib
 from typing import Any
 
-from conftest import PATIENCE, RawServer, Simulator, credentials_in_file
+from conftest import PATIENCE, EditorSession, RawServer, Simulator, credentials_in_file
 
 MANUSCRIPT_SENTINEL = "Odile folded the SENTINEL-ORCHARD-4b2f letter into the hymn book"
 KEY_SENTINEL = "sk-SENTINEL-primary-9d3e7a1c55"
@@ -93,46 +92,15 @@ class RecordingServer(RawServer):
         return json.loads(body)
 
 
-class Session:
+class Session(EditorSession):
     """Answers the server's requests like an editor (edits applied, Remove pressed) and keeps
     every message it received."""
 
-    def __init__(self, server: RecordingServer) -> None:
-        self.server = server
-        self.received: list[dict[str, Any]] = []
-        self.next_id = 1
-
-    async def request(self, method: str, params: Any) -> dict[str, Any]:
-        id_ = self.next_id
-        self.next_id += 1
-        await self.server.send({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
-        while True:
-            message = await self.server.read()
-            self.received.append(message)
-            if "method" in message and "id" in message:
-                await self.answer(message)
-            elif "method" not in message and message.get("id") == id_:
-                return message
-
-    async def answer(self, message: dict[str, Any]) -> None:
-        method = message["method"]
-        result: Any = None
-        if method == "workspace/configuration":
-            result = [None for _ in message["params"]["items"]]
-        elif method == "workspace/applyEdit":
-            result = {"applied": True}
-        elif method == "window/showMessageRequest":
-            titles = [a["title"] for a in message["params"].get("actions") or []]
-            result = {"title": "Remove"} if "Remove" in titles else None
-        await self.server.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
-
-    async def notify(self, method: str, params: Any) -> None:
-        await self.server.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    async def execute(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        return await self.request(
-            "workspace/executeCommand", {"command": command, "arguments": [arguments]}
-        )
+    def answer_for(self, method: str, params: Any) -> Any:
+        if method == "window/showMessageRequest":
+            titles = [a["title"] for a in params.get("actions") or []]
+            return {"title": "Remove"} if "Remove" in titles else None
+        return super().answer_for(method, params)
 
 
 def files_under(root: pathlib.Path) -> dict[str, bytes]:

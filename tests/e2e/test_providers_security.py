@@ -15,10 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-import socket
 from typing import Any
 
-from conftest import PATIENCE, RawServer, Simulator, credentials_in_file
+from conftest import (
+    PATIENCE,
+    EditorSession,
+    RawServer,
+    Simulator,
+    credentials_in_file,
+    unreachable_endpoint,
+)
 
 MANUSCRIPT_SENTINEL = "Marisol buried the SENTINEL-LANTERN-7c1e beneath the orchard wall"
 KEY_SENTINEL = "sk-SENTINEL-key-3f9a2b7c6d"
@@ -28,49 +34,20 @@ SESSION_SENTINEL = "sk-SENTINEL-session-2b6e4d"
 SENTINELS = [MANUSCRIPT_SENTINEL, KEY_SENTINEL, REJECTED_SENTINEL, ROTATED_SENTINEL, SESSION_SENTINEL]
 
 
-class Session:
-    """A raw LSP session that answers the server's requests and keeps every byte it received."""
+class Session(EditorSession):
+    """A raw LSP session that keeps every message it received, presses the titles of `answers`
+    in turn and applies no edit."""
 
     def __init__(self, server: RawServer, answers: list[str]) -> None:
-        self.server = server
+        super().__init__(server)
         self.answers = answers
-        self.received: list[dict[str, Any]] = []
-        self.next_id = 1
 
-    async def request(self, method: str, params: Any) -> dict[str, Any]:
-        id_ = self.next_id
-        self.next_id += 1
-        await self.server.send({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
-        while True:
-            message = await self.server.read()
-            self.received.append(message)
-            if "method" in message and "id" in message:
-                await self.answer(message)
-            elif "method" not in message and message.get("id") == id_:
-                return message
-
-    async def answer(self, message: dict[str, Any]) -> None:
-        result: Any = None
-        if message["method"] == "workspace/configuration":
-            result = [None for _ in message["params"]["items"]]
-        elif message["method"] == "window/showMessageRequest":
-            result = {"title": self.answers.pop(0)} if self.answers else None
-        await self.server.send({"jsonrpc": "2.0", "id": message["id"], "result": result})
-
-    async def notify(self, method: str, params: Any) -> None:
-        await self.server.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    async def execute(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        return await self.request(
-            "workspace/executeCommand", {"command": command, "arguments": [arguments]}
-        )
-
-
-def unreachable_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    def answer_for(self, method: str, params: Any) -> Any:
+        if method == "window/showMessageRequest":
+            return {"title": self.answers.pop(0)} if self.answers else None
+        if method == "workspace/applyEdit":
+            return None
+        return super().answer_for(method, params)
 
 
 async def test_no_key_or_manuscript_text_reaches_messages_logs_or_files(
