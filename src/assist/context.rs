@@ -29,6 +29,11 @@ pub struct ContextBudget {
     pub before_tokens: usize,
     pub after_tokens: usize,
     pub notes_tokens: usize,
+    /// Reserved for `STORY.md` (point of view, tense, language, style sample).
+    pub story_tokens: usize,
+    /// At most this much of the previous chapter's end, near a chapter's start (and never more
+    /// than the text before the cursor leaves unused).
+    pub previous_tokens: usize,
 }
 
 impl ContextBudget {
@@ -37,6 +42,8 @@ impl ContextBudget {
         before_tokens: 500,
         after_tokens: 120,
         notes_tokens: 250,
+        story_tokens: 150,
+        previous_tokens: 200,
     };
 
     /// Code actions: the scene so far and the notes that shape it.
@@ -44,6 +51,8 @@ impl ContextBudget {
         before_tokens: 1_500,
         after_tokens: 400,
         notes_tokens: 1_000,
+        story_tokens: 400,
+        previous_tokens: 500,
     };
 
     pub fn before_chars(self) -> usize {
@@ -56,6 +65,14 @@ impl ContextBudget {
 
     pub fn notes_chars(self) -> usize {
         self.notes_tokens * CHARS_PER_TOKEN
+    }
+
+    pub fn story_chars(self) -> usize {
+        self.story_tokens * CHARS_PER_TOKEN
+    }
+
+    pub fn previous_chars(self) -> usize {
+        self.previous_tokens * CHARS_PER_TOKEN
     }
 }
 
@@ -227,7 +244,7 @@ pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
         let candidate = &window[line_start..line_end];
         // Most lines are prose: their first letter rules them out at once.
         let first = candidate.chars().take(8).find(|c| !c.is_whitespace());
-        if matches!(first, Some('#' | 'C' | 'c' | 'P' | 'p' | 'E' | 'e'))
+        if first.is_some_and(may_start_heading)
             && let Some(title) = heading_title(candidate)
         {
             return Some(title);
@@ -237,6 +254,63 @@ pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
         }
         line_end = line_start - 1;
     }
+}
+
+/// The words that open a chapter or part heading line, lower case, in the languages authors
+/// most often write in: "Chapter 3", "Глава 3", "Kapitel 3", "Chapitre 3", "Capítulo 3"…
+const HEADING_WORDS: &[&str] = &[
+    // English
+    "chapter",
+    "prologue",
+    "epilogue",
+    "part",
+    "interlude",
+    // Russian, Ukrainian, Belarusian
+    "глава",
+    "пролог",
+    "эпилог",
+    "часть",
+    "розділ",
+    "частина",
+    "раздзел",
+    // German, Dutch, Scandinavian
+    "kapitel",
+    "prolog",
+    "epilog",
+    "teil",
+    "hoofdstuk",
+    "deel",
+    "kapittel",
+    "del",
+    // French, Spanish, Portuguese, Italian, Catalan
+    "chapitre",
+    "partie",
+    "capítulo",
+    "capitulo",
+    "parte",
+    "capitolo",
+    "prologo",
+    "prólogo",
+    "epílogo",
+    "epilogo",
+    "épilogue",
+    "capítol",
+    // Polish, Czech, Slovak, Finnish, Hungarian, Turkish
+    "rozdział",
+    "rozdzial",
+    "kapitola",
+    "luku",
+    "fejezet",
+    "bölüm",
+];
+
+/// Whether a line whose first non-blank char is `c` can be a heading (most prose lines are
+/// ruled out by their first letter before any other work).
+fn may_start_heading(c: char) -> bool {
+    c == '#'
+        || c.to_lowercase()
+            .next()
+            .is_some_and(|lower| HEADING_WORDS.iter().any(|word| word.starts_with(lower)))
 }
 
 /// The title of a heading line, or `None` when the line is not one.
@@ -261,7 +335,7 @@ pub fn heading_title(line: &str) -> Option<String> {
         .filter(|c| c.is_alphabetic())
         .collect::<String>()
         .to_lowercase();
-    let named = matches!(word.as_str(), "chapter" | "prologue" | "epilogue" | "part");
+    let named = HEADING_WORDS.contains(&word.as_str());
     // "Chapter 3", "CHAPTER ONE", "Prologue": not "Chapters later, she…" (a sentence).
     let ends_like_a_title = !trimmed.ends_with(['.', ',', ';']) || trimmed.ends_with("..");
     (named && ends_like_a_title && first.to_lowercase().trim_end_matches(':') == word)
@@ -586,6 +660,15 @@ mod tests {
             ("Chapter and verse were quoted at length.", None),
             ("Party time", None),
             ("", None),
+            ("Глава 3", Some("Глава 3")),
+            ("ГЛАВА ТРЕТЬЯ", Some("ГЛАВА ТРЕТЬЯ")),
+            ("Пролог", Some("Пролог")),
+            ("Глава за главой она читала дальше.", None),
+            ("Kapitel 3", Some("Kapitel 3")),
+            ("Chapitre 3 : La tour", Some("Chapitre 3 : La tour")),
+            ("Capítulo 3", Some("Capítulo 3")),
+            ("Rozdział 3", Some("Rozdział 3")),
+            ("Delen ble sendt i går.", None),
         ];
         for (line, expected) in cases {
             assert_eq!(heading_title(line).as_deref(), expected, "{line:?}");
@@ -621,6 +704,20 @@ mod tests {
         assert_eq!(cut.chars().count() - HEADING_SCAN_CHARS, 4);
         let r = rope(&cut);
         assert_eq!(heading_above(&r, r.len_chars()), None);
+    }
+
+    #[test]
+    fn headings_in_other_languages_are_found_above_the_cursor() {
+        let text = rope("# Роман\n\nГлава 3\n\nМара поднялась по лестнице.");
+        assert_eq!(
+            heading_above(&text, text.len_chars()).as_deref(),
+            Some("Глава 3")
+        );
+        let text = rope("Kapitel 12\n\nSie stieg die Treppe hinauf.");
+        assert_eq!(
+            heading_above(&text, text.len_chars()).as_deref(),
+            Some("Kapitel 12")
+        );
     }
 
     #[test]

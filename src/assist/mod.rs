@@ -7,6 +7,8 @@
 //! - [`actions`]: the catalogue of code actions and their ids and tones.
 //! - [`inline`]: per-document debounce, supersede and prefix cache of inline completion.
 //! - [`shape`]: trimming and joining generated text.
+//! - [`story`]: the story's voice (`STORY.md`) and the language every prompt asks for.
+//! - [`chapters`]: the ending of the previous chapter file, near a chapter's start.
 //! - [`anchor`]: re-anchoring an edit after the author kept typing.
 //! - [`ledger`]: which prompt version made which suggestion (acceptance statistics).
 //!
@@ -19,11 +21,13 @@
 
 pub mod actions;
 pub mod anchor;
+pub mod chapters;
 pub mod context;
 pub mod inline;
 pub mod ledger;
 pub mod notes;
 pub mod shape;
+pub mod story;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -104,6 +108,8 @@ pub struct InlineRequest {
     pub settings: Arc<Settings>,
     /// The workspace folder holding the document; `None` for the `default` project.
     pub project_root: Option<PathBuf>,
+    /// The document's file (`None` for an unsaved buffer): finds the previous chapter.
+    pub document_path: Option<PathBuf>,
     /// Fires when the editor cancels or drops the request.
     pub cancel: CancellationToken,
 }
@@ -136,6 +142,8 @@ pub struct ActionRequest {
     pub span: Range<CharOffset>,
     pub settings: Arc<Settings>,
     pub project_root: Option<PathBuf>,
+    /// The document's file (`None` for an unsaved buffer): finds the previous chapter.
+    pub document_path: Option<PathBuf>,
 }
 
 /// Everything an action needs once its prompt is built.
@@ -181,6 +189,8 @@ pub struct Assistant {
     pub notes: NotesIndex,
     pub inline: InlineEngine,
     pub ledger: SuggestionLedger,
+    /// `STORY.md` of each root, parsed once per change.
+    stories: story::StoryCache,
     /// Project ids by workspace root (`None`: the default project); they never change.
     projects: Mutex<HashMap<Option<PathBuf>, ProjectId>>,
 }
@@ -256,9 +266,19 @@ impl Assistant {
                 &surroundings,
                 ContextBudget::INLINE,
             );
+            let voice = self
+                .voice(
+                    request.project_root.as_deref(),
+                    request.document_path.as_deref(),
+                    cursor,
+                    &surroundings,
+                    ContextBudget::INLINE,
+                )
+                .await;
             let template = app.registry().select(INLINE_TEMPLATE)?;
             let heading = surroundings.heading.clone().unwrap_or_default();
-            let vars = Vars::new()
+            let vars = voice
+                .vars()
                 .with("before", &surroundings.before)
                 .with("after", &surroundings.after)
                 .with("heading", &heading)
@@ -338,8 +358,54 @@ impl Assistant {
         self.notes.relevant(root, &names, budget.notes_chars())
     }
 
+    /// The story's voice, the language and the previous chapter's ending for a prompt at
+    /// `start` (a char offset) of a document. Reads the previous chapter off the runtime.
+    async fn voice(
+        &self,
+        root: Option<&Path>,
+        document_path: Option<&Path>,
+        start: usize,
+        around: &Surroundings,
+        budget: ContextBudget,
+    ) -> Voice {
+        let story = root
+            .and_then(|root| Some((root, self.notes.story_source(root)?)))
+            .map(|(root, source)| self.stories.get(root, &source));
+        let language = story::language(
+            story.as_ref().and_then(|s| s.language.as_deref()),
+            &around.before,
+            &around.after,
+        );
+        let story_block = match &story {
+            Some(story) => story.for_prompt(&language, budget.story_chars()),
+            None => String::new(),
+        };
+        // Near a chapter's start (the text before the cursor does not fill its budget), the
+        // room left is given to the end of the previous chapter.
+        let room = budget
+            .before_chars()
+            .saturating_sub(start)
+            .min(budget.previous_chars());
+        let previous = match document_path {
+            Some(path) if room > 0 => {
+                let path = path.to_path_buf();
+                tokio::task::spawn_blocking(move || chapters::previous_ending_blocking(&path, room))
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        Voice {
+            story: story_block,
+            language,
+            previous,
+        }
+    }
+
     /// Builds the prompt of an action (no provider call). `cancel` stops its generation.
-    pub fn prepare_action(
+    pub async fn prepare_action(
         &self,
         registry: &Registry,
         request: &ActionRequest,
@@ -369,7 +435,17 @@ impl Assistant {
         } else {
             String::new()
         };
-        let vars = Vars::new()
+        let voice = self
+            .voice(
+                request.project_root.as_deref(),
+                request.document_path.as_deref(),
+                span.start,
+                &surroundings,
+                ContextBudget::ACTION,
+            )
+            .await;
+        let vars = voice
+            .vars()
             .with("before", &surroundings.before)
             .with("after", &surroundings.after)
             .with("heading", &heading)
@@ -471,6 +547,25 @@ impl Assistant {
                 .await?;
         }
         Ok(Some(template))
+    }
+}
+
+/// What every prompt carries about the story as a whole: `STORY.md`'s voice block, the language
+/// to write in, and the end of the previous chapter (each empty when there is none).
+#[derive(Default)]
+struct Voice {
+    story: String,
+    language: String,
+    previous: String,
+}
+
+impl Voice {
+    /// The template variables `story`, `language` and `previous`.
+    fn vars(&self) -> Vars<'_> {
+        Vars::new()
+            .with("story", &self.story)
+            .with("language", &self.language)
+            .with("previous", &self.previous)
     }
 }
 

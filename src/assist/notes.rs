@@ -47,6 +47,8 @@ pub struct Note {
     keys: HashSet<String>,
     /// Name-like words the note mentions, lower-case.
     mentions: HashSet<String>,
+    /// The file's text as read.
+    source: String,
 }
 
 impl std::fmt::Debug for Note {
@@ -61,6 +63,7 @@ impl std::fmt::Debug for Note {
 impl Note {
     /// Builds a note from its relative path and text.
     pub fn new(path: &str, text: &str) -> Note {
+        let source = text;
         let text = truncate_at_char(text, MAX_NOTE_BYTES).trim();
         let stem = path
             .rsplit('/')
@@ -98,6 +101,7 @@ impl Note {
             text,
             keys,
             mentions,
+            source: truncate_at_char(source, MAX_NOTE_BYTES).to_string(),
         }
     }
 
@@ -306,6 +310,13 @@ impl NotesIndex {
         tokio::task::spawn_blocking(move || index.refresh_file_blocking(&path))
             .await
             .unwrap_or(false)
+    }
+
+    /// The raw text of `STORY.md` at `root`, if the index holds it.
+    pub fn story_source(&self, root: &Path) -> Option<String> {
+        let roots = self.read();
+        let notes = roots.get(root)?;
+        notes.notes.get("STORY.md").map(|note| note.source.clone())
     }
 
     /// How many notes `root` has.

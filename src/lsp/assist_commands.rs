@@ -325,10 +325,12 @@ async fn generate(cx: CommandContext, request: GenerateRequest) -> Result<Value,
         span,
         settings: settings.clone(),
         project_root: root,
+        document_path: request.uri.to_file_path().ok(),
     };
     let prepared = state
         .assistant
         .prepare_action(app.registry(), &action_request, cancel.clone())
+        .await
         .map_err(|e| failed(e.to_string()))?;
 
     let progress =

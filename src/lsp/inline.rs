@@ -109,12 +109,16 @@ impl InlineSource for AssistInline {
             InlineTrigger::Invoked => Trigger::Invoked,
             InlineTrigger::Automatic => Trigger::Automatic,
         };
+        let document_path = Url::parse(query.document.uri())
+            .ok()
+            .and_then(|url| url.to_file_path().ok());
         let request = InlineRequest {
             document: query.document,
             cursor: query.cursor,
             trigger,
             settings: query.settings,
             project_root: query.project_root,
+            document_path,
             cancel: query.cancel,
         };
         match state.assistant.continue_inline(&app, request).await {
