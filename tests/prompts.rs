@@ -53,6 +53,9 @@ fn all_vars() -> Vars<'static> {
         .with("notes", "Mara Quill: lighthouse keeper, left-handed.")
         .with("tone", "tense")
         .with("character", "Mara Quill")
+        .with("story", "Point of view: close third person, Mara")
+        .with("language", "English")
+        .with("previous", "She left the lamp burning.")
 }
 
 #[tokio::test]
@@ -65,37 +68,71 @@ async fn the_bundled_templates_load_with_the_variables_the_assist_layer_fills() 
         (
             "continue_scene",
             1,
-            &["before", "after", "heading", "notes"],
+            &[
+                "before", "after", "heading", "notes", "story", "language", "previous",
+            ],
         ),
         (
             "describe_character",
             1,
-            &["character", "selection", "before", "after", "notes"],
+            &[
+                "character",
+                "selection",
+                "before",
+                "after",
+                "notes",
+                "story",
+                "language",
+                "previous",
+            ],
         ),
         (
             "expand_worldbuilding",
             1,
-            &["before", "after", "heading", "notes"],
+            &[
+                "before", "after", "heading", "notes", "story", "language", "previous",
+            ],
         ),
         (
             "inline_continuation",
             1,
-            &["before", "after", "heading", "notes"],
+            &[
+                "before", "after", "heading", "notes", "story", "language", "previous",
+            ],
         ),
         (
             "inline_continuation",
             2,
-            &["before", "after", "heading", "notes"],
+            &[
+                "before", "after", "heading", "notes", "story", "language", "previous",
+            ],
         ),
         (
             "rewrite_selection",
             1,
-            &["selection", "tone", "before", "after", "notes"],
+            &[
+                "selection",
+                "tone",
+                "before",
+                "after",
+                "notes",
+                "story",
+                "language",
+                "previous",
+            ],
         ),
         (
             "suggest_dialogue",
             1,
-            &["selection", "before", "after", "notes"],
+            &[
+                "selection",
+                "before",
+                "after",
+                "notes",
+                "story",
+                "language",
+                "previous",
+            ],
         ),
     ];
     let listed = registry.list().await.unwrap();
@@ -127,6 +164,17 @@ async fn the_bundled_templates_load_with_the_variables_the_assist_layer_fills() 
             "{} dropped the notes",
             summary.name
         );
+        for carried in [
+            "Write in English",
+            "close third person, Mara",
+            "She left the lamp burning.",
+        ] {
+            assert!(
+                text.contains(carried),
+                "{} dropped {carried:?}",
+                summary.name
+            );
+        }
     }
 }
 
@@ -238,7 +286,10 @@ async fn rendering_names_the_missing_variables_and_inserts_values_verbatim() {
             missing,
         }) => {
             assert_eq!((name.as_str(), version), ("rewrite_selection", 1));
-            assert_eq!(missing, vec!["tone", "after", "notes"]);
+            assert_eq!(
+                missing,
+                vec!["tone", "after", "notes", "story", "language", "previous"]
+            );
         }
         other => panic!("expected a render error, got {other:?}"),
     }
@@ -250,7 +301,10 @@ async fn rendering_names_the_missing_variables_and_inserts_values_verbatim() {
         .with("tone", "plain")
         .with("before", "")
         .with("after", "")
-        .with("notes", "");
+        .with("notes", "")
+        .with("story", "")
+        .with("language", "English")
+        .with("previous", "");
     let text = registry.render(&t, &vars).unwrap();
     assert!(text.contains(tricky));
     assert!(text.contains("Requested tone: plain"));
