@@ -588,6 +588,26 @@ impl NotesIndex {
     }
 }
 
+impl NotesIndex {
+    /// [`NotesIndex::listing`] with the cursor at char `cursor` of `text`, seeing the same
+    /// window a ghost-text prompt there sees.
+    pub fn listing_at(
+        &self,
+        root: &Path,
+        text: &ropey::Rope,
+        cursor: usize,
+    ) -> Option<RootListing> {
+        let cursor = cursor.min(text.len_chars());
+        let around = super::context::surroundings(
+            text,
+            cursor,
+            cursor,
+            super::context::ContextBudget::INLINE,
+        );
+        self.listing(root, Some((&around.before, &around.after)))
+    }
+}
+
 /// A note whose front matter could not be read is indexed as plain text; the log names the
 /// file (never its text).
 fn warn_problem(note: &Note) {
