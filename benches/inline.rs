@@ -31,8 +31,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, black_box};
+use criterion::Criterion;
 use serde_json::{Value, json};
+use std::hint::black_box;
 use stdio_support::{Spawn, StdioServer, binary};
 use storyteller_lsp::providers::ProviderKind;
 use storyteller_lsp::simulator::SimulatorHandle;
