@@ -15,6 +15,7 @@ use criterion::{Criterion, criterion_group};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use storyteller_lsp::assist::context::{self, ContextBudget};
+use storyteller_lsp::assist::story;
 use storyteller_lsp::documents::{
     CharOffset, ContentChange, DocumentStore, Position, PositionEncoding, Range,
 };
@@ -247,11 +248,50 @@ fn context_extraction(c: &mut Criterion) {
     }
 }
 
+/// The language every prompt names (whatlang over the text around the cursor), at random cursors
+/// of a 1 MB manuscript: part of each inline request's own cost.
+fn language_detection(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(17);
+    let (store, _) = open_manuscript(&mut rng, MEGABYTE);
+    let Ok(snapshot) = store.snapshot(URI) else {
+        return;
+    };
+    let text = snapshot.text();
+    let chars = text.len_chars();
+    let n = support::iterations(5_000, 1_000);
+    let windows: Vec<context::Surroundings> = (0..n.min(500))
+        .map(|_| {
+            let at = rng.random_range(0..chars);
+            context::surroundings(text, at, at, ContextBudget::INLINE)
+        })
+        .collect();
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let around = &windows[i % windows.len()];
+        let start = Instant::now();
+        black_box(story::language(None, &around.before, &around.after));
+        times.push(start.elapsed());
+    }
+    let (p50, p99) = support::record_percentiles("language_detection", &mut times);
+    println!("language detection on inline windows of 1 MB: median {p50:?}, p99 {p99:?}");
+    if support::with_criterion() {
+        let mut i = 0;
+        c.bench_function("language detection, inline window", |b| {
+            b.iter(|| {
+                i = (i + 1) % windows.len();
+                let around = &windows[i];
+                black_box(story::language(None, &around.before, &around.after))
+            })
+        });
+    }
+}
+
 criterion_group!(
     benches,
     incremental_edits,
     position_conversion,
-    context_extraction
+    context_extraction,
+    language_detection
 );
 
 fn main() {

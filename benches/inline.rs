@@ -18,6 +18,10 @@
 //!    `didChange` plus an automatic inline completion request, with the default debounce
 //!    (120 ms); provider requests counted at the simulator.
 //!
+//! 3. Story-notes matching (target: well under 100 µs): choosing the notes of a prompt (names
+//!    stemmed and found as phrases, ranked, formatted within the inline budget) in a 1.6 KB window
+//!    over the salt-ledger fixture (24 notes), in process, at cursors across its chapters.
+//!
 //! Figures are recorded for `scripts/bench-report` (see `benches/support`).
 
 #[path = "../tests/stdio_support/mod.rs"]
@@ -27,7 +31,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use criterion::Criterion;
 use serde_json::{Value, json};
+use std::hint::black_box;
 use stdio_support::{Spawn, StdioServer, binary};
 use storyteller_lsp::providers::ProviderKind;
 use storyteller_lsp::simulator::SimulatorHandle;
@@ -238,9 +244,74 @@ async fn typing_burst() {
     );
 }
 
+/// Choosing the story notes of one inline prompt: the part of every ghost-text request that
+/// grows with the notes.
+fn notes_matching(c: &mut Criterion) {
+    use storyteller_lsp::assist::context::ContextBudget;
+    use storyteller_lsp::assist::notes::NotesIndex;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/salt-ledger");
+    let index = NotesIndex::new();
+    let patterns = storyteller_lsp::config::Settings::default().context_files;
+    if index.index_root_blocking(&root, &patterns).is_err() {
+        return;
+    }
+    // 1.2 KB before and 400 bytes after each cursor: the window the matching reads.
+    let chapters: String = ["chapter-01.md", "chapter-02.md", "chapter-03.md"]
+        .iter()
+        .filter_map(|c| std::fs::read_to_string(root.join("chapters").join(c)).ok())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let text = chapters.repeat(2);
+    let windows: Vec<(&str, &str)> = (1_200..text.len().saturating_sub(400))
+        .step_by(97)
+        .filter(|at| {
+            [at - 1_200, *at, at + 400]
+                .iter()
+                .all(|i| text.is_char_boundary(*i))
+        })
+        .map(|at| (&text[at - 1_200..at], &text[at..at + 400]))
+        .collect();
+    if windows.is_empty() {
+        return;
+    }
+    let budget = ContextBudget::INLINE.notes_chars();
+    let n = support::iterations(20_000, 2_000);
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let (before, after) = windows[i % windows.len()];
+        let start = Instant::now();
+        black_box(index.relevant(&root, before, after, budget));
+        times.push(start.elapsed());
+    }
+    let (p50, p99) = support::record_percentiles("notes_matching", &mut times);
+    println!(
+        "story notes chosen for one inline prompt (24 notes, 1.6 KB window): median {:.1} µs, p99 {:.1} µs (target well under 100 µs)",
+        support::micros(p50),
+        support::micros(p99)
+    );
+    if support::with_criterion() {
+        let mut i = 0;
+        c.bench_function("story notes for one inline prompt, 24 notes, 1.6 KB", |b| {
+            b.iter(|| {
+                i = (i + 1) % windows.len();
+                let (before, after) = windows[i];
+                black_box(index.relevant(&root, before, after, budget))
+            })
+        });
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs bench binaries with `--bench` absent: keep that quick.
     let benching = std::env::args().any(|a| a == "--bench");
+    if benching {
+        let mut criterion = Criterion::default().configure_from_args();
+        notes_matching(&mut criterion);
+        if support::with_criterion() {
+            criterion.final_summary();
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -86,6 +86,8 @@ impl Default for Settings {
             context_files: vec![
                 "notes/**/*.md".into(),
                 "characters/**/*.md".into(),
+                "places/**/*.md".into(),
+                "locations/**/*.md".into(),
                 "STORY.md".into(),
             ],
             log_level: "info".into(),

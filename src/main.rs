@@ -72,6 +72,12 @@ enum Command {
     Provider(ProviderArgs),
     /// Prompt templates.
     Prompts(PromptsArgs),
+    /// The story notes of a workspace: title, names, include mode, summary, problems; with
+    /// --at, which notes a prompt at that place would carry and why.
+    ///
+    /// Reads the default `contextFiles` globs (notes/, characters/, places/, locations/,
+    /// STORY.md) under the workspace folder.
+    Notes(NotesArgs),
     /// Check the installation: data directory, database, prompts, keychain, system keys and
     /// configured providers (with --check-connections, a connection test of each).
     ///
@@ -268,6 +274,19 @@ enum PromptsCommand {
 }
 
 #[derive(Args)]
+struct NotesArgs {
+    /// The workspace folder [default: the current directory]
+    #[arg(long)]
+    workspace: Option<std::path::PathBuf>,
+    /// A place in the manuscript: FILE:LINE or FILE:LINE:COLUMN (from 1; the end of the line
+    /// without a column)
+    #[arg(long)]
+    at: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct DoctorArgs {
     #[command(flatten)]
     place: PlaceArgs,
@@ -301,6 +320,9 @@ fn main() -> ExitCode {
                     cli::run(async { cli::prompts::list(&place, json).await })
                 }
             }
+        }
+        Some(Command::Notes(args)) => {
+            cli::run(async { cli::notes::list(args.workspace, args.at, args.json).await })
         }
         Some(Command::Doctor(args)) => {
             let place = args.place.place();

@@ -466,3 +466,47 @@ pub mod admin {
         )
     }
 }
+
+/// Story notes: what `storyteller.notes.list` and `storyteller-lsp notes` say about a note.
+pub mod notes {
+    pub fn front_matter_unclosed() -> String {
+        "the front matter opened by the first `---` line is never closed with a `---` line; the note is read as plain text".to_string()
+    }
+
+    pub fn front_matter_invalid(line: usize) -> String {
+        format!(
+            "the front matter is not valid YAML (line {line}); its settings are ignored and the rest is read as plain text"
+        )
+    }
+
+    pub fn include_unknown(value: &str) -> String {
+        let value: String = value.chars().take(40).collect();
+        format!("include: {value:?} is not one of always, mentioned, never; `mentioned` is used")
+    }
+
+    /// Why a note would (not) be part of a prompt at a position.
+    pub const ALWAYS: &str = "always: `include: always` puts it in every prompt";
+    pub const NEVER: &str = "never: `include: never` keeps it out of every prompt";
+    pub const NOT_MENTIONED: &str = "not mentioned: none of its names is near the cursor";
+    pub const STORY_BIBLE: &str = "story bible: STORY.md is part of every prompt on its own";
+
+    pub fn mentioned(matched: &str, distance: usize, before: bool) -> String {
+        let side = if before { "before" } else { "after" };
+        format!("mentioned: {matched:?} {distance} characters {side} the cursor")
+    }
+
+    /// The log line for a note whose front matter is broken (names the file, never its text).
+    pub fn log_problem(path: &str) -> String {
+        format!(
+            "story note {path}: its front matter could not be read; it is indexed as plain text"
+        )
+    }
+
+    pub fn no_roots() -> String {
+        "No story notes are indexed: open a workspace folder (or pass --workspace DIR).".to_string()
+    }
+
+    pub fn bad_position(reason: &str) -> String {
+        format!("--at: {reason}; expected FILE:LINE (or FILE:LINE:COLUMN), lines counted from 1")
+    }
+}

@@ -57,9 +57,6 @@ use notes::NotesIndex;
 /// The template of inline completion (A/B versions are chosen by weight).
 pub const INLINE_TEMPLATE: &str = "inline_continuation";
 
-/// Names near the cursor that pick story notes.
-const MAX_NAMES: usize = 12;
-
 /// Sampling temperature: a little invention, not much (the author's voice matters).
 const INLINE_TEMPERATURE: f32 = 0.7;
 const ACTION_TEMPERATURE: f32 = 0.8;
@@ -344,7 +341,8 @@ impl Assistant {
         }
     }
 
-    /// Story notes relevant to the names around the cursor, within the budget.
+    /// Story notes chosen by the names around the cursor (and the `always` ones), within the
+    /// budget.
     fn notes_for(
         &self,
         root: Option<&Path>,
@@ -354,8 +352,8 @@ impl Assistant {
         let Some(root) = root else {
             return String::new();
         };
-        let names = context::names_near(&around.before, &around.after, MAX_NAMES);
-        self.notes.relevant(root, &names, budget.notes_chars())
+        self.notes
+            .relevant(root, &around.before, &around.after, budget.notes_chars())
     }
 
     /// The story's voice, the language and the previous chapter's ending for a prompt at

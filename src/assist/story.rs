@@ -205,43 +205,22 @@ fn one_line(value: &str) -> String {
 
 /// `(front matter, body)`: YAML between a first line `---` and the next `---` line.
 pub fn split_front_matter(source: &str) -> (Option<&str>, &str) {
-    let text = source.trim_start_matches('\u{feff}');
-    let Some(rest) = text
-        .strip_prefix("---\r\n")
-        .or_else(|| text.strip_prefix("---\n"))
-    else {
-        return (None, text);
-    };
-    let mut offset = 0;
-    for line in rest.split_inclusive('\n') {
-        if line.trim_end() == "---" {
-            return (Some(&rest[..offset]), &rest[offset + line.len()..]);
-        }
-        offset += line.len();
-    }
-    (None, text)
+    super::notes::front_matter::split_yaml(source)
 }
 
 /// The longest run of whole sentences from the start of `text` within `max_chars`; the first
 /// words of the first sentence when not even that fits.
 pub fn cut_to_sentences(text: &str, max_chars: usize) -> &str {
+    let sentences = super::notes::cut_to_sentences(text, max_chars);
+    if !sentences.is_empty() {
+        return sentences;
+    }
     let mut end = 0;
-    let mut chars = 0;
-    for sentence in text.split_sentence_bounds() {
-        let n = sentence.chars().count();
-        if chars + n > max_chars {
+    for (index, word) in text.split_word_bound_indices() {
+        if text[..index + word.len()].chars().count() > max_chars {
             break;
         }
-        chars += n;
-        end += sentence.len();
-    }
-    if end == 0 {
-        for (index, word) in text.split_word_bound_indices() {
-            if text[..index + word.len()].chars().count() > max_chars {
-                break;
-            }
-            end = index + word.len();
-        }
+        end = index + word.len();
     }
     text[..end].trim_end()
 }

@@ -1,4 +1,4 @@
-//! The terminal commands: `provider …`, `doctor`, `prompts list` (DESIGN.md §9). Argument parsing
+//! The terminal commands: `provider …`, `doctor`, `prompts list`, `notes` (DESIGN.md §9). Argument parsing
 //! is in `main.rs`; here each command opens the application services, calls the same domain
 //! functions as the editor commands ([`crate::admin`]), and prints plain words (or `--json`).
 //!
@@ -9,6 +9,7 @@
 //! they are never printed. Output goes to stdout; errors and notices to stderr.
 
 pub mod doctor;
+pub mod notes;
 pub mod prompts;
 pub mod provider;
 

@@ -1,5 +1,6 @@
 //! The writing features' commands: `storyteller.status`, `storyteller.generate`,
-//! `storyteller.prompts.list`, `storyteller.prompts.setActive`, `storyteller.feedback`.
+//! `storyteller.prompts.list`, `storyteller.prompts.setActive`, `storyteller.feedback`,
+//! `storyteller.notes.list`.
 //!
 //! Each decodes its one argument object strictly (an unknown field, a wrong type or an unknown
 //! id is `InvalidParams` naming the field), calls the assist layer, and encodes a JSON object.
@@ -79,6 +80,12 @@ pub(crate) async fn run(
             let id: String = args.required("suggestionId")?;
             let accepted: bool = args.required("accepted")?;
             feedback(&cx, &id, accepted).await
+        }
+        StorytellerCommand::NotesList => {
+            let mut args = Args::new(arguments, &["uri", "position"])?;
+            let uri: Option<Url> = args.optional("uri")?;
+            let position: Option<lsp_types::Position> = args.optional("position")?;
+            notes_list(&cx, uri, position)
         }
         other => Err(CommandError::NotAvailable(other)),
     }
@@ -185,6 +192,53 @@ async fn prompts_list(cx: &CommandContext) -> Result<Value, CommandError> {
         .await
         .map_err(|e| failed(e.to_string()))?;
     Ok(json!({ "templates": templates }))
+}
+
+/// `storyteller.notes.list {uri?, position?}` → `{roots: [{root, patterns, notes: [{path, title,
+/// names, include, storyBible, hasSummary, chars, problem, atPosition?}]}]}`: the notes of the
+/// document's workspace folder (every folder without `uri`); with `position` (in an open
+/// document), whether each note would be in a prompt there and why.
+fn notes_list(
+    cx: &CommandContext,
+    uri: Option<Url>,
+    position: Option<lsp_types::Position>,
+) -> Result<Value, CommandError> {
+    let state = &cx.state;
+    let notes = &state.assistant.notes;
+    let roots: Vec<std::path::PathBuf> = match &uri {
+        Some(uri) => state
+            .project_root_for(uri.as_str())
+            .and_then(|r| r.path())
+            .into_iter()
+            .collect(),
+        None if position.is_some() => return Err(invalid("position", "needs a uri")),
+        None => state.root_paths(),
+    };
+    let at = match (&uri, position) {
+        (Some(uri), Some(position)) => {
+            let document = state
+                .documents
+                .snapshot(uri.as_str())
+                .map_err(|e| invalid("uri", e.to_string()))?;
+            let at = crate::documents::Range::new(
+                super::positions::to_document_position(position),
+                super::positions::to_document_position(position),
+            );
+            let span = document
+                .span_of(at, state.encoding())
+                .map_err(|e| invalid("position", e.to_string()))?;
+            Some((document, span.start.0))
+        }
+        _ => None,
+    };
+    let listings: Vec<_> = roots
+        .iter()
+        .filter_map(|root| match &at {
+            Some((document, cursor)) => notes.listing_at(root, document.text(), *cursor),
+            None => notes.listing(root, None),
+        })
+        .collect();
+    Ok(json!({ "roots": listings }))
 }
 
 /// `storyteller.prompts.setActive {name, version, weight?}` → the versions of `name` afterwards.

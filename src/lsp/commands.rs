@@ -51,6 +51,7 @@ commands! {
     Generate => "storyteller.generate",
     PromptsList => "storyteller.prompts.list",
     PromptsSetActive => "storyteller.prompts.setActive",
+    NotesList => "storyteller.notes.list",
     Feedback => "storyteller.feedback",
 }
 
@@ -131,7 +132,7 @@ impl CommandRunner for NoCommands {
 }
 
 /// The server's commands: provider and session management in `provider_commands`, the writing
-/// features (status, generate, prompts, feedback) in `assist_commands`.
+/// features (status, generate, prompts, feedback, notes) in `assist_commands`.
 pub struct StorytellerCommands;
 
 #[async_trait]
@@ -149,7 +150,7 @@ impl CommandRunner for StorytellerCommands {
             | SessionsAdd | SessionsRemove => {
                 super::provider_commands::run(cx, command, arguments).await
             }
-            Status | Generate | PromptsList | PromptsSetActive | Feedback => {
+            Status | Generate | PromptsList | PromptsSetActive | Feedback | NotesList => {
                 super::assist_commands::run(cx, command, arguments).await
             }
         }
