@@ -1032,3 +1032,25 @@ fn inserted_passages_join_as_words_or_paragraphs() {
         );
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+    /// Whatever the model and the manuscript hold, the stage answers without panicking, and an
+    /// insertion point never lies beyond the text after the selection.
+    #[test]
+    fn any_reply_and_context_is_handled(
+        raw in "(\\PC|[\n \"“”«»—*_`>#:!.(),])*",
+        before in "(\\PC|[\n \"“«—:.,])*",
+        selection in "(\\PC|[ \"“.])*",
+        after in "(\\PC|[\n \"”»—.!?])*",
+    ) {
+        for placement in [Placement::AtCursor, Placement::ReplaceSelection, Placement::AfterSelection] {
+            let cx = ReplyContext { before: &before, selection: &selection, after: &after, placement, cut_off: false, dialogue: false };
+            let _ = inline(&raw, &cx);
+            if let Some(seam) = action(&raw, &cx) {
+                proptest::prop_assert!(seam.after_chars <= after.chars().count());
+            }
+        }
+    }
+}
