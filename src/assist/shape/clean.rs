@@ -82,6 +82,7 @@ fn strip_preamble(body: &str) -> Option<String> {
     // A pleasantry ("Sure!", "Certainly!", "Конечно!") alone on its line or before an
     // announcement.
     if let Some(after) = strip_pleasantry(first) {
+        let after = strip_offer_of_help(after);
         if after.is_empty() && !rest.is_empty() {
             return Some(strip_preamble(rest).unwrap_or_else(|| rest.to_string()));
         }
@@ -128,6 +129,32 @@ fn strip_pleasantry(line: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// `text` without a leading "I can help with that!" / "I'd be happy to help." sentence (what
+/// follows a pleasantry before the announcement).
+fn strip_offer_of_help(text: &str) -> &str {
+    const OFFERS: &[&str] = &[
+        "i can help",
+        "i'd be happy",
+        "i’d be happy",
+        "i would be happy",
+        "i'd love to",
+        "i’d love to",
+        "happy to help",
+        "glad to help",
+        "с радостью",
+        "я помогу",
+        "могу помочь",
+    ];
+    let lower = text.to_lowercase();
+    if !starts_with_any(&lower, OFFERS) {
+        return text;
+    }
+    match text.find(['!', '.']) {
+        Some(end) => text[end + 1..].trim_start(),
+        None => text,
+    }
 }
 
 /// A short first line that announces the text ("Here is the continuation:", "Вот переписанный
@@ -188,7 +215,8 @@ fn strip_trailing_commentary(body: &str) -> String {
         let is_rule = trimmed.len() >= 3 && trimmed.chars().all(|c| matches!(c, '-' | '_' | '—'));
         let rest = body[offset + line.len()..].trim();
         if offset > 0 && !body[..offset].trim().is_empty() {
-            let remark = (is_rule && (rest.is_empty() || is_commentary(rest)))
+            let remark = (is_rule
+                && (rest.is_empty() || is_commentary(rest) || talks_about_text(rest)))
                 || starts_with_any(
                     &trimmed.to_lowercase(),
                     &["note:", "notes:", "*note", "примечание:", "n.b."],
@@ -222,7 +250,7 @@ fn is_commentary(text: &str) -> bool {
     if starts_with_any(&lower, SIGN_OFFS) {
         return true;
     }
-    let talks_about_text = META_WORDS.iter().any(|m| lower.contains(m));
+    let talks_about_text = talks_about_text(&lower);
     if let Some(inner) = lower.strip_prefix('(') {
         return inner.trim_end().ends_with(')')
             && (talks_about_text || starts_with_any(inner, &["note", "примечание"]));
@@ -242,6 +270,12 @@ fn is_commentary(text: &str) -> bool {
                 "я ",
             ],
         )
+}
+
+/// Whether a remark names the writing itself ("tension", "tone", "word count", "сцена").
+fn talks_about_text(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    META_WORDS.iter().any(|m| lower.contains(m))
 }
 
 fn starts_with_any(lower: &str, prefixes: &[&str]) -> bool {

@@ -156,6 +156,18 @@ const CASES: &[Case] = &[
         RAIN,
     ),
     ghost(
+        "pleasantry, offer of help and announcement",
+        WINDOW,
+        "Sure, I can help with that! Here's a continuation:\n\nThe rain came down harder.",
+        RAIN,
+    ),
+    ghost(
+        "a remark after a rule",
+        WINDOW,
+        "The rain came down harder.\n---\n*Word count: 6*",
+        RAIN,
+    ),
+    ghost(
         "label",
         WINDOW,
         "Continuation: The rain came down harder.",

@@ -218,6 +218,7 @@ pub(super) const META_WORDS: &[&str] = &[
     "style",
     "voice",
     "mood",
+    "word count",
     "напряжени",
     "тон ",
     "сцен",
