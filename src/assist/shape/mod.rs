@@ -244,8 +244,8 @@ fn is_abbreviation(chars: &[char]) -> bool {
 }
 
 /// The reply without quotation marks around all of it, when they are clearly wrapping rather
-/// than dialogue. Curly quotes and guillemets are kept unless the author's text already opened a
-/// quotation at the cursor. The evidence that strips a pair with no other quotes inside:
+/// than dialogue (Suggest dialogue never unwraps). The evidence that strips a pair (straight,
+/// curly, guillemets) with no other quotes inside:
 /// - the cursor sits right after an opening quote of the author's (the quote is already open);
 /// - a rewrite (not Suggest dialogue) of a selection that is not itself quoted;
 /// - straight quotes around a narrative passage: two sentences or more, no `?`/`!`, no first or
