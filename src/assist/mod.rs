@@ -303,12 +303,9 @@ impl Assistant {
                 return Err(AssistError::Cancelled);
             }
             let cut_off = routed.value.finish == FinishReason::Length;
-            let Some(suggestion) = shape::inline_continuation(
-                &routed.value.text,
-                &surroundings.before,
-                &surroundings.after,
-                cut_off,
-            ) else {
+            let seam =
+                shape::ReplyContext::inline(&surroundings.before, &surroundings.after, cut_off);
+            let Some(suggestion) = shape::inline(&routed.value.text, &seam) else {
                 return Ok(None);
             };
             let template = TemplateRef {
@@ -513,14 +510,16 @@ impl Assistant {
             }
         }
         let around = &prepared.surroundings;
-        let text = shape::action_output(
-            &raw,
-            prepared.action.id().placement(),
-            &around.before,
-            prepared.anchor.selected(),
-            &around.after,
-        )
-        .ok_or(AssistError::Empty)?;
+        let id = prepared.action.id();
+        let seam = shape::ReplyContext {
+            before: &around.before,
+            selection: prepared.anchor.selected(),
+            after: &around.after,
+            placement: id.placement(),
+            cut_off: false,
+            dialogue: id == ActionId::SuggestDialogue,
+        };
+        let text = shape::action(&raw, &seam).ok_or(AssistError::Empty)?.text;
         Ok(GeneratedText {
             text,
             provider,
@@ -568,7 +567,10 @@ impl Voice {
 }
 
 /// Where `generated` goes in `document` now: the anchor found again (the author may have typed
-/// elsewhere meanwhile), then the placement of the action. `Err` when the anchored text changed.
+/// elsewhere meanwhile), then the placement of the action. An insertion after the selection goes
+/// to the end of the selection's sentence ([`shape::insertion_shift`], the same rule that shaped
+/// the text); the text skipped to get there must be unchanged too. `Err` when the anchored text
+/// changed.
 pub fn place(
     prepared: &PreparedAction,
     document: &DocumentSnapshot,
@@ -577,12 +579,29 @@ pub fn place(
     if !document.is_in_sync() {
         return Err(anchor::Conflict);
     }
-    let span = prepared
-        .anchor
-        .locate(document.text(), document.version())?;
+    let text = document.text();
+    let span = prepared.anchor.locate(text, document.version())?;
     let replace = match prepared.action.id().placement() {
         Placement::ReplaceSelection => span,
-        Placement::AtCursor | Placement::AfterSelection => span.end..span.end,
+        Placement::AtCursor => span.end..span.end,
+        Placement::AfterSelection => {
+            let after = &prepared.surroundings.after;
+            let shift = shape::insertion_shift(
+                &prepared.surroundings.before,
+                prepared.anchor.selected(),
+                after,
+            );
+            let at = span.end + shift;
+            let unchanged = at <= text.len_chars()
+                && text
+                    .slice(span.end..at)
+                    .chars()
+                    .eq(after.chars().take(shift));
+            if !unchanged {
+                return Err(anchor::Conflict);
+            }
+            at..at
+        }
     };
     Ok(PlacedEdit {
         replace,

@@ -44,6 +44,12 @@
 //!   "headers":{…masked…},"body":…,"status","fault","outcome":"pending|completed|disconnected"}]`;
 //!   `DELETE /_sim/requests` forgets them.
 //! - `GET /_sim/health` → `{"ok":true,"endpoints":{"openai":"http://127.0.0.1:PORT/openai/v1",…}}`.
+//! - `POST /_sim/replies` `{"provider":"openai","texts":["Here is the continuation: …","…"]}`
+//!   queues scripted replies: the next generation requests to that provider answer with these
+//!   texts verbatim, one each, in order (streamed or not, in that vendor's wire format, finish
+//!   reason "stop"); then the prose generator answers again. Armed faults still come first.
+//!   `DELETE /_sim/replies` (all) or `DELETE /_sim/replies?provider=openai` drops what is queued.
+//!   For tests of what the server does with real chat models' habits (preambles, sign-offs).
 
 pub mod prose;
 mod server;
@@ -212,6 +218,8 @@ struct Tables {
     faults: HashMap<ProviderKind, Vec<ArmedFault>>,
     chaos: HashMap<ProviderKind, ArmedChaos>,
     latency: HashMap<ProviderKind, Duration>,
+    /// Scripted replies, oldest first.
+    replies: HashMap<ProviderKind, std::collections::VecDeque<String>>,
     /// Oldest first, ids increasing (so an id is found by binary search).
     records: Vec<RecordedRequest>,
     next_id: u64,
@@ -262,6 +270,25 @@ impl SimState {
     fn set_chaos(&self, kind: ProviderKind, chaos: Chaos) {
         let rng = StdRng::seed_from_u64(chaos.seed);
         self.lock().chaos.insert(kind, ArmedChaos { chaos, rng });
+    }
+
+    fn script_replies(&self, kind: ProviderKind, texts: Vec<String>) {
+        self.lock().replies.entry(kind).or_default().extend(texts);
+    }
+
+    fn clear_replies(&self, kind: Option<ProviderKind>) {
+        let mut t = self.lock();
+        match kind {
+            Some(kind) => {
+                t.replies.remove(&kind);
+            }
+            None => t.replies.clear(),
+        }
+    }
+
+    /// The next scripted reply of `kind`, if one is queued.
+    pub(crate) fn take_reply(&self, kind: ProviderKind) -> Option<String> {
+        self.lock().replies.get_mut(&kind)?.pop_front()
     }
 
     fn set_latency(&self, kind: ProviderKind, latency: Duration) {
@@ -425,6 +452,17 @@ impl SimulatorHandle {
 
     pub fn set_latency(&self, kind: ProviderKind, latency: Duration) {
         self.state.set_latency(kind, latency);
+    }
+
+    /// Queues `texts` as the verbatim answers of the next generation requests to `kind`, one
+    /// each (see the module doc, `POST /_sim/replies`).
+    pub fn script_replies(&self, kind: ProviderKind, texts: impl IntoIterator<Item = String>) {
+        self.state.script_replies(kind, texts.into_iter().collect());
+    }
+
+    /// Drops the scripted replies still queued (all providers when `kind` is `None`).
+    pub fn clear_replies(&self, kind: Option<ProviderKind>) {
+        self.state.clear_replies(kind);
     }
 
     /// Random faults for every later request to `kind` (see the module doc); replaces earlier

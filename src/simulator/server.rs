@@ -280,7 +280,15 @@ async fn provider_request(
     });
     let (reply, stream) = match reply {
         Some(reply) => (reply, false),
-        None => match answer(kind, &op, &json_body, headers, request_no, fault.as_ref()) {
+        None => match answer(
+            &state,
+            kind,
+            &op,
+            &json_body,
+            headers,
+            request_no,
+            fault.as_ref(),
+        ) {
             Ok((reply, stream)) => (reply, stream),
             Err(reply) => (reply, false),
         },
@@ -301,6 +309,7 @@ fn tracker_into(tracker: &mut Tracker) -> Tracker {
 
 /// The success answer of a well-formed request (or the vendor's validation error).
 fn answer(
+    state: &SimState,
     kind: ProviderKind,
     op: &Op,
     body: &Value,
@@ -350,7 +359,8 @@ fn answer(
                 }));
             }
             let filtered = matches!(fault, Some(Fault::ContentFilter));
-            let reply = vendors::success(kind, &call, request_no, filtered);
+            let scripted = state.take_reply(kind);
+            let reply = vendors::success(kind, &call, request_no, filtered, scripted);
             Ok((with_headers(reply), call.stream))
         }
         Op::Unknown => Err(vendors::error_reply(
@@ -485,6 +495,13 @@ struct LatencyCommand {
     ms: u64,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RepliesCommand {
+    provider: ProviderKind,
+    texts: Vec<String>,
+}
+
 fn provider_param(query: Option<&str>) -> Result<Option<ProviderKind>, String> {
     let Some(value) = query
         .unwrap_or("")
@@ -547,6 +564,18 @@ fn control_api(
                 json_response(200, &json!({"ok": true}))
             })
             .map_err(|e| json_response(400, &json!({"error": e.to_string()}))),
+        ("POST", "replies") => serde_json::from_slice::<RepliesCommand>(body)
+            .map(|cmd| {
+                state.script_replies(cmd.provider, cmd.texts);
+                json_response(200, &json!({"ok": true}))
+            })
+            .map_err(|e| json_response(400, &json!({"error": e.to_string()}))),
+        ("DELETE", "replies") => provider_param(query)
+            .map(|kind| {
+                state.clear_replies(kind);
+                json_response(200, &json!({"ok": true}))
+            })
+            .map_err(|e| json_response(400, &json!({"error": e}))),
         ("GET", "requests") => provider_param(query)
             .map(|kind| {
                 let records = state.requests(kind);

@@ -300,9 +300,22 @@ fn sse(event: Option<&str>, data: &Value, crlf: bool) -> Bytes {
     Bytes::from(out)
 }
 
-/// A successful generation, streamed or not.
-pub(crate) fn success(kind: ProviderKind, call: &Call, request_no: u32, filtered: bool) -> Reply {
-    let story = continue_story(&call.prompt);
+/// A successful generation, streamed or not: `scripted` verbatim when given (finish "stop"),
+/// else the prose generator's continuation.
+pub(crate) fn success(
+    kind: ProviderKind,
+    call: &Call,
+    request_no: u32,
+    filtered: bool,
+    scripted: Option<String>,
+) -> Reply {
+    let mut story = continue_story(&call.prompt);
+    if let Some(text) = scripted {
+        story.output_tokens = u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX);
+        story.text = text;
+        story.truncated = false;
+        story.stopped = false;
+    }
     let seed = u64::from(request_no) ^ story.text.len() as u64;
     match kind {
         ProviderKind::Claude => claude_success(call, &story, seed, request_no, filtered),

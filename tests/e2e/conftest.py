@@ -427,6 +427,11 @@ class Simulator:
     async def clear_requests(self) -> None:
         await self.control("DELETE", "/_sim/requests")
 
+    async def script_replies(self, provider: str, texts: list[str]) -> None:
+        """Queues ``texts`` as the verbatim answers of the next generation requests to
+        ``provider``, one each (``POST /_sim/replies``); the prose generator answers after them."""
+        await self.control("POST", "/_sim/replies", {"provider": provider, "texts": texts})
+
 
 @pytest_asyncio.fixture
 async def simulator():
