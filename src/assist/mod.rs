@@ -9,6 +9,7 @@
 //! - [`shape`]: trimming and joining generated text.
 //! - [`anchor`]: re-anchoring an edit after the author kept typing.
 //! - [`ledger`]: which prompt version made which suggestion (acceptance statistics).
+//! - [`acceptance`]: whether the author kept an action's or a suggestion's text, judged later.
 //!
 //! [`Assistant`] ties them to the application services ([`App`]: router, prompt registry) for one
 //! session. This module knows no LSP: positions are char offsets into [`DocumentSnapshot`]s,
@@ -17,6 +18,7 @@
 //! Must never: log manuscript, prompt or generated text; call a provider while listing actions;
 //! block the async runtime (SQLite and file reads go to the blocking pool).
 
+pub mod acceptance;
 pub mod actions;
 pub mod anchor;
 pub mod context;
@@ -43,6 +45,7 @@ use crate::routing::{Budget, ProviderRef, RouteError, Router};
 use crate::store::StoreError;
 use crate::store::projects::{self, ProjectId};
 
+use acceptance::AcceptanceTracker;
 use actions::{Action, ActionId, Placement};
 use anchor::Anchor;
 use context::{ContextBudget, Surroundings};
@@ -181,6 +184,8 @@ pub struct Assistant {
     pub notes: NotesIndex,
     pub inline: InlineEngine,
     pub ledger: SuggestionLedger,
+    /// Applied actions and shown suggestions waiting to be judged.
+    pub acceptance: AcceptanceTracker,
     /// Project ids by workspace root (`None`: the default project); they never change.
     projects: Mutex<HashMap<Option<PathBuf>, ProjectId>>,
 }
