@@ -14,6 +14,7 @@
 //! log a rendered prompt (it holds manuscript text).
 
 mod bundled;
+pub mod stats;
 mod template;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +25,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::store::prompts::{self as records, TemplateRecord, TemplateUpsert};
+use crate::store::prompts::{self as records, CountDelta, TemplateRecord, TemplateUpsert};
 use crate::store::{Store, StoreError};
 
 pub use template::{LoadWarning, RenderError, Template, TemplateSource, Vars, parse};
@@ -62,10 +63,19 @@ pub struct TemplateSummary {
     pub variables: Vec<String>,
     pub active: bool,
     pub weight: f64,
+    /// Suggestions shown, actions applied.
     pub usage_count: u64,
+    /// Accepted whole (ghost text) or kept by the author (actions, judged later).
     pub success_count: u64,
-    /// Accepted / shown, 0 when never shown.
+    /// Ghost suggestions accepted in part (word or line accept).
+    pub partial_count: u64,
+    /// Accepted shares / uses (a partial accept counts with its share), 0 when never used.
     pub success_rate: f64,
+    /// Whether the rate, or the difference between this template's A/B versions, means anything
+    /// yet (see [`stats`]); the same for every version of a template.
+    pub meaningful: bool,
+    /// Why (or why not), in words.
+    pub note: String,
     /// "prompts/x.md (bundled)" or the workspace file's path.
     pub source: String,
 }
@@ -90,14 +100,14 @@ struct Inner {
     variants: RwLock<BTreeMap<String, Vec<Variant>>>,
     rng: Mutex<Box<dyn RngCore + Send>>,
     /// Counts not written yet because the database was locked by another process.
-    unsaved: Mutex<HashMap<(String, u32), Counts>>,
+    unsaved: Mutex<HashMap<(String, u32), CountDelta>>,
 }
 
-/// Uses and successes of one version, waiting to be written.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    uses: u64,
-    successes: u64,
+fn merge(into: &mut CountDelta, add: &CountDelta) {
+    into.uses += add.uses;
+    into.successes += add.successes;
+    into.partials += add.partials;
+    into.weight += add.weight;
 }
 
 impl std::fmt::Debug for Registry {
@@ -248,9 +258,27 @@ impl Registry {
             .map(|r| ((r.name.clone(), r.version), r))
             .collect();
         let map = self.read();
-        map.values()
-            .flatten()
-            .map(|v| {
+        let mut summaries = Vec::new();
+        for versions in map.values() {
+            let sample = |v: &Variant| {
+                let record = by_key.get(&(v.template.name.clone(), v.template.version));
+                stats::Sample {
+                    uses: record.map_or(0, |r| r.usage_count),
+                    accepted: record.map_or(0.0, |r| r.success_weight),
+                }
+            };
+            // The A/B pool: what selection can choose; without one, every version.
+            let pool: Vec<stats::Sample> = versions
+                .iter()
+                .filter(|v| v.active && v.weight > 0.0)
+                .map(sample)
+                .collect();
+            let verdict = if pool.is_empty() {
+                stats::judge(&versions.iter().map(sample).collect::<Vec<_>>())
+            } else {
+                stats::judge(&pool)
+            };
+            summaries.extend(versions.iter().map(|v| {
                 let t = &v.template;
                 let record = by_key.get(&(t.name.clone(), t.version));
                 TemplateSummary {
@@ -262,11 +290,15 @@ impl Registry {
                     weight: v.weight,
                     usage_count: record.map_or(0, |r| r.usage_count),
                     success_count: record.map_or(0, |r| r.success_count),
+                    partial_count: record.map_or(0, |r| r.partial_count),
                     success_rate: record.map_or(0.0, |r| r.success_rate),
+                    meaningful: verdict.meaningful,
+                    note: verdict.note.clone(),
                     source: t.source.to_string(),
                 }
-            })
-            .collect()
+            }));
+        }
+        summaries
     }
 
     /// `storyteller.prompts.setActive`. Without a weight, `version` becomes the only active
@@ -363,9 +395,9 @@ impl Registry {
         self.count(
             name,
             version,
-            Counts {
+            CountDelta {
                 uses: 1,
-                successes: 0,
+                ..CountDelta::default()
             },
         )
         .await
@@ -378,18 +410,49 @@ impl Registry {
         self.count(
             name,
             version,
-            Counts {
-                uses: 0,
+            CountDelta {
                 successes: 1,
+                weight: 1.0,
+                ..CountDelta::default()
             },
         )
         .await
     }
 
+    /// Counts one suggestion accepted in part, with the share taken (0–1, clamped).
+    pub async fn record_partial(
+        &self,
+        name: &str,
+        version: u32,
+        share: f64,
+    ) -> Result<(), PromptError> {
+        let share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.count(
+            name,
+            version,
+            CountDelta {
+                partials: 1,
+                weight: share,
+                ..CountDelta::default()
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Adds `counts` to what waits to be written, then writes everything waiting, unless another
     /// process holds the database (then it waits for the next count). Returns whether this
     /// count's successes were counted (`true` when kept for later).
-    async fn count(&self, name: &str, version: u32, counts: Counts) -> Result<bool, PromptError> {
+    async fn count(
+        &self,
+        name: &str,
+        version: u32,
+        counts: CountDelta,
+    ) -> Result<bool, PromptError> {
         if self.template(name, version).is_none() {
             return Err(match self.read().contains_key(name) {
                 true => PromptError::UnknownVersion {
@@ -400,11 +463,9 @@ impl Registry {
             });
         }
         let key = (name.to_string(), version);
-        let batch: Vec<((String, u32), Counts)> = {
+        let batch: Vec<((String, u32), CountDelta)> = {
             let mut unsaved = self.lock_unsaved();
-            let entry = unsaved.entry(key.clone()).or_default();
-            entry.uses += counts.uses;
-            entry.successes += counts.successes;
+            merge(unsaved.entry(key.clone()).or_default(), &counts);
             unsaved.drain().collect()
         };
         let attempt = batch.clone();
@@ -418,7 +479,7 @@ impl Registry {
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let mut counted = HashMap::new();
                 for ((name, version), c) in &attempt {
-                    match records::add_counts(&tx, name, *version, c.uses, c.successes) {
+                    match records::add_counts(&tx, name, *version, c) {
                         Ok(n) => {
                             counted.insert((name.clone(), *version), n);
                         }
@@ -437,9 +498,7 @@ impl Registry {
                 // Kept, whatever the failure: the counts are small and written with the next.
                 let mut unsaved = self.lock_unsaved();
                 for (key, c) in batch {
-                    let entry = unsaved.entry(key).or_default();
-                    entry.uses += c.uses;
-                    entry.successes += c.successes;
+                    merge(unsaved.entry(key).or_default(), &c);
                 }
                 match e {
                     StoreError::Locked { .. } => {
@@ -452,7 +511,7 @@ impl Registry {
         }
     }
 
-    fn lock_unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Counts>> {
+    fn lock_unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), CountDelta>> {
         // Counts are whole after every write to the map: a poisoned lock is still consistent.
         self.inner
             .unsaved
