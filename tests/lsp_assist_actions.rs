@@ -219,7 +219,7 @@ async fn continue_scene_reports_progress_and_applies_a_versioned_edit() {
     }));
     assert_eq!(progress.last().unwrap()["kind"], "end");
 
-    // The prompt was sent once, streamed, and counted as used and successful.
+    // The prompt was sent once, streamed, and counted as used; applied is not yet accepted.
     let requests = sim.requests(Some(ProviderKind::OpenAi));
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].body["stream"], true);
@@ -235,9 +235,133 @@ async fn continue_scene_reports_progress_and_applies_a_versioned_edit() {
         .clone();
     assert_eq!(
         (scene["usageCount"].clone(), scene["successCount"].clone()),
-        (json!(1), json!(1))
+        (json!(1), json!(0))
     );
-    assert_eq!(scene["successRate"], 1.0);
+    assert_eq!(scene["successRate"], 0.0);
+    assert_eq!(scene["meaningful"], false);
+}
+
+/// Uses and successes of `name` as `storyteller.prompts.list` shows them.
+async fn counts_of(client: &mut TestClient, name: &str) -> (u64, u64) {
+    let list = execute(client, "storyteller.prompts.list", json!({}))
+        .await
+        .unwrap();
+    let t = list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+        .clone();
+    (
+        t["usageCount"].as_u64().unwrap(),
+        t["successCount"].as_u64().unwrap(),
+    )
+}
+
+/// Waits (a little) until `name` has `successes`; the judgement is written on a task.
+async fn until_successes(client: &mut TestClient, name: &str, successes: u64) -> (u64, u64) {
+    let mut counts = counts_of(client, name).await;
+    for _ in 0..50 {
+        if counts.1 == successes {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counts = counts_of(client, name).await;
+    }
+    counts
+}
+
+/// Runs Continue scene at the end and puts its text into the document as an editor would.
+async fn continue_and_apply(client: &mut TestClient, version: i32) -> String {
+    let result = generate(
+        client,
+        json!({"action": "continueScene", "uri": URI, "range": cursor_at_end()}),
+    )
+    .await;
+    assert_eq!(result["applied"], true, "{result}");
+    let text = result["text"].as_str().unwrap().to_string();
+    client
+        .change(
+            URI,
+            version,
+            json!([{"range": cursor_at_end(), "text": text}]),
+        )
+        .await;
+    text
+}
+
+#[tokio::test]
+async fn an_action_counts_as_accepted_only_if_its_text_is_still_there_at_save() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+
+    // Applied, then undone at once, then saved: not accepted.
+    let text = continue_and_apply(&mut client, 2).await;
+    let (line, character) = assist_support::end_of(MANUSCRIPT);
+    let (end_line, end_character) = assist_support::end_of(&format!("{MANUSCRIPT}{text}"));
+    client
+        .change(
+            URI,
+            3,
+            json!([{"range": range((line, character), (end_line, end_character)), "text": ""}]),
+        )
+        .await;
+    client
+        .notify(
+            "textDocument/didSave",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(counts_of(&mut client, "continue_scene").await, (1, 0));
+
+    // Applied and kept, then saved: accepted.
+    continue_and_apply(&mut client, 4).await;
+    client
+        .notify(
+            "textDocument/didSave",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    assert_eq!(
+        until_successes(&mut client, "continue_scene", 1).await,
+        (2, 1)
+    );
+}
+
+#[tokio::test]
+async fn an_action_kept_through_twenty_edits_counts_without_a_save() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+    continue_and_apply(&mut client, 2).await;
+    // Nineteen keystrokes at the very start: not judged yet.
+    for version in 3..22 {
+        client
+            .change(
+                URI,
+                version,
+                json!([{"range": range((0, 0), (0, 0)), "text": "x"}]),
+            )
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(counts_of(&mut client, "continue_scene").await, (1, 0));
+    client
+        .change(
+            URI,
+            22,
+            json!([{"range": range((0, 0), (0, 0)), "text": "x"}]),
+        )
+        .await;
+    assert_eq!(
+        until_successes(&mut client, "continue_scene", 1).await,
+        (1, 1)
+    );
 }
 
 #[tokio::test]

@@ -34,15 +34,15 @@ const SLACK_CHARS: usize = 80;
 /// Longest inserted text compared word by word (the comparison is quadratic in words).
 const MAX_WORDS: usize = 600;
 
-/// Comparable words: lower case, without surrounding punctuation.
-fn words(text: &str) -> Vec<String> {
+/// Comparable words (at most `cap`): lower case, without surrounding punctuation.
+fn words(text: &str, cap: usize) -> Vec<String> {
     text.split_whitespace()
         .map(|w| {
             w.trim_matches(|c: char| !c.is_alphanumeric())
                 .to_lowercase()
         })
         .filter(|w| !w.is_empty())
-        .take(MAX_WORDS)
+        .take(cap)
         .collect()
 }
 
@@ -71,13 +71,13 @@ fn common_in_order(a: &[String], b: &[String]) -> usize {
 /// insertion): words the rewrite shares with it would also be there after an undo, so only what
 /// the action added beyond them counts.
 pub fn kept_share(inserted: &str, replaced: &str, region: &str) -> f64 {
-    let inserted = words(inserted);
+    let inserted = words(inserted, MAX_WORDS);
     if inserted.is_empty() {
         return 0.0;
     }
     let total = inserted.len() as f64;
-    let now = common_in_order(&inserted, &words(region)) as f64 / total;
-    let baseline = common_in_order(&inserted, &words(replaced)) as f64 / total;
+    let now = common_in_order(&inserted, &words(region, 3 * MAX_WORDS)) as f64 / total;
+    let baseline = common_in_order(&inserted, &words(replaced, 3 * MAX_WORDS)) as f64 / total;
     if baseline >= 1.0 {
         // The action changed no word: nothing of its own can be judged; kept if still there.
         return now;
@@ -108,9 +108,18 @@ pub struct PendingAction {
     /// Document length (chars) right after it was applied.
     applied_len: usize,
     edits: u32,
+    /// The editor answered applyEdit before sending the edit's didChange: that one is the
+    /// action's own edit, not the author's.
+    awaiting_own_edit: bool,
 }
 
 impl PendingAction {
+    fn holds_text(&self, text: &Rope) -> bool {
+        let end = self.start + self.inserted.chars().count();
+        text.get_slice(self.start..end)
+            .is_some_and(|s| s.chars().eq(self.inserted.chars()))
+    }
+
     /// The share of the action's text still in `text` around where it went.
     pub fn judge(&self, text: &Rope) -> f64 {
         let inserted_chars = self.inserted.chars().count();
@@ -235,27 +244,24 @@ impl AcceptanceTracker {
         let replaced_chars = replaced.chars().count();
         // The editor usually sends the edit's didChange before answering applyEdit; if it has not
         // arrived yet, the length it will have is what the action leaves.
-        let now = text.len_chars();
-        let holds_it = text
-            .get_slice(start..start + inserted_chars)
-            .is_some_and(|s| s.chars().eq(inserted.chars()));
-        let applied_len = if holds_it {
-            now
-        } else {
-            (now + inserted_chars).saturating_sub(replaced_chars)
+        let mut action = PendingAction {
+            template,
+            inserted: inserted.to_string(),
+            replaced: replaced.to_string(),
+            start,
+            applied_len: text.len_chars(),
+            edits: 0,
+            awaiting_own_edit: false,
         };
+        if !action.holds_text(text) {
+            action.awaiting_own_edit = true;
+            action.applied_len = (text.len_chars() + inserted_chars).saturating_sub(replaced_chars);
+        }
         self.lock()
             .entry(uri.to_string())
             .or_default()
             .actions
-            .push(PendingAction {
-                template,
-                inserted: inserted.to_string(),
-                replaced: replaced.to_string(),
-                start,
-                applied_len,
-                edits: 0,
-            });
+            .push(action);
     }
 
     /// A ghost suggestion was shown at `start` of `text`. Another pending suggestion of the
@@ -284,6 +290,11 @@ impl AcceptanceTracker {
         })
     }
 
+    /// Whether anything waits for `uri` (one map lookup: the keystroke path asks this first).
+    pub fn is_pending(&self, uri: &str) -> bool {
+        self.lock().contains_key(uri)
+    }
+
     /// After an edit of `uri` was applied (`text` is the document now). Cheap when nothing is
     /// pending for the document.
     pub fn edited(&self, uri: &str, text: &Rope) -> Due {
@@ -299,6 +310,10 @@ impl AcceptanceTracker {
             due.ghosts.push(over);
         }
         for action in &mut doc.actions {
+            if action.awaiting_own_edit && action.holds_text(text) {
+                action.awaiting_own_edit = false;
+                continue;
+            }
             action.edits += 1;
         }
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut doc.actions)
@@ -415,6 +430,20 @@ mod tests {
         let due = tracker.settle("u");
         assert_eq!(due.actions.len(), 1);
         assert!(!is_kept(due.actions[0].judge(&undone)));
+    }
+
+    #[test]
+    fn the_actions_own_edit_arriving_after_apply_is_not_an_edit_of_the_author() {
+        let tracker = AcceptanceTracker::default();
+        let mut text = Rope::from_str(ORIGINAL);
+        let start = ORIGINAL.chars().count();
+        tracker.action_applied("u", t(), ADDED, "", start, &text);
+        insert(&mut text, start, ADDED);
+        // The first is the action's own edit; then nineteen of the author's.
+        for _ in 0..EDITS_BEFORE_JUDGING {
+            assert!(tracker.edited("u", &text).is_empty());
+        }
+        assert_eq!(tracker.edited("u", &text).actions.len(), 1);
     }
 
     #[test]

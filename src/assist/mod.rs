@@ -242,6 +242,9 @@ impl Assistant {
         let result = async {
             let typed_nothing_ok = request.trigger == Trigger::Automatic;
             if let Some(hit) = self.inline.cached(&uri, text, cursor, typed_nothing_ok) {
+                if let Some(template) = self.ledger.get(&hit.id) {
+                    self.ghost_shown(app, &uri, &hit.id, template, &hit.text, cursor, text);
+                }
                 return Ok(Some(InlineSuggestion {
                     id: hit.id,
                     text: hit.text,
@@ -305,6 +308,7 @@ impl Assistant {
             };
             let id = self.ledger.issue(template.clone());
             self.inline.remember(&uri, text, cursor, &id, &suggestion);
+            self.ghost_shown(app, &uri, &id, template.clone(), &suggestion, cursor, text);
             // Counting the use is a SQLite write: never on the path of the answer.
             let registry = app.registry().clone();
             tokio::spawn(async move {
@@ -457,6 +461,87 @@ impl Assistant {
             provider,
             failed_over: routed.failed_over,
         })
+    }
+
+    /// Follows a shown suggestion for partial accepts; the one it replaces is counted.
+    #[allow(clippy::too_many_arguments)]
+    fn ghost_shown(
+        &self,
+        app: &App,
+        uri: &str,
+        id: &str,
+        template: TemplateRef,
+        suggestion: &str,
+        cursor: usize,
+        text: &ropey::Rope,
+    ) {
+        if let Some(over) = self
+            .acceptance
+            .ghost_shown(uri, id, template, suggestion, cursor, text)
+        {
+            let due = acceptance::Due {
+                actions: Vec::new(),
+                ghosts: vec![over],
+            };
+            self.count_acceptance(app.registry(), due, text.clone());
+        }
+    }
+
+    /// Counts what `due` says the author kept: an action whose text is still (mostly) in `text`
+    /// is a success of its template; a ghost suggestion taken in part a partial success with its
+    /// share, unless `storyteller.feedback` counted it already. Judged and written on a task:
+    /// never on the keystroke that made it due.
+    pub fn count_acceptance(&self, registry: &Registry, due: acceptance::Due, text: ropey::Rope) {
+        if due.is_empty() {
+            return;
+        }
+        let partials: Vec<(TemplateRef, f64)> = due
+            .ghosts
+            .iter()
+            .filter_map(|g| {
+                let share = g.partial_share()?;
+                // Forgotten from the ledger: a later full accept of the same id is not counted
+                // twice, and one counted already by feedback is not counted here.
+                self.ledger.take(&g.id)?;
+                Some((g.template.clone(), share))
+            })
+            .collect();
+        let registry = registry.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            for (template, share) in partials {
+                if let Err(e) = registry
+                    .record_partial(&template.name, template.version, share)
+                    .await
+                {
+                    tracing::warn!("partial acceptance not counted: {e}");
+                }
+            }
+            let actions = due.actions;
+            let judged = tokio::task::spawn_blocking(move || {
+                actions
+                    .into_iter()
+                    .map(|a| {
+                        let share = a.judge(&text);
+                        (a.template, acceptance::is_kept(share))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for (template, kept) in judged {
+                tracing::debug!(template = %template.name, kept, "action judged");
+                if kept
+                    && let Err(e) = registry
+                        .record_success(&template.name, template.version)
+                        .await
+                {
+                    tracing::warn!("prompt success not counted: {e}");
+                }
+            }
+        });
     }
 
     /// Counts a shown inline suggestion as accepted (`storyteller.feedback`). Returns the template

@@ -380,13 +380,23 @@ async fn generate(cx: CommandContext, request: GenerateRequest) -> Result<Value,
     progress.report(messages::progress::APPLYING).await;
     let applied = apply_anchored(&cx, &request, &prepared, &generated.text).await;
     match applied {
-        Ok(Some(range)) => {
-            if let Err(e) = app
-                .registry()
-                .record_success(&template.name, template.version)
-                .await
-            {
-                tracing::warn!("prompt success not counted: {e}");
+        Ok(Some((range, placed))) => {
+            // Applied is not accepted: the text is judged on the next save, after further edits,
+            // or at close (`assist::acceptance`).
+            if let Ok(now) = state.documents.snapshot(uri) {
+                let replaced = if placed.replace.is_empty() {
+                    ""
+                } else {
+                    prepared.anchor.selected()
+                };
+                state.assistant.acceptance.action_applied(
+                    uri,
+                    template,
+                    &generated.text,
+                    replaced,
+                    placed.replace.start,
+                    now.text(),
+                );
             }
             progress.end(messages::progress::DONE).await;
             Ok(json!({
@@ -575,14 +585,14 @@ async fn tell_failure(
     }
 }
 
-/// Applies `text` where the action's anchor is now: `Ok(Some(range))` when the editor applied
-/// it, `Ok(None)` when the anchored text changed (nothing applied).
+/// Applies `text` where the action's anchor is now: `Ok(Some((range, placed)))` when the editor
+/// applied it, `Ok(None)` when the anchored text changed (nothing applied).
 async fn apply_anchored(
     cx: &CommandContext,
     request: &GenerateRequest,
     prepared: &PreparedAction,
     text: &str,
-) -> Result<Option<lsp_types::Range>, CommandError> {
+) -> Result<Option<(lsp_types::Range, PlacedEdit)>, CommandError> {
     // A second try covers the author typing between our snapshot and the editor's check of the
     // versioned edit.
     for _ in 0..2 {
@@ -602,7 +612,7 @@ async fn apply_anchored(
         )
         .await?
         {
-            Some(range) => return Ok(Some(range)),
+            Some(range) => return Ok(Some((range, placed))),
             None => continue,
         }
     }
