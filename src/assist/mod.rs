@@ -365,7 +365,8 @@ impl Assistant {
             ContextBudget::ACTION,
         );
         let id = request.action.id();
-        let template = registry.select(id.template())?;
+        // A custom action's template is its own (a workspace prompt with `action:`).
+        let template = registry.select(request.action.template())?;
         let selection = anchor.selected().to_string();
         let heading = surroundings.heading.clone().unwrap_or_default();
         let tone = request
@@ -400,7 +401,7 @@ impl Assistant {
             idle_timeout: timeout.min(crate::providers::DEFAULT_IDLE_TIMEOUT),
         };
         Ok(PreparedAction {
-            action: request.action,
+            action: request.action.clone(),
             template: template_ref(&template),
             request: completion,
             anchor,
@@ -450,7 +451,7 @@ impl Assistant {
         let around = &prepared.surroundings;
         let text = shape::action_output(
             &raw,
-            prepared.action.id().placement(),
+            prepared.action.placement(),
             &around.before,
             prepared.anchor.selected(),
             &around.after,
@@ -577,7 +578,7 @@ pub fn place(
     let span = prepared
         .anchor
         .locate(document.text(), document.version())?;
-    let replace = match prepared.action.id().placement() {
+    let replace = match prepared.action.placement() {
         Placement::ReplaceSelection => span,
         Placement::AtCursor | Placement::AfterSelection => span.end..span.end,
     };

@@ -17,7 +17,7 @@ mod bundled;
 pub mod stats;
 mod template;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -28,10 +28,68 @@ use serde::Serialize;
 use crate::store::prompts::{self as records, CountDelta, TemplateRecord, TemplateUpsert};
 use crate::store::{Store, StoreError};
 
-pub use template::{LoadWarning, RenderError, Template, TemplateSource, Vars, parse};
+pub use template::{
+    CustomAction, CustomPlacement, LoadWarning, RenderError, Template, TemplateSource, Vars, parse,
+};
 
 /// Where a workspace keeps its template overrides, relative to its root.
 pub const WORKSPACE_DIR: &str = ".storyteller/prompts";
+
+/// The ghost-text template (its A/B versions share the name).
+pub const INLINE_TEMPLATE: &str = "inline_continuation";
+
+/// What ghost text (`inline_continuation`) supplies to its template.
+pub const INLINE_VARIABLES: &[&str] = &[
+    "before", "after", "heading", "notes", "story", "language", "previous",
+];
+
+/// What every action, built-in or custom, supplies: the ghost-text variables and these.
+pub const ACTION_VARIABLES: &[&str] = &[
+    "before",
+    "after",
+    "heading",
+    "notes",
+    "story",
+    "language",
+    "previous",
+    "selection",
+    "tone",
+    "character",
+    "instruction",
+];
+
+/// The variables a template can be given: ghost text's for [`INLINE_TEMPLATE`], an action's for
+/// any other.
+pub fn supplied_variables(template_name: &str) -> &'static [&'static str] {
+    if template_name == INLINE_TEMPLATE {
+        INLINE_VARIABLES
+    } else {
+        ACTION_VARIABLES
+    }
+}
+
+/// A warning for the first declared variable nobody supplies (the template would fail at use).
+fn unsupplied_variable(t: &Template) -> Option<LoadWarning> {
+    let supplied = supplied_variables(&t.name);
+    let unknown = t
+        .variables
+        .iter()
+        .find(|v| !supplied.contains(&v.as_str()))?;
+    let who = if t.name == INLINE_TEMPLATE {
+        "ghost text"
+    } else {
+        "an action"
+    };
+    Some(LoadWarning {
+        file: t.source.to_string(),
+        line: None,
+        message: format!(
+            "declares the variable `{unknown}`, which {who} does not supply (it supplies: {}); \
+             this file is not used",
+            supplied.join(", ")
+        ),
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
@@ -216,6 +274,34 @@ impl Registry {
             .iter()
             .find(|v| v.template.version == version)
             .map(|v| Arc::clone(&v.template))
+    }
+
+    /// The custom actions (front matter `action`) of the workspace at `root`, by title: each
+    /// template name once, with its newest active version's title and placement.
+    pub fn custom_actions(&self, root: &Path) -> Vec<(String, CustomAction)> {
+        let dir = root.join(WORKSPACE_DIR);
+        let map = self.read();
+        let mut found: Vec<(String, CustomAction)> = map
+            .iter()
+            .filter_map(|(name, versions)| {
+                let newest = versions.iter().rev().find(|v| {
+                    v.active
+                        && v.template.action.is_some()
+                        && matches!(&v.template.source, TemplateSource::Workspace(p) if p.starts_with(&dir))
+                })?;
+                Some((name.clone(), newest.template.action.clone()?))
+            })
+            .collect();
+        found.sort_by(|a, b| a.1.title.cmp(&b.1.title).then_with(|| a.0.cmp(&b.0)));
+        found
+    }
+
+    /// The custom action `name` of the workspace at `root`, if it is one.
+    pub fn custom_action(&self, root: &Path, name: &str) -> Option<CustomAction> {
+        self.custom_actions(root)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, action)| action)
     }
 
     /// Chooses a version of `name` among its active ones, with probability proportional to
@@ -547,18 +633,27 @@ pub fn choose_weighted(weights: &[f64], draw: f64) -> Option<usize> {
 
 /// Every valid template from the bundle and the workspaces, later sources replacing earlier
 /// ones with the same (name, version), plus a warning per skipped file.
+///
+/// A workspace file that replaces a bundled (name, version) takes the name over: the bundle's
+/// other versions of that name leave the A/B pool, so only the author's text is ever rendered. A
+/// workspace file with a new version of a bundled name (and no replacement) joins the bundle's
+/// pool as an A/B variant.
 fn collect(workspace_roots: &[PathBuf]) -> (Vec<Template>, Vec<LoadWarning>) {
     let mut warnings = Vec::new();
     let mut chosen: BTreeMap<(String, u32), Template> = BTreeMap::new();
 
     for (file, text) in bundled::FILES {
         match parse(TemplateSource::Bundled(file), text) {
-            Ok(t) => {
-                chosen.insert((t.name.clone(), t.version), t);
-            }
+            Ok(t) => match unsupplied_variable(&t) {
+                Some(w) => warnings.push(w),
+                None => {
+                    chosen.insert((t.name.clone(), t.version), t);
+                }
+            },
             Err(w) => warnings.push(w),
         }
     }
+    let mut taken_over: BTreeSet<String> = BTreeSet::new();
     for root in workspace_roots {
         let mut seen_here: BTreeMap<(String, u32), PathBuf> = BTreeMap::new();
         for (path, text) in workspace_files(&root.join(WORKSPACE_DIR), &mut warnings) {
@@ -569,6 +664,10 @@ fn collect(workspace_roots: &[PathBuf]) -> (Vec<Template>, Vec<LoadWarning>) {
                     continue;
                 }
             };
+            if let Some(w) = unsupplied_variable(&t) {
+                warnings.push(w);
+                continue;
+            }
             let key = (t.name.clone(), t.version);
             if let Some(first) = seen_here.get(&key) {
                 warnings.push(LoadWarning {
@@ -584,9 +683,18 @@ fn collect(workspace_roots: &[PathBuf]) -> (Vec<Template>, Vec<LoadWarning>) {
                 continue;
             }
             seen_here.insert(key.clone(), path);
+            if chosen
+                .get(&key)
+                .is_some_and(|old| matches!(old.source, TemplateSource::Bundled(_)))
+            {
+                taken_over.insert(t.name.clone());
+            }
             chosen.insert(key, t);
         }
     }
+    chosen.retain(|(name, _), t| {
+        !(taken_over.contains(name) && matches!(t.source, TemplateSource::Bundled(_)))
+    });
     (chosen.into_values().collect(), warnings)
 }
 
