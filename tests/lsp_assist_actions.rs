@@ -792,3 +792,100 @@ async fn an_exhausted_quota_offers_the_other_providers() {
         .unwrap();
     assert_eq!(status["primary"]["displayName"], "Anthropic Claude");
 }
+
+#[tokio::test]
+async fn a_workspace_prompt_with_an_action_title_is_listed_and_runs_like_a_built_in_action() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let root = folder.path().canonicalize().unwrap();
+    let prompts = root.join(".storyteller/prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(
+        prompts.join("tighten.md"),
+        "---\nname: tighten\nversion: 1\naction: Tighten prose\nplacement: replace\n\
+         variables: [selection, notes]\n---\nHOUSE TIGHTEN: cut every spare word from {{selection}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prompts.join("weather.md"),
+        "---\nname: weather\nversion: 1\naction: Describe the weather\nvariables: [before]\n---\n\
+         HOUSE WEATHER after {{before}}\n",
+    )
+    .unwrap();
+    let uri = tower_lsp::lsp_types::Url::from_file_path(root.join("chapter-1.md"))
+        .unwrap()
+        .to_string();
+    let mut client = assist_support::start_in_folder(
+        &sim,
+        &[ProviderKind::OpenAi],
+        &root,
+        rich_client(),
+        json!({}),
+    )
+    .await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(&uri, MANUSCRIPT).await;
+
+    let listed = |range: Value| json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}});
+    let on_selection = client
+        .request("textDocument/codeAction", listed(selection()))
+        .await
+        .unwrap();
+    let on_selection = on_selection.as_array().unwrap();
+    let tighten = on_selection
+        .iter()
+        .find(|a| a["title"] == "Tighten prose")
+        .expect("the custom action on a selection");
+    assert_eq!(tighten["kind"], "refactor.rewrite.storyteller");
+    assert!(
+        on_selection
+            .iter()
+            .all(|a| a["title"] != "Describe the weather")
+    );
+    let at_cursor = client
+        .request("textDocument/codeAction", listed(cursor_at_end()))
+        .await
+        .unwrap();
+    assert_eq!(
+        titles(at_cursor.as_array().unwrap()),
+        [
+            "Continue scene",
+            "Expand worldbuilding",
+            "Describe the weather"
+        ]
+    );
+
+    let arguments = tighten["command"]["arguments"][0].clone();
+    assert_eq!(arguments["action"], "custom");
+    assert_eq!(arguments["template"], "tighten");
+    let result = generate(&mut client, arguments).await;
+    assert_eq!(result["applied"], true, "{result}");
+    assert_eq!(result["range"], selection());
+    let prompt = sim.requests(Some(ProviderKind::OpenAi))[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.starts_with(&format!(
+            "HOUSE TIGHTEN: cut every spare word from {SELECTED}"
+        )),
+        "the custom template is what was sent"
+    );
+
+    // An unknown custom action, or one without its template, is refused naming the field.
+    for (arguments, field) in [
+        (
+            json!({"action": "custom", "template": "nope", "uri": uri, "range": selection()}),
+            "template",
+        ),
+        (
+            json!({"action": "custom", "uri": uri, "range": selection()}),
+            "template",
+        ),
+    ] {
+        let error = execute(&mut client, "storyteller.generate", arguments)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains(field), "{error}");
+    }
+}
