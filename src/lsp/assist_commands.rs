@@ -4,9 +4,10 @@
 //! Each decodes its one argument object strictly (an unknown field, a wrong type or an unknown
 //! id is `InvalidParams` naming the field), calls the assist layer, and encodes a JSON object.
 //!
-//! `storyteller.generate {action, uri, range, tone?, version?}` runs one code action:
+//! `storyteller.generate {action, uri, range, tone?, version?, template?}` runs one code action:
 //! `action` is an id of `assist::actions::ActionId` (`continueScene`, `expandWorldbuilding`,
-//! `rewriteSelection`, `suggestDialogue`, `describeCharacter`); `tone` is required for
+//! `rewriteSelection`, `suggestDialogue`, `describeCharacter`, or `custom` with `template`, the
+//! name of a workspace prompt with `action:` front matter); `tone` is required for
 //! `rewriteSelection` (`vivid`, `concise`, `tense`, `lyrical`, `plain`) and refused for the
 //! others; `version` is the document version the range belongs to (code actions send it): if the
 //! document moved on since, the range no longer means the same text and the action is refused.
@@ -15,7 +16,8 @@
 //! `messages::EDIT_CONFLICT` if the text it belongs to changed. Result:
 //! `{applied, action, provider?, failedOver?, text?, range?, reason?}`; `reason` names why
 //! nothing was applied (`conflict`, `cancelled`, `notConfigured`, `offline`, `allFailed`,
-//! `providerError`, `empty`, `noApplyEdit`) after the author was told.
+//! `providerError`, `empty`, `noApplyEdit`) after the author was told. An applied action counts
+//! as used; whether it counts as accepted is judged later (`assist::acceptance`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

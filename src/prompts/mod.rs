@@ -2,7 +2,11 @@
 //! `<workspace>/.storyteller/prompts/`, their statistics in SQLite, rendering and A/B selection.
 //!
 //! A template is identified by (name, version). A workspace file with the same name and version
-//! as a bundled one replaces it; a new version adds an A/B variant. At load every template is
+//! as a bundled one replaces it, and the bundle's other versions of that name leave the pool; a
+//! new version of a bundled name (replacing none) adds an A/B variant. A workspace file with
+//! `action: <title>` front matter is also a code action of its workspace
+//! ([`Registry::custom_actions`]). Every declared variable must be one the template's user
+//! supplies ([`INLINE_VARIABLES`], [`ACTION_VARIABLES`]), or the file is skipped with a warning. At load every template is
 //! upserted into `prompt_templates`, so usage and success counts survive restarts (they are kept
 //! per (name, version): bump the version to measure a changed prompt separately).
 //!
