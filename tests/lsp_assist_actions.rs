@@ -889,3 +889,24 @@ async fn a_workspace_prompt_with_an_action_title_is_listed_and_runs_like_a_built
         assert!(error.to_string().contains(field), "{error}");
     }
 }
+
+#[tokio::test]
+async fn an_action_still_there_when_its_document_closes_counts_as_accepted() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+    continue_and_apply(&mut client, 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(counts_of(&mut client, "continue_scene").await, (1, 0));
+    client
+        .notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    assert_eq!(
+        until_successes(&mut client, "continue_scene", 1).await,
+        (1, 1)
+    );
+}
