@@ -510,3 +510,16 @@ pub mod notes {
         format!("--at: {reason}; expected FILE:LINE (or FILE:LINE:COLUMN), lines counted from 1")
     }
 }
+
+/// What `storyteller.prompts.list` and `storyteller-lsp prompts list` say about a template's
+/// statistics (`prompts::stats`).
+pub mod prompt_stats {
+    pub fn too_few_uses(minimum: u64) -> String {
+        format!("fewer than {minimum} uses per version: not yet meaningful")
+    }
+
+    pub const ENOUGH_USES: &str = "enough uses for its rate to mean something";
+    pub const VERSIONS_DIFFER: &str = "the versions' rates differ (95% confidence)";
+    pub const NO_DIFFERENCE_YET: &str =
+        "no difference between the versions at 95% confidence yet: keep collecting";
+}

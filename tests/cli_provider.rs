@@ -430,7 +430,9 @@ async fn prompts_list_shows_versions_and_statistics() {
     let table = text(&out.stdout);
     assert!(table.starts_with("NAME"), "{table}");
     assert!(
-        table.contains("USAGE") && table.contains("SUCCESS"),
+        ["USES", "ACCEPTED", "PARTIAL", "RATE", "MEANINGFUL"]
+            .iter()
+            .all(|c| table.contains(c)),
         "{table}"
     );
     assert!(
@@ -448,7 +450,11 @@ async fn prompts_list_shows_versions_and_statistics() {
         "active",
         "weight",
         "usageCount",
+        "successCount",
+        "partialCount",
         "successRate",
+        "meaningful",
+        "note",
     ] {
         assert!(first.get(field).is_some(), "{field} missing: {first}");
     }

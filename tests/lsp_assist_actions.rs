@@ -219,7 +219,7 @@ async fn continue_scene_reports_progress_and_applies_a_versioned_edit() {
     }));
     assert_eq!(progress.last().unwrap()["kind"], "end");
 
-    // The prompt was sent once, streamed, and counted as used and successful.
+    // The prompt was sent once, streamed, and counted as used; applied is not yet accepted.
     let requests = sim.requests(Some(ProviderKind::OpenAi));
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].body["stream"], true);
@@ -235,9 +235,133 @@ async fn continue_scene_reports_progress_and_applies_a_versioned_edit() {
         .clone();
     assert_eq!(
         (scene["usageCount"].clone(), scene["successCount"].clone()),
-        (json!(1), json!(1))
+        (json!(1), json!(0))
     );
-    assert_eq!(scene["successRate"], 1.0);
+    assert_eq!(scene["successRate"], 0.0);
+    assert_eq!(scene["meaningful"], false);
+}
+
+/// Uses and successes of `name` as `storyteller.prompts.list` shows them.
+async fn counts_of(client: &mut TestClient, name: &str) -> (u64, u64) {
+    let list = execute(client, "storyteller.prompts.list", json!({}))
+        .await
+        .unwrap();
+    let t = list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+        .clone();
+    (
+        t["usageCount"].as_u64().unwrap(),
+        t["successCount"].as_u64().unwrap(),
+    )
+}
+
+/// Waits (a little) until `name` has `successes`; the judgement is written on a task.
+async fn until_successes(client: &mut TestClient, name: &str, successes: u64) -> (u64, u64) {
+    let mut counts = counts_of(client, name).await;
+    for _ in 0..50 {
+        if counts.1 == successes {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counts = counts_of(client, name).await;
+    }
+    counts
+}
+
+/// Runs Continue scene at the end and puts its text into the document as an editor would.
+async fn continue_and_apply(client: &mut TestClient, version: i32) -> String {
+    let result = generate(
+        client,
+        json!({"action": "continueScene", "uri": URI, "range": cursor_at_end()}),
+    )
+    .await;
+    assert_eq!(result["applied"], true, "{result}");
+    let text = result["text"].as_str().unwrap().to_string();
+    client
+        .change(
+            URI,
+            version,
+            json!([{"range": cursor_at_end(), "text": text}]),
+        )
+        .await;
+    text
+}
+
+#[tokio::test]
+async fn an_action_counts_as_accepted_only_if_its_text_is_still_there_at_save() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+
+    // Applied, then undone at once, then saved: not accepted.
+    let text = continue_and_apply(&mut client, 2).await;
+    let (line, character) = assist_support::end_of(MANUSCRIPT);
+    let (end_line, end_character) = assist_support::end_of(&format!("{MANUSCRIPT}{text}"));
+    client
+        .change(
+            URI,
+            3,
+            json!([{"range": range((line, character), (end_line, end_character)), "text": ""}]),
+        )
+        .await;
+    client
+        .notify(
+            "textDocument/didSave",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(counts_of(&mut client, "continue_scene").await, (1, 0));
+
+    // Applied and kept, then saved: accepted.
+    continue_and_apply(&mut client, 4).await;
+    client
+        .notify(
+            "textDocument/didSave",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    assert_eq!(
+        until_successes(&mut client, "continue_scene", 1).await,
+        (2, 1)
+    );
+}
+
+#[tokio::test]
+async fn an_action_kept_through_twenty_edits_counts_without_a_save() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+    continue_and_apply(&mut client, 2).await;
+    // Nineteen keystrokes at the very start: not judged yet.
+    for version in 3..22 {
+        client
+            .change(
+                URI,
+                version,
+                json!([{"range": range((0, 0), (0, 0)), "text": "x"}]),
+            )
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(counts_of(&mut client, "continue_scene").await, (1, 0));
+    client
+        .change(
+            URI,
+            22,
+            json!([{"range": range((0, 0), (0, 0)), "text": "x"}]),
+        )
+        .await;
+    assert_eq!(
+        until_successes(&mut client, "continue_scene", 1).await,
+        (1, 1)
+    );
 }
 
 #[tokio::test]
@@ -667,4 +791,122 @@ async fn an_exhausted_quota_offers_the_other_providers() {
         .await
         .unwrap();
     assert_eq!(status["primary"]["displayName"], "Anthropic Claude");
+}
+
+#[tokio::test]
+async fn a_workspace_prompt_with_an_action_title_is_listed_and_runs_like_a_built_in_action() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let root = folder.path().canonicalize().unwrap();
+    let prompts = root.join(".storyteller/prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(
+        prompts.join("tighten.md"),
+        "---\nname: tighten\nversion: 1\naction: Tighten prose\nplacement: replace\n\
+         variables: [selection, notes]\n---\nHOUSE TIGHTEN: cut every spare word from {{selection}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prompts.join("weather.md"),
+        "---\nname: weather\nversion: 1\naction: Describe the weather\nvariables: [before]\n---\n\
+         HOUSE WEATHER after {{before}}\n",
+    )
+    .unwrap();
+    let uri = tower_lsp::lsp_types::Url::from_file_path(root.join("chapter-1.md"))
+        .unwrap()
+        .to_string();
+    let mut client = assist_support::start_in_folder(
+        &sim,
+        &[ProviderKind::OpenAi],
+        &root,
+        rich_client(),
+        json!({}),
+    )
+    .await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(&uri, MANUSCRIPT).await;
+
+    let listed = |range: Value| json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}});
+    let on_selection = client
+        .request("textDocument/codeAction", listed(selection()))
+        .await
+        .unwrap();
+    let on_selection = on_selection.as_array().unwrap();
+    let tighten = on_selection
+        .iter()
+        .find(|a| a["title"] == "Tighten prose")
+        .expect("the custom action on a selection");
+    assert_eq!(tighten["kind"], "refactor.rewrite.storyteller");
+    assert!(
+        on_selection
+            .iter()
+            .all(|a| a["title"] != "Describe the weather")
+    );
+    let at_cursor = client
+        .request("textDocument/codeAction", listed(cursor_at_end()))
+        .await
+        .unwrap();
+    assert_eq!(
+        titles(at_cursor.as_array().unwrap()),
+        [
+            "Continue scene",
+            "Expand worldbuilding",
+            "Describe the weather"
+        ]
+    );
+
+    let arguments = tighten["command"]["arguments"][0].clone();
+    assert_eq!(arguments["action"], "custom");
+    assert_eq!(arguments["template"], "tighten");
+    let result = generate(&mut client, arguments).await;
+    assert_eq!(result["applied"], true, "{result}");
+    assert_eq!(result["range"], selection());
+    let prompt = sim.requests(Some(ProviderKind::OpenAi))[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.starts_with(&format!(
+            "HOUSE TIGHTEN: cut every spare word from {SELECTED}"
+        )),
+        "the custom template is what was sent"
+    );
+
+    // An unknown custom action, or one without its template, is refused naming the field.
+    for (arguments, field) in [
+        (
+            json!({"action": "custom", "template": "nope", "uri": uri, "range": selection()}),
+            "template",
+        ),
+        (
+            json!({"action": "custom", "uri": uri, "range": selection()}),
+            "template",
+        ),
+    ] {
+        let error = execute(&mut client, "storyteller.generate", arguments)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains(field), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn an_action_still_there_when_its_document_closes_counts_as_accepted() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+    continue_and_apply(&mut client, 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(counts_of(&mut client, "continue_scene").await, (1, 0));
+    client
+        .notify(
+            "textDocument/didClose",
+            json!({"textDocument": {"uri": URI}}),
+        )
+        .await;
+    assert_eq!(
+        until_successes(&mut client, "continue_scene", 1).await,
+        (1, 1)
+    );
 }

@@ -455,3 +455,158 @@ async fn statistics_met_by_another_process_lock_are_kept_and_written_with_the_ne
         .unwrap();
     assert_eq!((scene.usage_count, scene.success_count), (21, 1));
 }
+
+#[tokio::test]
+async fn a_workspace_file_with_a_bundled_name_and_version_is_the_only_text_ever_rendered() {
+    // The bundle has inline_continuation versions 1 and 2 (an A/B pair). Replacing version 1 must
+    // not leave the bundled version 2 in the pool.
+    let ws = Workspace::new();
+    let mine = ws.write(
+        "ghost.md",
+        "---\nname: inline_continuation\nversion: 1\nvariables: [before]\n---\nMY GHOST {{before}}\n",
+    );
+    let (registry, warnings) = ws.load().await;
+    assert!(warnings.is_empty(), "{warnings:?}");
+    registry.set_rng(StdRng::seed_from_u64(7));
+    for _ in 0..200 {
+        let chosen = registry.select("inline_continuation").unwrap();
+        let text = registry
+            .render(&chosen, &Vars::new().with("before", "x"))
+            .unwrap();
+        assert_eq!(text, "MY GHOST x");
+    }
+    let listed = registry.list().await.unwrap();
+    let ghost: Vec<_> = listed
+        .iter()
+        .filter(|s| s.name == "inline_continuation")
+        .collect();
+    assert_eq!(ghost.len(), 1, "{ghost:?}");
+    assert_eq!(ghost[0].source, mine.display().to_string());
+}
+
+#[tokio::test]
+async fn a_template_declaring_a_variable_nobody_supplies_is_not_used_and_named_in_a_warning() {
+    let ws = Workspace::new();
+    let odd = ws.write(
+        "odd.md",
+        "---\nname: weather\nversion: 1\naction: Describe the weather\nvariables: [before, mood]\n---\n{{mood}} {{before}}\n",
+    );
+    // `selection` is an action's, not ghost text's.
+    let ghost = ws.write(
+        "ghost.md",
+        "---\nname: inline_continuation\nversion: 5\nvariables: [before, selection]\n---\n{{selection}} {{before}}\n",
+    );
+    // Everything an action supplies is fine for an action.
+    ws.write(
+        "full.md",
+        "---\nname: full\nversion: 1\naction: Everything\nvariables: [before, after, heading, notes, story, language, previous, selection, tone, character, instruction]\n---\n{{before}}{{after}}{{heading}}{{notes}}{{story}}{{language}}{{previous}}{{selection}}{{tone}}{{character}}{{instruction}}\n",
+    );
+    let (registry, warnings) = ws.load().await;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let about = |path: &Path| {
+        warnings
+            .iter()
+            .find(|w| w.file == path.display().to_string())
+            .unwrap_or_else(|| panic!("no warning for {}: {warnings:?}", path.display()))
+            .to_string()
+    };
+    assert!(about(&odd).contains("`mood`"), "{}", about(&odd));
+    assert!(about(&ghost).contains("`selection`"), "{}", about(&ghost));
+    assert!(about(&ghost).contains("ghost text"), "{}", about(&ghost));
+    assert!(registry.template("weather", 1).is_none());
+    assert!(registry.template("inline_continuation", 5).is_none());
+    assert!(registry.template("full", 1).is_some());
+    let supplied = storyteller_lsp::prompts::ACTION_VARIABLES;
+    assert!(
+        storyteller_lsp::prompts::INLINE_VARIABLES
+            .iter()
+            .all(|v| supplied.contains(v))
+    );
+}
+
+#[tokio::test]
+async fn workspace_prompts_with_an_action_title_become_custom_actions_of_that_workspace() {
+    use storyteller_lsp::prompts::CustomPlacement;
+    let ws = Workspace::new();
+    ws.write(
+        "tighten.md",
+        "---\nname: tighten\nversion: 1\naction: Tighten prose\nplacement: replace\nvariables: [selection]\n---\nTighten: {{selection}}\n",
+    );
+    ws.write(
+        "weather.md",
+        "---\nname: weather\nversion: 1\naction: Describe the weather\nvariables: [before]\n---\nWeather after {{before}}\n",
+    );
+    let bad = ws.write(
+        "bad.md",
+        "---\nname: bad\nversion: 1\naction: Bad\nplacement: sideways\n---\nx\n",
+    );
+    let stray = ws.write(
+        "stray.md",
+        "---\nname: stray\nversion: 1\nplacement: after\n---\nx\n",
+    );
+    let (registry, warnings) = ws.load().await;
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings.iter().any(
+        |w| w.file == bad.display().to_string() && w.message.contains("cursor, replace, after")
+    ));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.file == stray.display().to_string() && w.message.contains("add `action:"))
+    );
+
+    let customs = registry.custom_actions(&ws.root);
+    let listed: Vec<(&str, &str, CustomPlacement)> = customs
+        .iter()
+        .map(|(name, a)| (name.as_str(), a.title.as_str(), a.placement))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("weather", "Describe the weather", CustomPlacement::Cursor),
+            ("tighten", "Tighten prose", CustomPlacement::Replace),
+        ]
+    );
+    // Another workspace does not see them.
+    assert!(registry.custom_actions(Path::new("/elsewhere")).is_empty());
+    assert!(registry.custom_action(&ws.root, "tighten").is_some());
+    assert!(registry.custom_action(&ws.root, "continue_scene").is_none());
+}
+
+#[tokio::test]
+async fn partial_accepts_count_with_their_share_and_small_samples_are_not_meaningful() {
+    let ws = Workspace::new();
+    let (registry, _) = ws.load().await;
+    for _ in 0..4 {
+        registry
+            .record_usage("inline_continuation", 1)
+            .await
+            .unwrap();
+    }
+    assert!(
+        registry
+            .record_success("inline_continuation", 1)
+            .await
+            .unwrap()
+    );
+    registry
+        .record_partial("inline_continuation", 1, 0.5)
+        .await
+        .unwrap();
+    let listed = registry.list().await.unwrap();
+    let v1 = listed
+        .iter()
+        .find(|s| s.name == "inline_continuation" && s.version == 1)
+        .unwrap();
+    assert_eq!(
+        (v1.usage_count, v1.success_count, v1.partial_count),
+        (4, 1, 1)
+    );
+    assert!(
+        (v1.success_rate - 1.5 / 4.0).abs() < 1e-9,
+        "{}",
+        v1.success_rate
+    );
+    assert!(!v1.meaningful);
+    assert!(v1.note.contains("30"), "{}", v1.note);
+}

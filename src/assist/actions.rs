@@ -9,7 +9,7 @@ use std::fmt;
 use crate::messages;
 
 /// What an action's output does to the manuscript.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Placement {
     /// Inserted at the cursor (or the end of the selection's range when there is one).
     AtCursor,
@@ -66,6 +66,7 @@ named_enum! {
         RewriteSelection => "rewriteSelection",
         SuggestDialogue => "suggestDialogue",
         DescribeCharacter => "describeCharacter",
+        Custom => "custom",
     }
 }
 
@@ -89,13 +90,17 @@ impl ActionId {
             ActionId::RewriteSelection => "rewrite_selection",
             ActionId::SuggestDialogue => "suggest_dialogue",
             ActionId::DescribeCharacter => "describe_character",
+            // A custom action names its template itself (`Action::template`).
+            ActionId::Custom => "",
         }
     }
 
     /// Where the output goes (the template's front matter says the same in prose).
     pub const fn placement(self) -> Placement {
         match self {
-            ActionId::ContinueScene | ActionId::ExpandWorldbuilding => Placement::AtCursor,
+            ActionId::ContinueScene | ActionId::ExpandWorldbuilding | ActionId::Custom => {
+                Placement::AtCursor
+            }
             ActionId::RewriteSelection | ActionId::SuggestDialogue => Placement::ReplaceSelection,
             ActionId::DescribeCharacter => Placement::AfterSelection,
         }
@@ -127,6 +132,8 @@ pub enum ActionError {
     ToneRequired,
     #[error("only rewriteSelection takes a tone")]
     ToneNotApplicable,
+    #[error("a custom action needs `template`: the name of a workspace prompt with `action:`")]
+    TemplateRequired,
 }
 
 fn list<T: fmt::Display>(items: &[T]) -> String {
@@ -137,20 +144,83 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
         .join(", ")
 }
 
-/// One runnable action: an id and, for rewrites, a tone. Valid by construction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A workspace prompt offered as a code action of its own (front matter `action:`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CustomAction {
+    template: String,
+    title: String,
+    placement: Placement,
+}
+
+/// One runnable action: an id and, for rewrites, a tone; for a custom action, its template.
+/// Valid by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Action {
     id: ActionId,
     tone: Option<Tone>,
+    custom: Option<Box<CustomAction>>,
 }
 
 impl Action {
     pub fn new(id: ActionId, tone: Option<Tone>) -> Result<Action, ActionError> {
         match (id, tone) {
+            (ActionId::Custom, None) => Err(ActionError::TemplateRequired),
             (ActionId::RewriteSelection, None) => Err(ActionError::ToneRequired),
-            (ActionId::RewriteSelection, Some(_)) | (_, None) => Ok(Action { id, tone }),
+            (ActionId::RewriteSelection, Some(_)) | (_, None) => Ok(Action {
+                id,
+                tone,
+                custom: None,
+            }),
             (_, Some(_)) => Err(ActionError::ToneNotApplicable),
         }
+    }
+
+    /// The custom action of the workspace template `template`.
+    pub fn custom(template: &str, spec: &crate::prompts::CustomAction) -> Action {
+        use crate::prompts::CustomPlacement;
+        let placement = match spec.placement {
+            CustomPlacement::Cursor => Placement::AtCursor,
+            CustomPlacement::Replace => Placement::ReplaceSelection,
+            CustomPlacement::After => Placement::AfterSelection,
+        };
+        Action {
+            id: ActionId::Custom,
+            tone: None,
+            custom: Some(Box::new(CustomAction {
+                template: template.to_string(),
+                title: spec.title.clone(),
+                placement,
+            })),
+        }
+    }
+
+    /// The template of a custom action (`None` for the built-in ones).
+    pub fn custom_template(&self) -> Option<&str> {
+        self.custom.as_deref().map(|c| c.template.as_str())
+    }
+
+    /// The prompt template it renders.
+    pub fn template(&self) -> &str {
+        self.custom_template().unwrap_or(self.id.template())
+    }
+
+    /// Where its output goes.
+    pub fn placement(&self) -> Placement {
+        self.custom
+            .as_deref()
+            .map_or(self.id.placement(), |c| c.placement)
+    }
+
+    pub fn kind(&self) -> ActionKind {
+        match self.placement() {
+            Placement::ReplaceSelection => ActionKind::Rewrite,
+            Placement::AtCursor | Placement::AfterSelection => ActionKind::Source,
+        }
+    }
+
+    /// Offered only on a selection (and refused without one).
+    pub fn needs_selection(&self) -> bool {
+        !matches!(self.placement(), Placement::AtCursor)
     }
 
     /// Parses the `action` and `tone` arguments of `storyteller.generate`.
@@ -162,17 +232,20 @@ impl Action {
         Action::new(id, tone)
     }
 
-    pub fn id(self) -> ActionId {
+    pub fn id(&self) -> ActionId {
         self.id
     }
 
-    pub fn tone(self) -> Option<Tone> {
+    pub fn tone(&self) -> Option<Tone> {
         self.tone
     }
 
     /// The title shown in the editor's code action menu.
-    pub fn title(self) -> String {
+    pub fn title(&self) -> String {
         use messages::action_titles as titles;
+        if let Some(custom) = &self.custom {
+            return custom.title.clone();
+        }
         match (self.id, self.tone) {
             (ActionId::RewriteSelection, Some(tone)) => titles::rewrite(tone.as_str()),
             (ActionId::RewriteSelection, None) => titles::REWRITE.to_string(),
@@ -180,6 +253,8 @@ impl Action {
             (ActionId::ExpandWorldbuilding, _) => titles::EXPAND_WORLDBUILDING.to_string(),
             (ActionId::SuggestDialogue, _) => titles::SUGGEST_DIALOGUE.to_string(),
             (ActionId::DescribeCharacter, _) => titles::DESCRIBE_CHARACTER.to_string(),
+            // Never built without its spec (`Action::custom`).
+            (ActionId::Custom, _) => String::new(),
         }
     }
 }
@@ -191,19 +266,40 @@ pub fn catalogue(has_selection: bool) -> Vec<Action> {
         let rewrites = Tone::ALL.iter().map(|&tone| Action {
             id: ActionId::RewriteSelection,
             tone: Some(tone),
+            custom: None,
         });
         rewrites
             .chain(
-                [ActionId::SuggestDialogue, ActionId::DescribeCharacter]
-                    .map(|id| Action { id, tone: None }),
+                [ActionId::SuggestDialogue, ActionId::DescribeCharacter].map(|id| Action {
+                    id,
+                    tone: None,
+                    custom: None,
+                }),
             )
             .collect()
     } else {
         [ActionId::ContinueScene, ActionId::ExpandWorldbuilding]
             .into_iter()
-            .map(|id| Action { id, tone: None })
+            .map(|id| Action {
+                id,
+                tone: None,
+                custom: None,
+            })
             .collect()
     }
+}
+
+/// The workspace's custom actions offered here: `replace`/`after` on a selection, `cursor` at a
+/// cursor. `customs` is (template name, spec), as the prompt registry lists them.
+pub fn custom_catalogue(
+    has_selection: bool,
+    customs: &[(String, crate::prompts::CustomAction)],
+) -> Vec<Action> {
+    customs
+        .iter()
+        .map(|(template, spec)| Action::custom(template, spec))
+        .filter(|action| action.needs_selection() == has_selection)
+        .collect()
 }
 
 #[cfg(test)]
@@ -264,6 +360,7 @@ mod tests {
                 Err(ActionError::UnknownTone),
             ),
             ("continue_scene", None, Err(ActionError::UnknownAction)),
+            ("custom", None, Err(ActionError::TemplateRequired)),
         ];
         for (id, tone, expected) in cases {
             let got = Action::parse(id, *tone).map(|a| (a.id(), a.tone()));
@@ -277,11 +374,58 @@ mod tests {
     }
 
     #[test]
+    fn custom_actions_are_offered_where_their_placement_fits() {
+        use crate::prompts::{CustomAction as Spec, CustomPlacement};
+        let spec = |title: &str, placement| Spec {
+            title: title.to_string(),
+            placement,
+        };
+        let customs = vec![
+            (
+                "tighten".to_string(),
+                spec("Tighten prose", CustomPlacement::Replace),
+            ),
+            (
+                "gloss".to_string(),
+                spec("Add a gloss", CustomPlacement::After),
+            ),
+            (
+                "weather".to_string(),
+                spec("Describe the weather", CustomPlacement::Cursor),
+            ),
+        ];
+        let on_selection: Vec<(String, String, ActionKind)> = custom_catalogue(true, &customs)
+            .iter()
+            .map(|a| (a.title(), a.template().to_string(), a.kind()))
+            .collect();
+        assert_eq!(
+            on_selection,
+            [
+                (
+                    "Tighten prose".to_string(),
+                    "tighten".to_string(),
+                    ActionKind::Rewrite
+                ),
+                (
+                    "Add a gloss".to_string(),
+                    "gloss".to_string(),
+                    ActionKind::Source
+                ),
+            ]
+        );
+        let at_cursor = custom_catalogue(false, &customs);
+        assert_eq!(at_cursor.len(), 1);
+        assert_eq!(at_cursor[0].placement(), Placement::AtCursor);
+        assert_eq!(at_cursor[0].id(), ActionId::Custom);
+        assert_eq!(at_cursor[0].custom_template(), Some("weather"));
+    }
+
+    #[test]
     fn every_action_names_a_bundled_template_and_a_kind() {
         let store = crate::store::Store::open_in_memory().unwrap();
         let (registry, _) = crate::prompts::Registry::load_blocking(store, &[]).unwrap();
         let names = registry.names();
-        for id in ActionId::ALL {
+        for id in ActionId::ALL.iter().filter(|id| **id != ActionId::Custom) {
             assert!(names.iter().any(|n| n == id.template()), "{id}");
             let expected = match id {
                 ActionId::RewriteSelection | ActionId::SuggestDialogue => ActionKind::Rewrite,

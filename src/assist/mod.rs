@@ -11,6 +11,7 @@
 //! - [`chapters`]: the ending of the previous chapter file, near a chapter's start.
 //! - [`anchor`]: re-anchoring an edit after the author kept typing.
 //! - [`ledger`]: which prompt version made which suggestion (acceptance statistics).
+//! - [`acceptance`]: whether the author kept an action's or a suggestion's text, judged later.
 //!
 //! [`Assistant`] ties them to the application services ([`App`]: router, prompt registry) for one
 //! session. This module knows no LSP: positions are char offsets into [`DocumentSnapshot`]s,
@@ -19,6 +20,7 @@
 //! Must never: log manuscript, prompt or generated text; call a provider while listing actions;
 //! block the async runtime (SQLite and file reads go to the blocking pool).
 
+pub mod acceptance;
 pub mod actions;
 pub mod anchor;
 pub mod chapters;
@@ -47,6 +49,7 @@ use crate::routing::{Budget, ProviderRef, RouteError, Router};
 use crate::store::StoreError;
 use crate::store::projects::{self, ProjectId};
 
+use acceptance::AcceptanceTracker;
 use actions::{Action, ActionId, Placement};
 use anchor::Anchor;
 use context::{ContextBudget, Surroundings};
@@ -188,6 +191,8 @@ pub struct Assistant {
     pub ledger: SuggestionLedger,
     /// `STORY.md` of each root, parsed once per change.
     stories: story::StoryCache,
+    /// Applied actions and shown suggestions waiting to be judged.
+    pub acceptance: AcceptanceTracker,
     /// Project ids by workspace root (`None`: the default project); they never change.
     projects: Mutex<HashMap<Option<PathBuf>, ProjectId>>,
 }
@@ -244,6 +249,9 @@ impl Assistant {
         let result = async {
             let typed_nothing_ok = request.trigger == Trigger::Automatic;
             if let Some(hit) = self.inline.cached(&uri, text, cursor, typed_nothing_ok) {
+                if let Some(template) = self.ledger.get(&hit.id) {
+                    self.ghost_shown(app, &uri, &hit.id, template, &hit.text, cursor, text);
+                }
                 return Ok(Some(InlineSuggestion {
                     id: hit.id,
                     text: hit.text,
@@ -314,6 +322,7 @@ impl Assistant {
             };
             let id = self.ledger.issue(template.clone());
             self.inline.remember(&uri, text, cursor, &id, &suggestion);
+            self.ghost_shown(app, &uri, &id, template.clone(), &suggestion, cursor, text);
             // Counting the use is a SQLite write: never on the path of the answer.
             let registry = app.registry().clone();
             tokio::spawn(async move {
@@ -417,7 +426,8 @@ impl Assistant {
             ContextBudget::ACTION,
         );
         let id = request.action.id();
-        let template = registry.select(id.template())?;
+        // A custom action's template is its own (a workspace prompt with `action:`).
+        let template = registry.select(request.action.template())?;
         let selection = anchor.selected().to_string();
         let heading = surroundings.heading.clone().unwrap_or_default();
         let tone = request
@@ -462,7 +472,7 @@ impl Assistant {
             idle_timeout: timeout.min(crate::providers::DEFAULT_IDLE_TIMEOUT),
         };
         Ok(PreparedAction {
-            action: request.action,
+            action: request.action.clone(),
             template: template_ref(&template),
             request: completion,
             anchor,
@@ -510,14 +520,13 @@ impl Assistant {
             }
         }
         let around = &prepared.surroundings;
-        let id = prepared.action.id();
         let seam = shape::ReplyContext {
             before: &around.before,
             selection: prepared.anchor.selected(),
             after: &around.after,
-            placement: id.placement(),
+            placement: prepared.action.placement(),
             cut_off: false,
-            dialogue: id == ActionId::SuggestDialogue,
+            dialogue: prepared.action.id() == ActionId::SuggestDialogue,
         };
         let text = shape::action(&raw, &seam).ok_or(AssistError::Empty)?.text;
         Ok(GeneratedText {
@@ -525,6 +534,87 @@ impl Assistant {
             provider,
             failed_over: routed.failed_over,
         })
+    }
+
+    /// Follows a shown suggestion for partial accepts; the one it replaces is counted.
+    #[allow(clippy::too_many_arguments)]
+    fn ghost_shown(
+        &self,
+        app: &App,
+        uri: &str,
+        id: &str,
+        template: TemplateRef,
+        suggestion: &str,
+        cursor: usize,
+        text: &ropey::Rope,
+    ) {
+        if let Some(over) = self
+            .acceptance
+            .ghost_shown(uri, id, template, suggestion, cursor, text)
+        {
+            let due = acceptance::Due {
+                actions: Vec::new(),
+                ghosts: vec![over],
+            };
+            self.count_acceptance(app.registry(), due, text.clone());
+        }
+    }
+
+    /// Counts what `due` says the author kept: an action whose text is still (mostly) in `text`
+    /// is a success of its template; a ghost suggestion taken in part a partial success with its
+    /// share, unless `storyteller.feedback` counted it already. Judged and written on a task:
+    /// never on the keystroke that made it due.
+    pub fn count_acceptance(&self, registry: &Registry, due: acceptance::Due, text: ropey::Rope) {
+        if due.is_empty() {
+            return;
+        }
+        let partials: Vec<(TemplateRef, f64)> = due
+            .ghosts
+            .iter()
+            .filter_map(|g| {
+                let share = g.partial_share()?;
+                // Forgotten from the ledger: a later full accept of the same id is not counted
+                // twice, and one counted already by feedback is not counted here.
+                self.ledger.take(&g.id)?;
+                Some((g.template.clone(), share))
+            })
+            .collect();
+        let registry = registry.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            for (template, share) in partials {
+                if let Err(e) = registry
+                    .record_partial(&template.name, template.version, share)
+                    .await
+                {
+                    tracing::warn!("partial acceptance not counted: {e}");
+                }
+            }
+            let actions = due.actions;
+            let judged = tokio::task::spawn_blocking(move || {
+                actions
+                    .into_iter()
+                    .map(|a| {
+                        let share = a.judge(&text);
+                        (a.template, acceptance::is_kept(share))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for (template, kept) in judged {
+                tracing::debug!(template = %template.name, kept, "action judged");
+                if kept
+                    && let Err(e) = registry
+                        .record_success(&template.name, template.version)
+                        .await
+                {
+                    tracing::warn!("prompt success not counted: {e}");
+                }
+            }
+        });
     }
 
     /// Counts a shown inline suggestion as accepted (`storyteller.feedback`). Returns the template
@@ -581,7 +671,7 @@ pub fn place(
     }
     let text = document.text();
     let span = prepared.anchor.locate(text, document.version())?;
-    let replace = match prepared.action.id().placement() {
+    let replace = match prepared.action.placement() {
         Placement::ReplaceSelection => span,
         Placement::AtCursor => span.end..span.end,
         Placement::AfterSelection => {

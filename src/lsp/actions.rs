@@ -71,7 +71,8 @@ pub(crate) async fn list(
     let only = params.context.only.unwrap_or_default();
     let offered: Vec<Action> = actions::catalogue(has_selection)
         .into_iter()
-        .filter(|action| wanted(&only, kind_name(action.id().kind())))
+        .chain(custom_actions(state, uri.as_str(), has_selection).await)
+        .filter(|action| wanted(&only, kind_name(action.kind())))
         .collect();
     if offered.is_empty() {
         return Ok(Some(Vec::new()));
@@ -102,10 +103,13 @@ pub(crate) async fn list(
             if let Some(tone) = action.tone() {
                 arguments["tone"] = json!(tone.as_str());
             }
+            if let Some(template) = action.custom_template() {
+                arguments["template"] = json!(template);
+            }
             let title = action.title();
             CodeActionOrCommand::CodeAction(CodeAction {
                 title: title.clone(),
-                kind: Some(CodeActionKind::new(kind_name(action.id().kind()))),
+                kind: Some(CodeActionKind::new(kind_name(action.kind()))),
                 command: Some(Command {
                     title,
                     command: StorytellerCommand::Generate.name().to_string(),
@@ -119,6 +123,19 @@ pub(crate) async fn list(
         })
         .collect();
     Ok(Some(listed))
+}
+
+/// The custom actions (workspace prompts with `action:`) of the document's workspace that fit a
+/// selection or a cursor. Read from the loaded prompts: no file, no provider.
+async fn custom_actions(state: &Arc<ServerState>, uri: &str, has_selection: bool) -> Vec<Action> {
+    let _ = tokio::time::timeout(STARTUP_PATIENCE, state.ready.wait()).await;
+    let Some(app) = state.app_now() else {
+        return Vec::new();
+    };
+    let Some(root) = state.project_root_for(uri).and_then(|r| r.path()) else {
+        return Vec::new();
+    };
+    actions::custom_catalogue(has_selection, &app.registry().custom_actions(&root))
 }
 
 /// Helix (like Kakoune) has no empty selection: its block cursor covers one character, and that

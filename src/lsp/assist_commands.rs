@@ -5,9 +5,10 @@
 //! Each decodes its one argument object strictly (an unknown field, a wrong type or an unknown
 //! id is `InvalidParams` naming the field), calls the assist layer, and encodes a JSON object.
 //!
-//! `storyteller.generate {action, uri, range, tone?, version?}` runs one code action:
+//! `storyteller.generate {action, uri, range, tone?, version?, template?}` runs one code action:
 //! `action` is an id of `assist::actions::ActionId` (`continueScene`, `expandWorldbuilding`,
-//! `rewriteSelection`, `suggestDialogue`, `describeCharacter`); `tone` is required for
+//! `rewriteSelection`, `suggestDialogue`, `describeCharacter`, or `custom` with `template`, the
+//! name of a workspace prompt with `action:` front matter); `tone` is required for
 //! `rewriteSelection` (`vivid`, `concise`, `tense`, `lyrical`, `plain`) and refused for the
 //! others; `version` is the document version the range belongs to (code actions send it): if the
 //! document moved on since, the range no longer means the same text and the action is refused.
@@ -16,7 +17,8 @@
 //! `messages::EDIT_CONFLICT` if the text it belongs to changed. Result:
 //! `{applied, action, provider?, failedOver?, text?, range?, reason?}`; `reason` names why
 //! nothing was applied (`conflict`, `cancelled`, `notConfigured`, `offline`, `allFailed`,
-//! `providerError`, `empty`, `noApplyEdit`) after the author was told.
+//! `providerError`, `empty`, `noApplyEdit`) after the author was told. An applied action counts
+//! as used; whether it counts as accepted is judged later (`assist::acceptance`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +38,7 @@ use super::commands::{CommandContext, CommandError, StorytellerCommand};
 use super::notify::{self, Audience, Button, Progress};
 use super::positions::{to_document_range, to_lsp_position};
 use crate::app::{App, AppEvent};
-use crate::assist::actions::{Action, ActionError};
+use crate::assist::actions::{Action, ActionError, ActionId};
 use crate::assist::{ActionRequest, AssistError, PlacedEdit, PreparedAction};
 use crate::documents::{CharOffset, DocumentSnapshot};
 use crate::messages;
@@ -291,6 +293,9 @@ async fn feedback(cx: &CommandContext, id: &str, accepted: bool) -> Result<Value
 #[derive(Debug, Clone)]
 struct GenerateRequest {
     action: Action,
+    /// `{"action": "custom", "template": name}`: `action` is resolved against the workspace's
+    /// custom actions before it runs ([`resolve_custom`]).
+    custom: Option<String>,
     uri: Url,
     range: lsp_types::Range,
     version: Option<i32>,
@@ -298,23 +303,75 @@ struct GenerateRequest {
 
 impl GenerateRequest {
     fn decode(arguments: Map<String, Value>) -> Result<GenerateRequest, CommandError> {
-        let mut args = Args::new(arguments, &["action", "uri", "range", "tone", "version"])?;
+        let mut args = Args::new(
+            arguments,
+            &["action", "uri", "range", "tone", "version", "template"],
+        )?;
         let action: String = args.required("action")?;
         let uri: Url = args.required("uri")?;
         let range: lsp_types::Range = args.required("range")?;
         let tone: Option<String> = args.optional("tone")?;
         let version: Option<i32> = args.optional("version")?;
-        let action = Action::parse(&action, tone.as_deref()).map_err(|e| match e {
-            ActionError::UnknownAction => invalid("action", e.to_string()),
-            other => invalid("tone", other.to_string()),
-        })?;
+        let template: Option<String> = args.optional("template")?;
+        let custom_id = ActionId::Custom.as_str();
+        let (action, custom) = match (action.as_str(), template) {
+            (id, Some(name)) if id == custom_id => {
+                if tone.is_some() {
+                    return Err(invalid("tone", ActionError::ToneNotApplicable.to_string()));
+                }
+                // Resolved (title, placement) once the workspace's prompts are at hand.
+                let provisional = crate::prompts::CustomAction {
+                    title: name.clone(),
+                    placement: crate::prompts::CustomPlacement::Cursor,
+                };
+                (Action::custom(&name, &provisional), Some(name))
+            }
+            (id, None) if id == custom_id => {
+                return Err(invalid(
+                    "template",
+                    ActionError::TemplateRequired.to_string(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(invalid("template", "only a custom action takes a template"));
+            }
+            (id, None) => {
+                let action = Action::parse(id, tone.as_deref()).map_err(|e| match e {
+                    ActionError::UnknownAction => invalid("action", e.to_string()),
+                    other => invalid("tone", other.to_string()),
+                })?;
+                (action, None)
+            }
+        };
         Ok(GenerateRequest {
             action,
+            custom,
             uri,
             range,
             version,
         })
     }
+}
+
+/// The custom action `request` names, from the prompts of the document's workspace.
+fn resolve_custom(
+    app: &App,
+    root: Option<&std::path::Path>,
+    request: &mut GenerateRequest,
+) -> Result<(), CommandError> {
+    let Some(name) = &request.custom else {
+        return Ok(());
+    };
+    let spec = root
+        .and_then(|root| app.registry().custom_action(root, name))
+        .ok_or_else(|| {
+            invalid(
+                "template",
+                "no custom action of that name in this document's workspace",
+            )
+        })?;
+    request.action = Action::custom(name, &spec);
+    Ok(())
 }
 
 /// What the author was told when an action did not apply.
@@ -334,8 +391,16 @@ fn generate_boxed(
     Box::pin(generate(cx, request))
 }
 
-async fn generate(cx: CommandContext, request: GenerateRequest) -> Result<Value, CommandError> {
+async fn generate(cx: CommandContext, mut request: GenerateRequest) -> Result<Value, CommandError> {
     let state = cx.state.clone();
+    if request.custom.is_some() {
+        let app = services(&cx).await?;
+        let root = state
+            .project_root_for(request.uri.as_str())
+            .and_then(|r| r.path());
+        resolve_custom(&app, root.as_deref(), &mut request)?;
+    }
+    let request = request;
     let uri = request.uri.as_str();
     let document = state
         .documents
@@ -345,8 +410,11 @@ async fn generate(cx: CommandContext, request: GenerateRequest) -> Result<Value,
         .span_of(to_document_range(request.range), state.encoding())
         .map_err(|e| invalid("range", e.to_string()))?;
     let id = request.action.id();
-    if id.needs_selection() && span.start == span.end {
-        return Err(invalid("range", format!("{id} needs a selection")));
+    if request.action.needs_selection() && span.start == span.end {
+        return Err(invalid(
+            "range",
+            format!("{} needs a selection", request.action.title()),
+        ));
     }
     if !document.is_in_sync() {
         let name = uri.rsplit('/').next().unwrap_or(uri);
@@ -374,7 +442,7 @@ async fn generate(cx: CommandContext, request: GenerateRequest) -> Result<Value,
     let _cancel_on_drop = cancel.clone().drop_guard();
     let settings = state.settings.current();
     let action_request = ActionRequest {
-        action: request.action,
+        action: request.action.clone(),
         document: document.clone(),
         span,
         settings: settings.clone(),
@@ -436,13 +504,23 @@ async fn generate(cx: CommandContext, request: GenerateRequest) -> Result<Value,
     progress.report(messages::progress::APPLYING).await;
     let applied = apply_anchored(&cx, &request, &prepared, &generated.text).await;
     match applied {
-        Ok(Some(range)) => {
-            if let Err(e) = app
-                .registry()
-                .record_success(&template.name, template.version)
-                .await
-            {
-                tracing::warn!("prompt success not counted: {e}");
+        Ok(Some((range, placed))) => {
+            // Applied is not accepted: the text is judged on the next save, after further edits,
+            // or at close (`assist::acceptance`).
+            if let Ok(now) = state.documents.snapshot(uri) {
+                let replaced = if placed.replace.is_empty() {
+                    ""
+                } else {
+                    prepared.anchor.selected()
+                };
+                state.assistant.acceptance.action_applied(
+                    uri,
+                    template,
+                    &generated.text,
+                    replaced,
+                    placed.replace.start,
+                    now.text(),
+                );
             }
             progress.end(messages::progress::DONE).await;
             Ok(json!({
@@ -631,14 +709,14 @@ async fn tell_failure(
     }
 }
 
-/// Applies `text` where the action's anchor is now: `Ok(Some(range))` when the editor applied
-/// it, `Ok(None)` when the anchored text changed (nothing applied).
+/// Applies `text` where the action's anchor is now: `Ok(Some((range, placed)))` when the editor
+/// applied it, `Ok(None)` when the anchored text changed (nothing applied).
 async fn apply_anchored(
     cx: &CommandContext,
     request: &GenerateRequest,
     prepared: &PreparedAction,
     text: &str,
-) -> Result<Option<lsp_types::Range>, CommandError> {
+) -> Result<Option<(lsp_types::Range, PlacedEdit)>, CommandError> {
     // A second try covers the author typing between our snapshot and the editor's check of the
     // versioned edit.
     for _ in 0..2 {
@@ -658,7 +736,7 @@ async fn apply_anchored(
         )
         .await?
         {
-            Some(range) => return Ok(Some(range)),
+            Some(range) => return Ok(Some((range, placed))),
             None => continue,
         }
     }

@@ -474,6 +474,8 @@ impl LanguageServer for Backend {
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         tracing::debug!(uri = %params.text_document.uri, "saved");
         story_notes::on_saved(&self.state, &params.text_document.uri);
+        // Saved: the actions and suggestions pending in the document are judged now.
+        super::text_sync::follow_acceptance(&self.state, params.text_document.uri.as_str(), true);
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {

@@ -100,12 +100,14 @@ impl<S> OrderedTextSync<S> {
                 if restores_sync {
                     self.state.back_in_sync(uri);
                 }
+                follow_acceptance(&self.state, uri, false);
                 Ok(())
             }
             DID_CLOSE => {
                 let params: DidCloseTextDocumentParams = decode(method, params)?;
                 let uri = params.text_document.uri.as_str();
                 self.state.back_in_sync(uri);
+                follow_acceptance(&self.state, uri, true);
                 self.state.assistant.inline.forget(uri);
                 self.state.documents.close(uri).map_err(|e| SyncProblem {
                     uri: uri.to_string(),
@@ -115,6 +117,32 @@ impl<S> OrderedTextSync<S> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Acceptance tracking after an edit (`settle`: saved or about to close — everything pending is
+/// judged). A map lookup when nothing is pending; the judging itself runs on a task.
+pub(crate) fn follow_acceptance(state: &ServerState, uri: &str, settle: bool) {
+    let tracker = &state.assistant.acceptance;
+    if !tracker.is_pending(uri) {
+        return;
+    }
+    let Ok(document) = state.documents.snapshot(uri) else {
+        return;
+    };
+    let text = document.text();
+    let due = if settle {
+        tracker.settle(uri)
+    } else {
+        tracker.edited(uri, text)
+    };
+    if due.is_empty() {
+        return;
+    }
+    if let Some(app) = state.app_now() {
+        state
+            .assistant
+            .count_acceptance(app.registry(), due, text.clone());
     }
 }
 

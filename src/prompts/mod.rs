@@ -2,7 +2,11 @@
 //! `<workspace>/.storyteller/prompts/`, their statistics in SQLite, rendering and A/B selection.
 //!
 //! A template is identified by (name, version). A workspace file with the same name and version
-//! as a bundled one replaces it; a new version adds an A/B variant. At load every template is
+//! as a bundled one replaces it, and the bundle's other versions of that name leave the pool; a
+//! new version of a bundled name (replacing none) adds an A/B variant. A workspace file with
+//! `action: <title>` front matter is also a code action of its workspace
+//! ([`Registry::custom_actions`]). Every declared variable must be one the template's user
+//! supplies ([`INLINE_VARIABLES`], [`ACTION_VARIABLES`]), or the file is skipped with a warning. At load every template is
 //! upserted into `prompt_templates`, so usage and success counts survive restarts (they are kept
 //! per (name, version): bump the version to measure a changed prompt separately).
 //!
@@ -14,9 +18,10 @@
 //! log a rendered prompt (it holds manuscript text).
 
 mod bundled;
+pub mod stats;
 mod template;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -24,13 +29,71 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::store::prompts::{self as records, TemplateRecord, TemplateUpsert};
+use crate::store::prompts::{self as records, CountDelta, TemplateRecord, TemplateUpsert};
 use crate::store::{Store, StoreError};
 
-pub use template::{LoadWarning, RenderError, Template, TemplateSource, Vars, parse};
+pub use template::{
+    CustomAction, CustomPlacement, LoadWarning, RenderError, Template, TemplateSource, Vars, parse,
+};
 
 /// Where a workspace keeps its template overrides, relative to its root.
 pub const WORKSPACE_DIR: &str = ".storyteller/prompts";
+
+/// The ghost-text template (its A/B versions share the name).
+pub const INLINE_TEMPLATE: &str = "inline_continuation";
+
+/// What ghost text (`inline_continuation`) supplies to its template.
+pub const INLINE_VARIABLES: &[&str] = &[
+    "before", "after", "heading", "notes", "story", "language", "previous",
+];
+
+/// What every action, built-in or custom, supplies: the ghost-text variables and these.
+pub const ACTION_VARIABLES: &[&str] = &[
+    "before",
+    "after",
+    "heading",
+    "notes",
+    "story",
+    "language",
+    "previous",
+    "selection",
+    "tone",
+    "character",
+    "instruction",
+];
+
+/// The variables a template can be given: ghost text's for [`INLINE_TEMPLATE`], an action's for
+/// any other.
+pub fn supplied_variables(template_name: &str) -> &'static [&'static str] {
+    if template_name == INLINE_TEMPLATE {
+        INLINE_VARIABLES
+    } else {
+        ACTION_VARIABLES
+    }
+}
+
+/// A warning for the first declared variable nobody supplies (the template would fail at use).
+fn unsupplied_variable(t: &Template) -> Option<LoadWarning> {
+    let supplied = supplied_variables(&t.name);
+    let unknown = t
+        .variables
+        .iter()
+        .find(|v| !supplied.contains(&v.as_str()))?;
+    let who = if t.name == INLINE_TEMPLATE {
+        "ghost text"
+    } else {
+        "an action"
+    };
+    Some(LoadWarning {
+        file: t.source.to_string(),
+        line: None,
+        message: format!(
+            "declares the variable `{unknown}`, which {who} does not supply (it supplies: {}); \
+             this file is not used",
+            supplied.join(", ")
+        ),
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
@@ -62,10 +125,19 @@ pub struct TemplateSummary {
     pub variables: Vec<String>,
     pub active: bool,
     pub weight: f64,
+    /// Suggestions shown, actions applied.
     pub usage_count: u64,
+    /// Accepted whole (ghost text) or kept by the author (actions, judged later).
     pub success_count: u64,
-    /// Accepted / shown, 0 when never shown.
+    /// Ghost suggestions accepted in part (word or line accept).
+    pub partial_count: u64,
+    /// Accepted shares / uses (a partial accept counts with its share), 0 when never used.
     pub success_rate: f64,
+    /// Whether the rate, or the difference between this template's A/B versions, means anything
+    /// yet (see [`stats`]); the same for every version of a template.
+    pub meaningful: bool,
+    /// Why (or why not), in words.
+    pub note: String,
     /// "prompts/x.md (bundled)" or the workspace file's path.
     pub source: String,
 }
@@ -90,14 +162,14 @@ struct Inner {
     variants: RwLock<BTreeMap<String, Vec<Variant>>>,
     rng: Mutex<Box<dyn RngCore + Send>>,
     /// Counts not written yet because the database was locked by another process.
-    unsaved: Mutex<HashMap<(String, u32), Counts>>,
+    unsaved: Mutex<HashMap<(String, u32), CountDelta>>,
 }
 
-/// Uses and successes of one version, waiting to be written.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    uses: u64,
-    successes: u64,
+fn merge(into: &mut CountDelta, add: &CountDelta) {
+    into.uses += add.uses;
+    into.successes += add.successes;
+    into.partials += add.partials;
+    into.weight += add.weight;
 }
 
 impl std::fmt::Debug for Registry {
@@ -208,6 +280,34 @@ impl Registry {
             .map(|v| Arc::clone(&v.template))
     }
 
+    /// The custom actions (front matter `action`) of the workspace at `root`, by title: each
+    /// template name once, with its newest active version's title and placement.
+    pub fn custom_actions(&self, root: &Path) -> Vec<(String, CustomAction)> {
+        let dir = root.join(WORKSPACE_DIR);
+        let map = self.read();
+        let mut found: Vec<(String, CustomAction)> = map
+            .iter()
+            .filter_map(|(name, versions)| {
+                let newest = versions.iter().rev().find(|v| {
+                    v.active
+                        && v.template.action.is_some()
+                        && matches!(&v.template.source, TemplateSource::Workspace(p) if p.starts_with(&dir))
+                })?;
+                Some((name.clone(), newest.template.action.clone()?))
+            })
+            .collect();
+        found.sort_by(|a, b| a.1.title.cmp(&b.1.title).then_with(|| a.0.cmp(&b.0)));
+        found
+    }
+
+    /// The custom action `name` of the workspace at `root`, if it is one.
+    pub fn custom_action(&self, root: &Path, name: &str) -> Option<CustomAction> {
+        self.custom_actions(root)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, action)| action)
+    }
+
     /// Chooses a version of `name` among its active ones, with probability proportional to
     /// weight. A version of weight 0 is never chosen.
     pub fn select(&self, name: &str) -> Result<Arc<Template>, PromptError> {
@@ -248,9 +348,27 @@ impl Registry {
             .map(|r| ((r.name.clone(), r.version), r))
             .collect();
         let map = self.read();
-        map.values()
-            .flatten()
-            .map(|v| {
+        let mut summaries = Vec::new();
+        for versions in map.values() {
+            let sample = |v: &Variant| {
+                let record = by_key.get(&(v.template.name.clone(), v.template.version));
+                stats::Sample {
+                    uses: record.map_or(0, |r| r.usage_count),
+                    accepted: record.map_or(0.0, |r| r.success_weight),
+                }
+            };
+            // The A/B pool: what selection can choose; without one, every version.
+            let pool: Vec<stats::Sample> = versions
+                .iter()
+                .filter(|v| v.active && v.weight > 0.0)
+                .map(sample)
+                .collect();
+            let verdict = if pool.is_empty() {
+                stats::judge(&versions.iter().map(sample).collect::<Vec<_>>())
+            } else {
+                stats::judge(&pool)
+            };
+            summaries.extend(versions.iter().map(|v| {
                 let t = &v.template;
                 let record = by_key.get(&(t.name.clone(), t.version));
                 TemplateSummary {
@@ -262,11 +380,15 @@ impl Registry {
                     weight: v.weight,
                     usage_count: record.map_or(0, |r| r.usage_count),
                     success_count: record.map_or(0, |r| r.success_count),
+                    partial_count: record.map_or(0, |r| r.partial_count),
                     success_rate: record.map_or(0.0, |r| r.success_rate),
+                    meaningful: verdict.meaningful,
+                    note: verdict.note.clone(),
                     source: t.source.to_string(),
                 }
-            })
-            .collect()
+            }));
+        }
+        summaries
     }
 
     /// `storyteller.prompts.setActive`. Without a weight, `version` becomes the only active
@@ -363,9 +485,9 @@ impl Registry {
         self.count(
             name,
             version,
-            Counts {
+            CountDelta {
                 uses: 1,
-                successes: 0,
+                ..CountDelta::default()
             },
         )
         .await
@@ -378,18 +500,49 @@ impl Registry {
         self.count(
             name,
             version,
-            Counts {
-                uses: 0,
+            CountDelta {
                 successes: 1,
+                weight: 1.0,
+                ..CountDelta::default()
             },
         )
         .await
     }
 
+    /// Counts one suggestion accepted in part, with the share taken (0–1, clamped).
+    pub async fn record_partial(
+        &self,
+        name: &str,
+        version: u32,
+        share: f64,
+    ) -> Result<(), PromptError> {
+        let share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.count(
+            name,
+            version,
+            CountDelta {
+                partials: 1,
+                weight: share,
+                ..CountDelta::default()
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Adds `counts` to what waits to be written, then writes everything waiting, unless another
     /// process holds the database (then it waits for the next count). Returns whether this
     /// count's successes were counted (`true` when kept for later).
-    async fn count(&self, name: &str, version: u32, counts: Counts) -> Result<bool, PromptError> {
+    async fn count(
+        &self,
+        name: &str,
+        version: u32,
+        counts: CountDelta,
+    ) -> Result<bool, PromptError> {
         if self.template(name, version).is_none() {
             return Err(match self.read().contains_key(name) {
                 true => PromptError::UnknownVersion {
@@ -400,11 +553,9 @@ impl Registry {
             });
         }
         let key = (name.to_string(), version);
-        let batch: Vec<((String, u32), Counts)> = {
+        let batch: Vec<((String, u32), CountDelta)> = {
             let mut unsaved = self.lock_unsaved();
-            let entry = unsaved.entry(key.clone()).or_default();
-            entry.uses += counts.uses;
-            entry.successes += counts.successes;
+            merge(unsaved.entry(key.clone()).or_default(), &counts);
             unsaved.drain().collect()
         };
         let attempt = batch.clone();
@@ -418,7 +569,7 @@ impl Registry {
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let mut counted = HashMap::new();
                 for ((name, version), c) in &attempt {
-                    match records::add_counts(&tx, name, *version, c.uses, c.successes) {
+                    match records::add_counts(&tx, name, *version, c) {
                         Ok(n) => {
                             counted.insert((name.clone(), *version), n);
                         }
@@ -437,9 +588,7 @@ impl Registry {
                 // Kept, whatever the failure: the counts are small and written with the next.
                 let mut unsaved = self.lock_unsaved();
                 for (key, c) in batch {
-                    let entry = unsaved.entry(key).or_default();
-                    entry.uses += c.uses;
-                    entry.successes += c.successes;
+                    merge(unsaved.entry(key).or_default(), &c);
                 }
                 match e {
                     StoreError::Locked { .. } => {
@@ -452,7 +601,7 @@ impl Registry {
         }
     }
 
-    fn lock_unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Counts>> {
+    fn lock_unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), CountDelta>> {
         // Counts are whole after every write to the map: a poisoned lock is still consistent.
         self.inner
             .unsaved
@@ -488,18 +637,27 @@ pub fn choose_weighted(weights: &[f64], draw: f64) -> Option<usize> {
 
 /// Every valid template from the bundle and the workspaces, later sources replacing earlier
 /// ones with the same (name, version), plus a warning per skipped file.
+///
+/// A workspace file that replaces a bundled (name, version) takes the name over: the bundle's
+/// other versions of that name leave the A/B pool, so only the author's text is ever rendered. A
+/// workspace file with a new version of a bundled name (and no replacement) joins the bundle's
+/// pool as an A/B variant.
 fn collect(workspace_roots: &[PathBuf]) -> (Vec<Template>, Vec<LoadWarning>) {
     let mut warnings = Vec::new();
     let mut chosen: BTreeMap<(String, u32), Template> = BTreeMap::new();
 
     for (file, text) in bundled::FILES {
         match parse(TemplateSource::Bundled(file), text) {
-            Ok(t) => {
-                chosen.insert((t.name.clone(), t.version), t);
-            }
+            Ok(t) => match unsupplied_variable(&t) {
+                Some(w) => warnings.push(w),
+                None => {
+                    chosen.insert((t.name.clone(), t.version), t);
+                }
+            },
             Err(w) => warnings.push(w),
         }
     }
+    let mut taken_over: BTreeSet<String> = BTreeSet::new();
     for root in workspace_roots {
         let mut seen_here: BTreeMap<(String, u32), PathBuf> = BTreeMap::new();
         for (path, text) in workspace_files(&root.join(WORKSPACE_DIR), &mut warnings) {
@@ -510,6 +668,10 @@ fn collect(workspace_roots: &[PathBuf]) -> (Vec<Template>, Vec<LoadWarning>) {
                     continue;
                 }
             };
+            if let Some(w) = unsupplied_variable(&t) {
+                warnings.push(w);
+                continue;
+            }
             let key = (t.name.clone(), t.version);
             if let Some(first) = seen_here.get(&key) {
                 warnings.push(LoadWarning {
@@ -525,9 +687,18 @@ fn collect(workspace_roots: &[PathBuf]) -> (Vec<Template>, Vec<LoadWarning>) {
                 continue;
             }
             seen_here.insert(key.clone(), path);
+            if chosen
+                .get(&key)
+                .is_some_and(|old| matches!(old.source, TemplateSource::Bundled(_)))
+            {
+                taken_over.insert(t.name.clone());
+            }
             chosen.insert(key, t);
         }
     }
+    chosen.retain(|(name, _), t| {
+        !(taken_over.contains(name) && matches!(t.source, TemplateSource::Bundled(_)))
+    });
     (chosen.into_values().collect(), warnings)
 }
 

@@ -105,6 +105,49 @@ enum Segment {
     Var(String),
 }
 
+/// Where a custom action's text goes (front matter `placement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CustomPlacement {
+    /// `cursor` (the default): inserted at the cursor; offered at a cursor.
+    Cursor,
+    /// `replace`: replaces the selection; offered on a selection.
+    Replace,
+    /// `after`: inserted after the selection; offered on a selection.
+    After,
+}
+
+impl CustomPlacement {
+    pub const NAMES: &[&str] = &["cursor", "replace", "after"];
+
+    pub fn parse(text: &str) -> Option<CustomPlacement> {
+        match text {
+            "cursor" => Some(CustomPlacement::Cursor),
+            "replace" => Some(CustomPlacement::Replace),
+            "after" => Some(CustomPlacement::After),
+            _ => None,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CustomPlacement::Cursor => "cursor",
+            CustomPlacement::Replace => "replace",
+            CustomPlacement::After => "after",
+        }
+    }
+}
+
+/// A template that is also a code action of its own (front matter `action: <title>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CustomAction {
+    /// The title in the editor's code action menu.
+    pub title: String,
+    pub placement: CustomPlacement,
+}
+
+/// Longest custom action title (a menu entry, not a paragraph).
+const MAX_TITLE_CHARS: usize = 80;
+
 /// A parsed, valid template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -117,6 +160,8 @@ pub struct Template {
     pub declared_active: bool,
     /// `weight` as the file declares it.
     pub declared_weight: f64,
+    /// Set when the file declares `action`: the template is offered as a code action.
+    pub action: Option<CustomAction>,
     pub source: TemplateSource,
     /// The body as written (placeholders included).
     pub body: String,
@@ -173,6 +218,12 @@ struct FrontMatter {
     active: bool,
     #[serde(default = "default_weight")]
     weight: f64,
+    /// A custom code action's title.
+    #[serde(default)]
+    action: Option<String>,
+    /// Where a custom action's text goes: `cursor` (default), `replace` or `after`.
+    #[serde(default)]
+    placement: Option<String>,
 }
 
 fn default_active() -> bool {
@@ -261,6 +312,42 @@ pub fn parse(source: TemplateSource, text: &str) -> Result<Template, LoadWarning
             ),
         ));
     }
+    let action = match (&front.action, &front.placement) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(warn(
+                Some(line_of("placement")),
+                "`placement` applies only to a custom action: add `action: <title>`".into(),
+            ));
+        }
+        (Some(title), placement) => {
+            let title = title.trim();
+            if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS || title.contains('\n') {
+                return Err(warn(
+                    Some(line_of("action")),
+                    format!(
+                        "`action` is the title shown in the editor's menu: one line of 1-{MAX_TITLE_CHARS} characters"
+                    ),
+                ));
+            }
+            let placement = match placement.as_deref().map(str::trim) {
+                None => CustomPlacement::Cursor,
+                Some(p) => CustomPlacement::parse(p).ok_or_else(|| {
+                    warn(
+                        Some(line_of("placement")),
+                        format!(
+                            "`placement` must be one of {}, got {p:?}",
+                            CustomPlacement::NAMES.join(", ")
+                        ),
+                    )
+                })?,
+            };
+            Some(CustomAction {
+                title: title.to_string(),
+                placement,
+            })
+        }
+    };
     let mut declared = BTreeSet::new();
     for var in &front.variables {
         if !is_identifier(var) {
@@ -325,6 +412,7 @@ pub fn parse(source: TemplateSource, text: &str) -> Result<Template, LoadWarning
         variables: front.variables,
         declared_active: front.active,
         declared_weight: front.weight,
+        action,
         source,
         body,
         segments: segments.into_iter().map(|(_, s)| s).collect(),

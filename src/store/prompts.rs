@@ -28,9 +28,14 @@ pub struct TemplateRecord {
     pub weight: f64,
     /// Suggestions shown with this version.
     pub usage_count: u64,
-    /// Suggestions accepted or applied (never more than `usage_count`).
+    /// Suggestions accepted whole, and actions whose text the author kept (never more than
+    /// `usage_count`).
     pub success_count: u64,
-    /// `success_count / usage_count`, 0 when unused.
+    /// Ghost suggestions accepted in part (word or line accept).
+    pub partial_count: u64,
+    /// Accepted shares summed: 1 per whole accept, the share taken per partial one.
+    pub success_weight: f64,
+    /// `success_weight / usage_count`, 0 when unused.
     pub success_rate: f64,
     /// The author set `active`/`weight` through `setActive`; the file's values no longer apply.
     pub chosen_by_user: bool,
@@ -38,7 +43,7 @@ pub struct TemplateRecord {
 }
 
 const COLUMNS: &str = "name, version, variables, active, weight, usage_count, success_count, \
-     success_rate, chosen_by_user, created_at";
+     success_rate, chosen_by_user, created_at, partial_count, success_weight";
 
 struct RawTemplate {
     name: String,
@@ -51,6 +56,8 @@ struct RawTemplate {
     success_rate: f64,
     chosen_by_user: bool,
     created_at: String,
+    partial_count: i64,
+    success_weight: f64,
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<RawTemplate> {
@@ -65,6 +72,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<RawTemplate> {
         success_rate: row.get(7)?,
         chosen_by_user: row.get(8)?,
         created_at: row.get(9)?,
+        partial_count: row.get(10)?,
+        success_weight: row.get(11)?,
     })
 }
 
@@ -85,6 +94,8 @@ fn into_record(raw: RawTemplate) -> StoreResult<TemplateRecord> {
         weight: raw.weight,
         usage_count: count("usage_count", raw.usage_count)?,
         success_count: count("success_count", raw.success_count)?,
+        partial_count: count("partial_count", raw.partial_count)?,
+        success_weight: raw.success_weight,
         success_rate: raw.success_rate,
         chosen_by_user: raw.chosen_by_user,
         created_at: parse_timestamp("prompt_templates", "created_at", &raw.created_at)?,
@@ -173,7 +184,7 @@ pub fn record_usage(conn: &Connection, name: &str, version: u32) -> StoreResult<
         .prepare_cached(
             "UPDATE prompt_templates SET
                  usage_count  = usage_count + 1,
-                 success_rate = CAST(success_count AS REAL) / (usage_count + 1)
+                 success_rate = success_weight / (usage_count + 1)
              WHERE name = ?1 AND version = ?2",
         )?
         .execute(params![name, version])?;
@@ -189,8 +200,9 @@ pub fn record_success(conn: &Connection, name: &str, version: u32) -> StoreResul
     let changed = conn
         .prepare_cached(
             "UPDATE prompt_templates SET
-                 success_count = success_count + 1,
-                 success_rate  = CAST(success_count + 1 AS REAL) / usage_count
+                 success_count  = success_count + 1,
+                 success_weight = min(success_weight + 1.0, usage_count),
+                 success_rate   = min(success_weight + 1.0, usage_count) / usage_count
              WHERE name = ?1 AND version = ?2 AND success_count < usage_count",
         )?
         .execute(params![name, version])?;
@@ -203,39 +215,68 @@ pub fn record_success(conn: &Connection, name: &str, version: u32) -> StoreResul
     }
 }
 
-/// Adds `uses` shown suggestions and `successes` accepted ones to this version at once (counts
-/// kept while the database was busy). Successes never exceed uses: returns how many of
-/// `successes` were counted.
+/// Counts to add to one version at once (counts kept while the database was busy).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct CountDelta {
+    /// Suggestions shown or actions applied.
+    pub uses: u64,
+    /// Accepted whole (or, for an action, kept).
+    pub successes: u64,
+    /// Accepted in part.
+    pub partials: u64,
+    /// The shares accepted: 1 per success, the share per partial.
+    pub weight: f64,
+}
+
+/// Adds `delta` to this version. Successes never exceed uses, nor the summed shares: returns how
+/// many of `delta.successes` were counted.
 pub fn add_counts(
     conn: &Connection,
     name: &str,
     version: u32,
-    uses: u64,
-    successes: u64,
+    delta: &CountDelta,
 ) -> StoreResult<u64> {
-    let (usage, success): (i64, i64) = conn
+    let (usage, success, weight): (i64, i64, f64) = conn
         .prepare_cached(
-            "SELECT usage_count, success_count FROM prompt_templates WHERE name = ?1 AND version = ?2",
+            "SELECT usage_count, success_count, success_weight FROM prompt_templates \
+             WHERE name = ?1 AND version = ?2",
         )?
-        .query_row(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![name, version], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?
         .ok_or_else(|| unknown(name, version))?;
     let as_count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let usage = usage.saturating_add(as_count(uses));
-    let counted = as_count(successes)
+    let usage = usage.saturating_add(as_count(delta.uses));
+    let counted = as_count(delta.successes)
         .min(usage.saturating_sub(success))
         .max(0);
     let success = success + counted;
+    let added = if delta.weight.is_finite() {
+        delta.weight.max(0.0)
+    } else {
+        0.0
+    };
+    let weight = (weight + added).min(usage as f64);
     let rate = if usage > 0 {
-        success as f64 / usage as f64
+        (weight / usage as f64).clamp(0.0, 1.0)
     } else {
         0.0
     };
     conn.prepare_cached(
-        "UPDATE prompt_templates SET usage_count = ?3, success_count = ?4, success_rate = ?5
+        "UPDATE prompt_templates SET usage_count = ?3, success_count = ?4, success_rate = ?5,
+             partial_count = partial_count + ?6, success_weight = ?7
          WHERE name = ?1 AND version = ?2",
     )?
-    .execute(params![name, version, usage, success, rate])?;
+    .execute(params![
+        name,
+        version,
+        usage,
+        success,
+        rate,
+        as_count(delta.partials),
+        weight
+    ])?;
     Ok(u64::try_from(counted).unwrap_or(0))
 }
 
@@ -321,6 +362,43 @@ mod tests {
                 let row = get(conn, "inline_continuation", 1)?.unwrap();
                 assert_eq!((row.usage_count, row.success_count), (1, 1));
                 assert_eq!(row.success_rate, 1.0);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn partial_accepts_add_their_share_to_the_rate() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|conn| {
+                upsert_v1(conn, "t {{before}}", true, 1.0);
+                let shown = CountDelta {
+                    uses: 4,
+                    ..CountDelta::default()
+                };
+                add_counts(conn, "inline_continuation", 1, &shown)?;
+                let whole = CountDelta {
+                    successes: 1,
+                    weight: 1.0,
+                    ..CountDelta::default()
+                };
+                assert_eq!(add_counts(conn, "inline_continuation", 1, &whole)?, 1);
+                let part = CountDelta {
+                    partials: 1,
+                    weight: 0.25,
+                    ..CountDelta::default()
+                };
+                add_counts(conn, "inline_continuation", 1, &part)?;
+                let row = get(conn, "inline_continuation", 1)?.unwrap();
+                assert_eq!((row.usage_count, row.success_count), (4, 1));
+                assert_eq!(row.partial_count, 1);
+                assert!((row.success_weight - 1.25).abs() < 1e-9);
+                assert!((row.success_rate - 1.25 / 4.0).abs() < 1e-9);
+                // A whole accept through the single-row path keeps the weight in step.
+                assert!(record_success(conn, "inline_continuation", 1)?);
+                let row = get(conn, "inline_continuation", 1)?.unwrap();
+                assert!((row.success_rate - 2.25 / 4.0).abs() < 1e-9);
                 Ok(())
             })
             .unwrap();
