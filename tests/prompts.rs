@@ -53,6 +53,7 @@ fn all_vars() -> Vars<'static> {
         .with("notes", "Mara Quill: lighthouse keeper, left-handed.")
         .with("tone", "tense")
         .with("character", "Mara Quill")
+        .with("instruction", "Tomas comes back with the ledger.")
 }
 
 #[tokio::test]
@@ -65,17 +66,24 @@ async fn the_bundled_templates_load_with_the_variables_the_assist_layer_fills() 
         (
             "continue_scene",
             1,
-            &["before", "after", "heading", "notes"],
+            &["before", "after", "heading", "notes", "instruction"],
         ),
         (
             "describe_character",
             1,
-            &["character", "selection", "before", "after", "notes"],
+            &[
+                "character",
+                "selection",
+                "before",
+                "after",
+                "notes",
+                "instruction",
+            ],
         ),
         (
             "expand_worldbuilding",
             1,
-            &["before", "after", "heading", "notes"],
+            &["before", "after", "heading", "notes", "instruction"],
         ),
         (
             "inline_continuation",
