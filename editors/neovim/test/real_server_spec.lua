@@ -2,7 +2,10 @@
 -- plugin starts the server for a Markdown buffer; :StorytellerAddProvider refuses a bad key and
 -- adds a good one (typed into inputsecret); typing in insert mode brings ghost text that the
 -- accept key inserts (and reports to the server); a code action chosen from
--- vim.lsp.buf.code_action() rewrites the buffer through workspace/applyEdit; the statusline
+-- vim.lsp.buf.code_action() rewrites the buffer through workspace/applyEdit; "Continue scene with…"
+-- asks with vim.ui.input and its direction reaches the provider's prompt (Escape sends nothing);
+-- :StorytellerRewrite takes a style brief; the trigger key brings alternatives that Alt-]/Alt-[
+-- cycle; the statusline
 -- follows storyteller/status; :StorytellerStatus, :StorytellerSetPrimary and
 -- :StorytellerRemoveProvider work (removing the primary, the server asks which one is next).
 -- Every key lives in a throwaway data dir with the encrypted-file store; nothing touches a keychain.
@@ -284,6 +287,34 @@ H.run(function()
     H.eq(#sent, count + 1, "one provider call")
     H.ok(sent[#sent]:find("Requested tone: like Hemingway, terse\n", 1, true) ~= nil, "the brief is the tone")
     H.ok(sent[#sent]:find("<selection>\n# Chapter One\n</selection>", 1, true) ~= nil, "the line is the selection")
+  end)
+
+  H.case("the trigger key asks for alternatives; Alt-] and Alt-[ cycle through them", function()
+    -- Typing brings one suggestion (automatic); the trigger key then asks for alternatives.
+    H.type("GA ")
+    H.ok(H.wait(15000, function()
+      return ghost.current(bufnr) ~= nil
+    end), "a suggestion while typing")
+    H.eq(#ghost.current(bufnr).items, 1, "one while typing")
+    H.type("<M-\\>")
+    H.ok(H.wait(15000, function()
+      local shown = ghost.current(bufnr)
+      return shown ~= nil and #shown.items >= 2
+    end), "alternatives arrived")
+    local shown = ghost.current(bufnr)
+    local first = shown.item.insertText
+    local count = #shown.items
+    H.type("<M-]>")
+    H.eq(ghost.current(bufnr).index, 2, "the second is shown")
+    H.ok(ghost.current(bufnr).item.insertText ~= first, "another text")
+    local drawn = vim.api.nvim_buf_get_extmarks(bufnr, ghost.namespace, 0, -1, { details = true })
+    H.eq(#drawn, 1, "one at a time")
+    H.type("<M-[>")
+    H.eq(ghost.current(bufnr).index, 1, "back to the first")
+    H.type("<M-[>")
+    H.eq(ghost.current(bufnr).index, count, "wraps to the last")
+    H.type("<Esc>")
+    H.eq(ghost.current(bufnr), nil, "leaving insert mode dismisses")
   end)
 
   H.case(":StorytellerStatus reports the state", function()
