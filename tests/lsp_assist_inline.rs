@@ -762,3 +762,34 @@ async fn cancelling_an_invoked_request_closes_every_alternatives_connection() {
     }
     assert_eq!(outcomes, vec![Outcome::Disconnected; 3]);
 }
+
+#[tokio::test]
+async fn the_alternatives_provider_calls_run_at_the_same_time() {
+    const LATENCY: Duration = Duration::from_millis(400);
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), NO_DEBOUNCE()).await;
+    client.open(URI, MANUSCRIPT).await;
+    let (line, character) = end_of(MANUSCRIPT);
+    // Warm the connection and the prompt registry first.
+    client
+        .request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character - 1, 2),
+        )
+        .await
+        .unwrap();
+    sim.set_latency(ProviderKind::OpenAi, LATENCY);
+    let started = std::time::Instant::now();
+    let result = client
+        .request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character, 1),
+        )
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    println!("three alternatives at {LATENCY:?} provider latency: {took:?}");
+    assert!(result["items"].as_array().unwrap().len() >= 2, "{result}");
+    // One after the other they would take three latencies.
+    assert!(took < LATENCY * 5 / 2, "took {took:?}");
+}

@@ -322,7 +322,7 @@ impl Assistant {
                 }
             }
             if texts.is_empty() {
-                // Only when every alternative failed is the failure the author's news.
+                // Nothing to show: a failure, if one alternative had one, is the author's news.
                 return match first_error {
                     Some(error) => Err(error.into()),
                     None => Ok(Vec::new()),
