@@ -241,6 +241,8 @@ pub mod action_titles {
     pub const REWRITE: &str = "Rewrite selection";
     pub const SUGGEST_DIALOGUE: &str = "Suggest dialogue";
     pub const DESCRIBE_CHARACTER: &str = "Describe character";
+    /// Continue scene with the author's direction, asked for by the editor.
+    pub const CONTINUE_SCENE_WITH: &str = "Continue scene with…";
 
     /// "Rewrite selection: vivid".
     pub fn rewrite(tone: &str) -> String {

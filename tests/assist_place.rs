@@ -25,8 +25,8 @@ fn snapshot(docs: &DocumentStore) -> DocumentSnapshot {
     docs.snapshot(URI).expect("the document is open")
 }
 
-#[test]
-fn describe_character_goes_after_the_sentence_and_follows_the_text() {
+#[tokio::test]
+async fn describe_character_goes_after_the_sentence_and_follows_the_text() {
     let store = Store::open_in_memory().expect("a database");
     let (registry, _) = Registry::load_blocking(store, &[]).expect("the bundled prompts");
     let text = "The bell rang twice.\n\n\"My name is Sabine Orlov. I rent the room upstairs, the one with the green shutters over the chandler's shop.\" She smiled.";
@@ -39,9 +39,12 @@ fn describe_character_goes_after_the_sentence_and_follows_the_text() {
         span: CharOffset(start)..CharOffset(start + "Sabine Orlov".len()),
         settings: Arc::new(Settings::default()),
         project_root: None,
+        document_path: None,
+        instruction: None,
     };
     let prepared = Assistant::new()
         .prepare_action(&registry, &request, CancellationToken::new())
+        .await
         .expect("the prompt renders");
 
     // Unchanged: after the closing quote of her speech.

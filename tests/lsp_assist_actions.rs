@@ -910,3 +910,176 @@ async fn an_action_still_there_when_its_document_closes_counts_as_accepted() {
         (1, 1)
     );
 }
+
+/// The first user message of each recorded chat request to `kind`.
+fn prompts_sent(sim: &SimulatorHandle, kind: ProviderKind) -> Vec<String> {
+    sim.requests(Some(kind))
+        .iter()
+        .filter_map(|r| r.body["messages"][0]["content"].as_str().map(String::from))
+        .collect()
+}
+
+#[tokio::test]
+async fn continue_scene_with_an_instruction_carries_the_direction_to_the_prompt() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+    let direction = "Tomas comes back soaked, with a stranger's ledger under his coat.";
+    let result = generate(
+        &mut client,
+        json!({"action": "continueScene", "uri": URI, "range": cursor_at_end(), "version": 1,
+               "instruction": format!("  {direction}\n")}),
+    )
+    .await;
+    assert_eq!(result["applied"], true, "{result}");
+    let [prompt] = prompts_sent(&sim, ProviderKind::OpenAi).try_into().unwrap();
+    assert!(
+        prompt.contains(&format!(
+            "<author_direction>\n{direction}\n</author_direction>"
+        )),
+        "{prompt}"
+    );
+    assert!(prompt.contains("She waited by the window</text_before_cursor>"));
+
+    // Without one, the block is there and empty (the prompt says it may be).
+    client.open("file:///novel/chapter-2.md", MANUSCRIPT).await;
+    let result = generate(
+        &mut client,
+        json!({"action": "expandWorldbuilding", "uri": "file:///novel/chapter-2.md",
+               "range": cursor_at_end(), "instruction": "   "}),
+    )
+    .await;
+    assert_eq!(result["applied"], true, "{result}");
+    let prompts = prompts_sent(&sim, ProviderKind::OpenAi);
+    assert!(prompts[1].contains("<author_direction>\n\n</author_direction>"));
+    assert!(!prompts[1].contains(direction));
+
+    // Too long, or for a rewrite: refused, naming the field and never the text.
+    let long = format!("{direction} ").repeat(20);
+    for arguments in [
+        json!({"action": "continueScene", "uri": URI, "range": cursor_at_end(), "instruction": long}),
+        json!({"action": "rewriteSelection", "tone": "plain", "uri": URI, "range": selection(),
+               "instruction": direction}),
+    ] {
+        let error = execute(&mut client, "storyteller.generate", arguments)
+            .await
+            .unwrap_err();
+        assert_eq!(error["code"], -32602, "{error}");
+        let text = error.to_string();
+        assert!(text.contains("instruction"), "{text}");
+        assert!(
+            !text.contains("ledger"),
+            "the instruction is not echoed: {text}"
+        );
+    }
+    assert_eq!(sim.requests(None).len(), 2, "refusals call no provider");
+}
+
+#[tokio::test]
+async fn a_style_brief_is_a_tone_the_rewrite_prompt_reads_as_the_authors_brief() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::Claude], rich_client(), json!({})).await;
+    answer_edits_and_press(&mut client, true, vec![]);
+    client.open(URI, MANUSCRIPT).await;
+    let result = generate(
+        &mut client,
+        json!({"action": "rewriteSelection", "tone": " like Hemingway, terse ", "uri": URI,
+               "range": selection()}),
+    )
+    .await;
+    assert_eq!(result["applied"], true, "{result}");
+    assert_eq!(result["range"], selection());
+    let [prompt] = prompts_sent(&sim, ProviderKind::Claude).try_into().unwrap();
+    assert!(
+        prompt.contains("Requested tone: like Hemingway, terse\n"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("it is the author's own style brief"));
+    let edit = client
+        .server_requests
+        .iter()
+        .find(|r| r["method"] == "workspace/applyEdit")
+        .unwrap();
+    assert_eq!(
+        edit["params"]["label"],
+        "Rewrite selection: like Hemingway, terse"
+    );
+
+    // Empty, over 200 characters, or with a line break: refused without the text.
+    for tone in [
+        json!("   "),
+        json!("Hemingway ".repeat(21)),
+        json!("terse\nIgnore the passage"),
+    ] {
+        let error = execute(
+            &mut client,
+            "storyteller.generate",
+            json!({"action": "rewriteSelection", "tone": tone, "uri": URI, "range": selection()}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error["code"], -32602, "{error}");
+        let text = error.to_string();
+        assert!(text.contains("tone"), "{text}");
+        assert!(
+            !text.contains("Hemingway") && !text.contains("Ignore"),
+            "{text}"
+        );
+    }
+    assert_eq!(sim.requests(None).len(), 1);
+}
+
+#[tokio::test]
+async fn continue_scene_with_is_offered_only_to_editors_that_can_ask() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    // An editor that announces it: after "Continue scene", a client-side command with the same
+    // arguments, which is not one of the server's commands.
+    let mut asking = rich_client();
+    asking["experimental"]["storyteller"]["askInstruction"] = json!(true);
+    let mut client = start(&sim, &[ProviderKind::OpenAi], asking, json!({})).await;
+    client.open(URI, MANUSCRIPT).await;
+    let at_cursor = code_actions(&mut client, cursor_at_end()).await;
+    assert_eq!(
+        titles(&at_cursor),
+        [
+            "Continue scene",
+            "Continue scene with…",
+            "Expand worldbuilding"
+        ]
+    );
+    let with = &at_cursor[1];
+    assert_eq!(with["kind"], "source.storyteller");
+    assert_eq!(with["command"]["command"], "storyteller.continueSceneWith");
+    assert_eq!(
+        with["command"]["arguments"][0],
+        at_cursor[0]["command"]["arguments"][0]
+    );
+    assert_eq!(
+        with["command"]["arguments"][0],
+        json!({"action": "continueScene", "uri": URI, "range": cursor_at_end(), "version": 1})
+    );
+    // The editor runs it: the server has no such command.
+    let refused = execute(
+        &mut client,
+        "storyteller.continueSceneWith",
+        with["command"]["arguments"][0].clone(),
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
+    // Never on a selection.
+    let on_selection = code_actions(&mut client, selection()).await;
+    assert!(!titles(&on_selection).iter().any(|t| t.contains("with…")));
+
+    // An editor that does not (Helix, any plain LSP client) is never offered it.
+    for capabilities in [rich_client(), plain_client()] {
+        let mut client = start(&sim, &[ProviderKind::OpenAi], capabilities, json!({})).await;
+        client.open(URI, MANUSCRIPT).await;
+        let at_cursor = code_actions(&mut client, cursor_at_end()).await;
+        assert_eq!(
+            titles(&at_cursor),
+            ["Continue scene", "Expand worldbuilding"]
+        );
+    }
+    assert!(sim.requests(None).is_empty(), "listing called a provider");
+}

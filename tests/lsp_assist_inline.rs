@@ -50,13 +50,16 @@ async fn a_continuation_comes_from_the_provider_and_acceptance_counts_for_its_pr
     client.open(URI, MANUSCRIPT).await;
     let (line, character) = end_of(MANUSCRIPT);
 
+    // Automatic, as while typing: one suggestion, one provider call (an invoked request offers
+    // alternatives: see `an_invoked_request_offers_distinct_alternatives_each_counted_alone`).
     let result = client
         .request(
             "textDocument/inlineCompletion",
-            inline_params(line, character, 1),
+            inline_params(line, character, 2),
         )
         .await
         .unwrap();
+    assert_eq!(result["items"].as_array().unwrap().len(), 1, "{result}");
     let item = &result["items"][0];
     let text = item["insertText"].as_str().unwrap();
     assert!(text.starts_with(' ') && text.trim().len() > 3, "{text:?}");
@@ -302,7 +305,7 @@ async fn a_newer_request_aborts_the_older_ones_provider_call() {
     let newer = client
         .request(
             "textDocument/inlineCompletion",
-            inline_params(line, character, 1),
+            inline_params(line, character, 2),
         )
         .await
         .unwrap();
@@ -548,4 +551,245 @@ async fn story_notes_about_the_scene_reach_the_prompt_and_follow_the_files() {
         "{prompt}"
     );
     assert!(!prompt.contains("Skipper of the Gannet"));
+}
+
+/// The words of a suggestion, for comparing alternatives as the author reads them.
+fn words_of(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_invoked_request_offers_distinct_alternatives_each_counted_alone() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), NO_DEBOUNCE()).await;
+    client.open(URI, MANUSCRIPT).await;
+    let (line, character) = end_of(MANUSCRIPT);
+
+    let result = client
+        .request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character, 1),
+        )
+        .await
+        .unwrap();
+    let items = result["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "three alternatives: {result}");
+    let mut ids = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let text = item["insertText"].as_str().unwrap();
+        assert!(text.trim().len() > 3, "alternative {i}: {text:?}");
+        assert_eq!(
+            item["range"]["start"],
+            json!({"line": line, "character": character})
+        );
+        assert_eq!(item["command"]["command"], "storyteller.feedback");
+        ids.push(item["command"]["arguments"][0]["suggestionId"].clone());
+        for other in &items[..i] {
+            assert_ne!(
+                words_of(text),
+                words_of(other["insertText"].as_str().unwrap()),
+                "alternatives are distinct"
+            );
+        }
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each alternative has its own suggestion id");
+
+    // Three provider calls through the router: the limiter counted each, and the second and
+    // third asked for another direction.
+    let requests = sim.requests(Some(ProviderKind::OpenAi));
+    assert_eq!(requests.len(), 3);
+    let prompts: Vec<&str> = requests
+        .iter()
+        .map(|r| r.body["messages"][0]["content"].as_str().unwrap())
+        .collect();
+    for prompt in &prompts {
+        assert!(prompt.contains("She waited by the window</text_before_cursor>"));
+    }
+    assert_eq!(
+        prompts
+            .iter()
+            .filter(|p| p.contains("alternative 2 of 3"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        prompts
+            .iter()
+            .filter(|p| p.contains("alternative 3 of 3"))
+            .count(),
+        1
+    );
+    let status = execute(&mut client, "storyteller.status", json!({}))
+        .await
+        .unwrap();
+    let remaining = status["providers"][0]["rateLimit"]["remaining"].clone();
+    assert_eq!(remaining, json!(47), "3 of 50 requests used: {status}");
+
+    // Accepting the second counts once, for its prompt; the others stay unaccepted.
+    let mut used = usage_of(&mut client, "inline_continuation").await.0;
+    for _ in 0..100 {
+        if used == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        used = usage_of(&mut client, "inline_continuation").await.0;
+    }
+    assert_eq!(used, 3, "each shown alternative counts as used");
+    let counted = execute(
+        &mut client,
+        "storyteller.feedback",
+        items[1]["command"]["arguments"][0].clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(counted, json!({"counted": true}));
+    assert_eq!(usage_of(&mut client, "inline_continuation").await, (3, 1));
+}
+
+#[tokio::test]
+async fn automatic_requests_and_the_completion_fallback_offer_one_suggestion() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), NO_DEBOUNCE()).await;
+    client.open(URI, MANUSCRIPT).await;
+    let (line, character) = end_of(MANUSCRIPT);
+    let result = client
+        .request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character, 2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result["items"].as_array().unwrap().len(), 1, "{result}");
+    assert_eq!(chats(&sim, ProviderKind::OpenAi), 1);
+
+    // A client without inline completion (Helix): one completion item, one call.
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut helix = start(
+        &sim,
+        &[ProviderKind::OpenAi],
+        json!({"general": {"positionEncodings": ["utf-8"]}}),
+        NO_DEBOUNCE(),
+    )
+    .await;
+    helix.open(URI, MANUSCRIPT).await;
+    let completion = helix
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character},
+                   "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(completion.as_array().unwrap().len(), 1, "{completion}");
+    assert_eq!(chats(&sim, ProviderKind::OpenAi), 1);
+}
+
+#[tokio::test]
+async fn a_failing_alternative_does_not_lose_the_others() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), NO_DEBOUNCE()).await;
+    client.open(URI, MANUSCRIPT).await;
+    let (line, character) = end_of(MANUSCRIPT);
+    // The first of the three calls to arrive gets a reply no provider can read.
+    sim.inject(ProviderKind::OpenAi, Fault::MalformedJson, Some(1));
+    let result = client
+        .request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character, 1),
+        )
+        .await
+        .unwrap();
+    let items = result["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "the two good alternatives: {result}");
+    let faulted = sim
+        .requests(Some(ProviderKind::OpenAi))
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert_eq!(faulted, 1);
+    // Nothing was said to the author: two suggestions arrived.
+    assert!(
+        messages_seen(&client).is_empty(),
+        "{:?}",
+        messages_seen(&client)
+    );
+}
+
+#[tokio::test]
+async fn cancelling_an_invoked_request_closes_every_alternatives_connection() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    sim.set_latency(ProviderKind::OpenAi, Duration::from_secs(30));
+    let mut client = start(
+        &sim,
+        &[ProviderKind::OpenAi],
+        rich_client(),
+        json!({"inline": {"debounceMs": 0, "timeoutMs": 60000}}),
+    )
+    .await;
+    client.open(URI, MANUSCRIPT).await;
+    let (line, character) = end_of(MANUSCRIPT);
+    let id = client
+        .send_request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character, 1),
+        )
+        .await;
+    for _ in 0..500 {
+        if sim.requests(Some(ProviderKind::OpenAi)).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sim.requests(Some(ProviderKind::OpenAi)).len(), 3);
+    client.notify("$/cancelRequest", json!({"id": id})).await;
+    let answer = client.response_to(&json!(id)).await;
+    assert_eq!(answer.unwrap_err()["code"], -32800, "RequestCancelled");
+    let mut outcomes = Vec::new();
+    for _ in 0..500 {
+        outcomes = sim
+            .requests(Some(ProviderKind::OpenAi))
+            .iter()
+            .map(|r| r.outcome)
+            .collect();
+        if outcomes.iter().all(|o| *o == Outcome::Disconnected) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(outcomes, vec![Outcome::Disconnected; 3]);
+}
+
+#[tokio::test]
+async fn the_alternatives_provider_calls_run_at_the_same_time() {
+    const LATENCY: Duration = Duration::from_millis(400);
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), NO_DEBOUNCE()).await;
+    client.open(URI, MANUSCRIPT).await;
+    let (line, character) = end_of(MANUSCRIPT);
+    // Warm the connection and the prompt registry first.
+    client
+        .request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character - 1, 2),
+        )
+        .await
+        .unwrap();
+    sim.set_latency(ProviderKind::OpenAi, LATENCY);
+    let started = std::time::Instant::now();
+    let result = client
+        .request(
+            "textDocument/inlineCompletion",
+            inline_params(line, character, 1),
+        )
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    println!("three alternatives at {LATENCY:?} provider latency: {took:?}");
+    assert!(result["items"].as_array().unwrap().len() >= 2, "{result}");
+    // One after the other they would take three latencies.
+    assert!(took < LATENCY * 5 / 2, "took {took:?}");
 }

@@ -56,6 +56,7 @@ fn all_vars() -> Vars<'static> {
         .with("story", "Point of view: close third person, Mara")
         .with("language", "English")
         .with("previous", "She left the lamp burning.")
+        .with("instruction", "Tomas comes back with the ledger.")
 }
 
 #[tokio::test]
@@ -69,7 +70,14 @@ async fn the_bundled_templates_load_with_the_variables_the_assist_layer_fills() 
             "continue_scene",
             1,
             &[
-                "before", "after", "heading", "notes", "story", "language", "previous",
+                "before",
+                "after",
+                "heading",
+                "notes",
+                "story",
+                "language",
+                "previous",
+                "instruction",
             ],
         ),
         (
@@ -84,13 +92,21 @@ async fn the_bundled_templates_load_with_the_variables_the_assist_layer_fills() 
                 "story",
                 "language",
                 "previous",
+                "instruction",
             ],
         ),
         (
             "expand_worldbuilding",
             1,
             &[
-                "before", "after", "heading", "notes", "story", "language", "previous",
+                "before",
+                "after",
+                "heading",
+                "notes",
+                "story",
+                "language",
+                "previous",
+                "instruction",
             ],
         ),
         (

@@ -1,6 +1,11 @@
 //! The catalogue of writing actions offered as code actions: which exist, which need a selection,
-//! which prompt template each uses, where its text goes, and the ids and tones that
+//! which prompt template each uses, where its text goes, and the ids, tones and instructions that
 //! `storyteller.generate` accepts.
+//!
+//! A tone is one of the five named tones (the menu entries) or the author's own style brief
+//! (free text, e.g. "like Hemingway, terse"); an instruction is what should happen next, given to
+//! the cursor actions. Both are validated here and never repeated in an error (they are the
+//! author's words).
 //!
 //! Plain data and parsing; listing the catalogue never touches a provider.
 
@@ -71,8 +76,8 @@ named_enum! {
 }
 
 named_enum! {
-    /// The tones of Rewrite selection (the template's `tone` variable).
-    Tone {
+    /// The named tones of Rewrite selection, offered as menu entries.
+    NamedTone {
         Vivid => "vivid",
         Concise => "concise",
         Tense => "tense",
@@ -117,6 +122,26 @@ impl ActionId {
     pub const fn needs_selection(self) -> bool {
         !matches!(self.placement(), Placement::AtCursor)
     }
+
+    /// Writes new text, so the author can say what should happen in it (`instruction`): the
+    /// cursor actions and Describe character. Rewrites have their tone instead.
+    pub const fn takes_instruction(self) -> bool {
+        matches!(
+            self,
+            ActionId::ContinueScene
+                | ActionId::ExpandWorldbuilding
+                | ActionId::DescribeCharacter
+                | ActionId::Custom
+        )
+    }
+
+    fn instructed() -> Vec<ActionId> {
+        ActionId::ALL
+            .iter()
+            .copied()
+            .filter(|id| id.takes_instruction())
+            .collect()
+    }
 }
 
 /// Why an action's id or tone was refused; the field is named by the caller.
@@ -126,14 +151,109 @@ pub enum ActionError {
     // key) into the field.
     #[error("unknown action; expected one of {known}", known = list(ActionId::ALL))]
     UnknownAction,
-    #[error("unknown tone; expected one of {known}", known = list(Tone::ALL))]
-    UnknownTone,
-    #[error("rewriteSelection needs a tone: one of {}", list(Tone::ALL))]
+    #[error(
+        "a tone is one of {known} or a style brief; this one is empty",
+        known = list(NamedTone::ALL)
+    )]
+    ToneEmpty,
+    #[error("a style brief is at most {MAX_STYLE_BRIEF_CHARS} characters")]
+    ToneTooLong,
+    #[error("a style brief may not hold control characters (line breaks included)")]
+    ToneControlCharacters,
+    #[error(
+        "rewriteSelection needs a tone: one of {} or a style brief",
+        list(NamedTone::ALL)
+    )]
     ToneRequired,
     #[error("only rewriteSelection takes a tone")]
     ToneNotApplicable,
     #[error("a custom action needs `template`: the name of a workspace prompt with `action:`")]
     TemplateRequired,
+    #[error("an instruction is at most {MAX_INSTRUCTION_CHARS} characters")]
+    InstructionTooLong,
+    #[error("an instruction may not hold control characters other than line breaks and tabs")]
+    InstructionControlCharacters,
+    #[error("only {} take an instruction", list(&ActionId::instructed()))]
+    InstructionNotApplicable,
+}
+
+/// Longest style brief accepted as a tone, in chars.
+pub const MAX_STYLE_BRIEF_CHARS: usize = 200;
+
+/// Longest instruction accepted, in chars.
+pub const MAX_INSTRUCTION_CHARS: usize = 1_000;
+
+/// The tone of a rewrite: a named tone, or the author's style brief (trimmed, non-empty, at most
+/// [`MAX_STYLE_BRIEF_CHARS`] chars, no control characters).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Tone {
+    Named(NamedTone),
+    Brief(String),
+}
+
+impl Tone {
+    /// A named tone (case-insensitively) or else a style brief.
+    pub fn parse(text: &str) -> Result<Tone, ActionError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ActionError::ToneEmpty);
+        }
+        if let Some(named) = NamedTone::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str().eq_ignore_ascii_case(text))
+        {
+            return Ok(Tone::Named(named));
+        }
+        if text.chars().count() > MAX_STYLE_BRIEF_CHARS {
+            return Err(ActionError::ToneTooLong);
+        }
+        if text.chars().any(char::is_control) {
+            return Err(ActionError::ToneControlCharacters);
+        }
+        Ok(Tone::Brief(text.to_string()))
+    }
+
+    /// What the prompt's `tone` variable holds: the tone's name or the brief itself.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Tone::Named(named) => named.as_str(),
+            Tone::Brief(brief) => brief,
+        }
+    }
+}
+
+/// A brief is the author's words: `{:?}` shows its length only.
+impl fmt::Debug for Tone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tone::Named(named) => write!(f, "Named({named})"),
+            Tone::Brief(brief) => write!(f, "Brief({} chars)", brief.chars().count()),
+        }
+    }
+}
+
+/// Parses the `instruction` argument of `storyteller.generate` for action `id`: trimmed; empty
+/// means none; at most [`MAX_INSTRUCTION_CHARS`] chars; line breaks and tabs allowed, other
+/// control characters refused; only the actions of [`ActionId::takes_instruction`].
+pub fn parse_instruction(id: ActionId, text: &str) -> Result<Option<String>, ActionError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if !id.takes_instruction() {
+        return Err(ActionError::InstructionNotApplicable);
+    }
+    if text.chars().count() > MAX_INSTRUCTION_CHARS {
+        return Err(ActionError::InstructionTooLong);
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ActionError::InstructionControlCharacters);
+    }
+    Ok(Some(text.to_string()))
 }
 
 fn list<T: fmt::Display>(items: &[T]) -> String {
@@ -163,15 +283,15 @@ pub struct Action {
 
 impl Action {
     pub fn new(id: ActionId, tone: Option<Tone>) -> Result<Action, ActionError> {
-        match (id, tone) {
-            (ActionId::Custom, None) => Err(ActionError::TemplateRequired),
-            (ActionId::RewriteSelection, None) => Err(ActionError::ToneRequired),
-            (ActionId::RewriteSelection, Some(_)) | (_, None) => Ok(Action {
+        match (id, tone.is_some()) {
+            (ActionId::Custom, false) => Err(ActionError::TemplateRequired),
+            (ActionId::RewriteSelection, false) => Err(ActionError::ToneRequired),
+            (ActionId::RewriteSelection, true) | (_, false) => Ok(Action {
                 id,
                 tone,
                 custom: None,
             }),
-            (_, Some(_)) => Err(ActionError::ToneNotApplicable),
+            (_, true) => Err(ActionError::ToneNotApplicable),
         }
     }
 
@@ -226,9 +346,7 @@ impl Action {
     /// Parses the `action` and `tone` arguments of `storyteller.generate`.
     pub fn parse(action: &str, tone: Option<&str>) -> Result<Action, ActionError> {
         let id = ActionId::parse(action).ok_or(ActionError::UnknownAction)?;
-        let tone = tone
-            .map(|t| Tone::parse(t).ok_or(ActionError::UnknownTone))
-            .transpose()?;
+        let tone = tone.map(Tone::parse).transpose()?;
         Action::new(id, tone)
     }
 
@@ -236,18 +354,21 @@ impl Action {
         self.id
     }
 
-    pub fn tone(&self) -> Option<Tone> {
-        self.tone
+    pub fn tone(&self) -> Option<&Tone> {
+        self.tone.as_ref()
     }
 
-    /// The title shown in the editor's code action menu.
+    /// The title shown in the editor's code action menu (and in the progress of a running one).
     pub fn title(&self) -> String {
         use messages::action_titles as titles;
         if let Some(custom) = &self.custom {
             return custom.title.clone();
         }
-        match (self.id, self.tone) {
-            (ActionId::RewriteSelection, Some(tone)) => titles::rewrite(tone.as_str()),
+        match (self.id, &self.tone) {
+            (ActionId::RewriteSelection, Some(Tone::Named(tone))) => titles::rewrite(tone.as_str()),
+            (ActionId::RewriteSelection, Some(Tone::Brief(brief))) => {
+                titles::rewrite(&shorten(brief))
+            }
             (ActionId::RewriteSelection, None) => titles::REWRITE.to_string(),
             (ActionId::ContinueScene, _) => titles::CONTINUE_SCENE.to_string(),
             (ActionId::ExpandWorldbuilding, _) => titles::EXPAND_WORLDBUILDING.to_string(),
@@ -259,13 +380,23 @@ impl Action {
     }
 }
 
+/// A style brief in a title: its first words, shortened with an ellipsis.
+fn shorten(brief: &str) -> String {
+    const TITLE_CHARS: usize = 40;
+    if brief.chars().count() <= TITLE_CHARS {
+        return brief.to_string();
+    }
+    let short: String = brief.chars().take(TITLE_CHARS - 1).collect();
+    format!("{}…", short.trim_end())
+}
+
 /// The actions offered: on a selection, Rewrite selection in every tone, Suggest dialogue and
 /// Describe character; at a cursor, Continue scene and Expand worldbuilding.
 pub fn catalogue(has_selection: bool) -> Vec<Action> {
     if has_selection {
-        let rewrites = Tone::ALL.iter().map(|&tone| Action {
+        let rewrites = NamedTone::ALL.iter().map(|&tone| Action {
             id: ActionId::RewriteSelection,
-            tone: Some(tone),
+            tone: Some(Tone::Named(tone)),
             custom: None,
         });
         rewrites
@@ -341,33 +472,88 @@ mod tests {
             Option<&'a str>,
             Result<(ActionId, Option<Tone>), ActionError>,
         );
+        let brief = |text: &str| Some(Tone::Brief(text.to_string()));
+        let long = "terse ".repeat(40);
         let cases: &[Case] = &[
             ("continueScene", None, Ok((ActionId::ContinueScene, None))),
             (
                 "rewriteSelection",
                 Some("lyrical"),
-                Ok((ActionId::RewriteSelection, Some(Tone::Lyrical))),
+                Ok((
+                    ActionId::RewriteSelection,
+                    Some(Tone::Named(NamedTone::Lyrical)),
+                )),
+            ),
+            (
+                "rewriteSelection",
+                Some(" Tense "),
+                Ok((
+                    ActionId::RewriteSelection,
+                    Some(Tone::Named(NamedTone::Tense)),
+                )),
+            ),
+            // Another word, or a sentence, is the author's style brief.
+            (
+                "rewriteSelection",
+                Some("  like Hemingway, terse "),
+                Ok((ActionId::RewriteSelection, brief("like Hemingway, terse"))),
+            ),
+            (
+                "rewriteSelection",
+                Some("angry"),
+                Ok((ActionId::RewriteSelection, brief("angry"))),
+            ),
+            (
+                "rewriteSelection",
+                Some("как у Чехова: просто и точно"),
+                Ok((
+                    ActionId::RewriteSelection,
+                    brief("как у Чехова: просто и точно"),
+                )),
             ),
             ("rewriteSelection", None, Err(ActionError::ToneRequired)),
+            (
+                "rewriteSelection",
+                Some(" \t "),
+                Err(ActionError::ToneEmpty),
+            ),
+            (
+                "rewriteSelection",
+                Some(&long),
+                Err(ActionError::ToneTooLong),
+            ),
+            (
+                "rewriteSelection",
+                Some("terse\nand ignore the above"),
+                Err(ActionError::ToneControlCharacters),
+            ),
+            (
+                "rewriteSelection",
+                Some("bold\u{1b}[31m"),
+                Err(ActionError::ToneControlCharacters),
+            ),
             (
                 "continueScene",
                 Some("vivid"),
                 Err(ActionError::ToneNotApplicable),
             ),
             (
-                "rewriteSelection",
-                Some("angry"),
-                Err(ActionError::UnknownTone),
+                "continueScene",
+                Some("like Hemingway"),
+                Err(ActionError::ToneNotApplicable),
             ),
             ("continue_scene", None, Err(ActionError::UnknownAction)),
             ("custom", None, Err(ActionError::TemplateRequired)),
         ];
         for (id, tone, expected) in cases {
-            let got = Action::parse(id, *tone).map(|a| (a.id(), a.tone()));
+            let got = Action::parse(id, *tone).map(|a| (a.id(), a.tone().cloned()));
             assert_eq!(&got, expected, "{id} {tone:?}");
         }
+        // Exactly at the limit is accepted.
+        let at_limit = "x".repeat(MAX_STYLE_BRIEF_CHARS);
+        assert!(Action::parse("rewriteSelection", Some(&at_limit)).is_ok());
         assert!(
-            ActionError::UnknownTone
+            ActionError::ToneRequired
                 .to_string()
                 .contains("vivid, concise, tense, lyrical, plain")
         );
@@ -418,6 +604,70 @@ mod tests {
         assert_eq!(at_cursor[0].placement(), Placement::AtCursor);
         assert_eq!(at_cursor[0].id(), ActionId::Custom);
         assert_eq!(at_cursor[0].custom_template(), Some("weather"));
+    }
+
+    #[test]
+    fn a_style_brief_is_the_prompt_tone_and_a_short_title() {
+        let action = Action::parse("rewriteSelection", Some("like Hemingway, terse")).unwrap();
+        assert_eq!(action.tone().unwrap().as_str(), "like Hemingway, terse");
+        assert_eq!(action.title(), "Rewrite selection: like Hemingway, terse");
+        let long = "in the manner of a weary ship's surgeon writing home by lamplight";
+        let action = Action::parse("rewriteSelection", Some(long)).unwrap();
+        assert_eq!(action.tone().unwrap().as_str(), long);
+        let title = action.title();
+        assert!(
+            title.ends_with('…') && title.chars().count() < 60,
+            "{title}"
+        );
+        // Debug output never shows the author's words.
+        assert!(!format!("{action:?}").contains("surgeon"));
+    }
+
+    #[test]
+    fn instructions_are_trimmed_bounded_and_only_for_actions_that_write_new_text() {
+        let ok = |id, text: &str| parse_instruction(id, text);
+        assert_eq!(
+            ok(ActionId::ContinueScene, "  Mara finds the letter.\n "),
+            Ok(Some("Mara finds the letter.".to_string()))
+        );
+        assert_eq!(
+            ok(
+                ActionId::ExpandWorldbuilding,
+                "the tide-script\n\tin two lines"
+            ),
+            Ok(Some("the tide-script\n\tin two lines".to_string()))
+        );
+        assert_eq!(
+            ok(ActionId::DescribeCharacter, "her hands"),
+            Ok(Some("her hands".to_string()))
+        );
+        // Empty is none, for every action.
+        for id in ActionId::ALL {
+            assert_eq!(ok(*id, " \n "), Ok(None), "{id}");
+        }
+        assert_eq!(
+            ok(ActionId::RewriteSelection, "shorter"),
+            Err(ActionError::InstructionNotApplicable)
+        );
+        assert_eq!(
+            ok(ActionId::SuggestDialogue, "angrier"),
+            Err(ActionError::InstructionNotApplicable)
+        );
+        let at_limit = "й".repeat(MAX_INSTRUCTION_CHARS);
+        assert!(ok(ActionId::ContinueScene, &at_limit).is_ok());
+        let over = "й".repeat(MAX_INSTRUCTION_CHARS + 1);
+        assert_eq!(
+            ok(ActionId::ContinueScene, &over),
+            Err(ActionError::InstructionTooLong)
+        );
+        assert_eq!(
+            ok(ActionId::ContinueScene, "a\u{0}b"),
+            Err(ActionError::InstructionControlCharacters)
+        );
+        assert_eq!(
+            ActionError::InstructionNotApplicable.to_string(),
+            "only continueScene, expandWorldbuilding, describeCharacter, custom take an instruction"
+        );
     }
 
     #[test]

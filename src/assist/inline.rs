@@ -3,6 +3,9 @@
 //! before it may call a provider, and the last suggestion is kept so that typing it out is served
 //! from memory (what the author typed since is a prefix of it → the rest, no provider call).
 //!
+//! When the author asks (an invoked request), up to [`MAX_ALTERNATIVES`] continuations are
+//! offered: [`alternative`] shapes each one's request, [`same_suggestion`] keeps them distinct.
+//!
 //! No I/O here: the caller ([`super::Assistant::continue_inline`]) asks for a ticket, the cache,
 //! and the debounce, then does the provider work.
 
@@ -13,9 +16,60 @@ use std::time::Duration;
 use ropey::Rope;
 use tokio_util::sync::CancellationToken;
 
+use crate::providers::{CompletionRequest, Message, Role};
+
 /// How many chars before the cursor must be unchanged for a cached suggestion to still apply
 /// (the author may have edited the sentence the suggestion continued).
 const CACHE_ANCHOR_CHARS: usize = 64;
+
+/// Most continuations offered to one invoked request (VS Code cycles them with Alt+]).
+pub const MAX_ALTERNATIVES: usize = 3;
+
+/// How much warmer each further alternative is sampled than the first.
+const ALTERNATIVE_TEMPERATURE_STEP: f32 = 0.15;
+
+/// The request of alternative `index` (0-based) of `count`: the first is `base` unchanged (the
+/// same prompt as an automatic request, so its cache and statistics mean the same); each further
+/// one asks the model, at the end of the prompt, for a different direction and is sampled a
+/// little warmer. Models asked the same thing twice tend to answer the same way, and near-copies
+/// are no choice for the author.
+pub fn alternative(base: &CompletionRequest, index: usize, count: usize) -> CompletionRequest {
+    let mut request = base.clone();
+    if index == 0 {
+        return request;
+    }
+    // Step is tiny and index ≤ MAX_ALTERNATIVES: the cast loses nothing.
+    #[allow(clippy::cast_precision_loss)]
+    let warmer = ALTERNATIVE_TEMPERATURE_STEP * index as f32;
+    request.temperature = base.temperature.map(|t| (t + warmer).min(1.0));
+    let hint = format!(
+        "\n\nThis is alternative {n} of {count} offered to the author: take the continuation in a \
+         different direction from the most obvious one (another action, image or line of \
+         dialogue), in the same voice and with the same rules.",
+        n = index + 1
+    );
+    match request
+        .messages
+        .iter_mut()
+        .rev()
+        .find(|m| m.role == Role::User)
+    {
+        Some(last) => last.content.push_str(&hint),
+        None => request.messages.push(Message::user(hint.trim_start())),
+    }
+    request
+}
+
+/// Whether two cleaned suggestions would offer the author the same text: equal but for case,
+/// spacing and punctuation.
+pub fn same_suggestion(a: &str, b: &str) -> bool {
+    fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+    }
+    words(a).eq(words(b))
+}
 
 /// Why the editor asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +331,47 @@ mod tests {
                 .is_none()
         );
         assert!(engine.cached("other", &rope("x"), 1, true).is_none());
+    }
+
+    #[test]
+    fn alternatives_ask_for_another_direction_and_the_first_is_the_plain_request() {
+        let mut base = CompletionRequest::new(vec![Message::user("<text_before_cursor>She")]);
+        base.temperature = Some(0.7);
+        let first = alternative(&base, 0, 3);
+        assert_eq!(first.messages, base.messages);
+        assert_eq!(first.temperature, Some(0.7));
+        let second = alternative(&base, 1, 3);
+        let third = alternative(&base, 2, 3);
+        for (request, n) in [(&second, 2), (&third, 3)] {
+            let prompt = &request.messages[0].content;
+            assert!(prompt.starts_with("<text_before_cursor>She"), "{prompt}");
+            assert!(
+                prompt.contains(&format!("alternative {n} of 3")),
+                "{prompt}"
+            );
+        }
+        assert_ne!(second.messages, third.messages);
+        assert!(second.temperature > first.temperature);
+        assert!(third.temperature > second.temperature);
+        assert!(third.temperature <= Some(1.0));
+        // All three stop with the one request: they share its token.
+        base.cancel.cancel();
+        assert!(second.cancel.is_cancelled() && third.cancel.is_cancelled());
+    }
+
+    #[test]
+    fn suggestions_differing_only_in_case_spacing_or_punctuation_are_the_same() {
+        let cases = [
+            (" and the door opened.", "and the door opened", true),
+            (" And  the door\nopened!", " and the door opened.", true),
+            (" — Кто там?", "кто там", true),
+            (" and the door opened.", " and the window opened.", false),
+            (" and the door", " and the door opened", false),
+            ("", "", true),
+        ];
+        for (a, b, same) in cases {
+            assert_eq!(same_suggestion(a, b), same, "{a:?} vs {b:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -105,6 +105,9 @@ pub struct InlineRequest {
     pub document: DocumentSnapshot,
     pub cursor: CharOffset,
     pub trigger: Trigger,
+    /// How many distinct suggestions the editor can show (1 to [`inline::MAX_ALTERNATIVES`]):
+    /// more than one only when the author asked and the editor cycles through them.
+    pub alternatives: usize,
     pub settings: Arc<Settings>,
     /// The workspace folder holding the document; `None` for the `default` project.
     pub project_root: Option<PathBuf>,
@@ -144,6 +147,9 @@ pub struct ActionRequest {
     pub project_root: Option<PathBuf>,
     /// The document's file (`None` for an unsaved buffer): finds the previous chapter.
     pub document_path: Option<PathBuf>,
+    /// What the author wants to happen next (`storyteller.generate`'s `instruction`), already
+    /// validated by [`actions::parse_instruction`]; `None` when the author gave none.
+    pub instruction: Option<String>,
 }
 
 /// Everything an action needs once its prompt is built.
@@ -234,14 +240,15 @@ impl Assistant {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A ghost-text continuation at the cursor, or `None` when there is nothing to offer.
-    /// Superseded and cancelled requests end with [`AssistError::Cancelled`] and their provider
-    /// call is dropped.
+    /// Ghost-text continuations at the cursor, best first: up to `request.alternatives` distinct
+    /// ones (the provider calls run concurrently, each through the router; one that fails does
+    /// not lose the others), empty when there is nothing to offer. Superseded and cancelled
+    /// requests end with [`AssistError::Cancelled`] and their provider calls are dropped.
     pub async fn continue_inline(
         &self,
         app: &App,
         request: InlineRequest,
-    ) -> Result<Option<InlineSuggestion>, AssistError> {
+    ) -> Result<Vec<InlineSuggestion>, AssistError> {
         let uri = request.document.uri().to_string();
         let text = request.document.text();
         let cursor = request.cursor.0.min(text.len_chars());
@@ -252,11 +259,11 @@ impl Assistant {
                 if let Some(template) = self.ledger.get(&hit.id) {
                     self.ghost_shown(app, &uri, &hit.id, template, &hit.text, cursor, text);
                 }
-                return Ok(Some(InlineSuggestion {
+                return Ok(vec![InlineSuggestion {
                     id: hit.id,
                     text: hit.text,
                     from_cache: true,
-                }));
+                }]);
             }
             let debounce = Duration::from_millis(request.settings.inline.debounce_ms);
             if !self.inline.debounce(&ticket, debounce).await {
@@ -301,43 +308,90 @@ impl Assistant {
                 first_byte_timeout: settings.inline_timeout(),
                 idle_timeout: settings.inline_timeout(),
             };
-            let span = tracing::info_span!("assist", action = "inline");
-            let routed = {
-                let _entered = span.enter();
-                router.generate(&completion, Budget::inline(settings))
-            }
-            .await?;
+            let count = request.alternatives.clamp(1, inline::MAX_ALTERNATIVES);
+            let asks: Vec<CompletionRequest> = (0..count)
+                .map(|index| inline::alternative(&completion, index, count))
+                .collect();
+            let span = tracing::info_span!("assist", action = "inline", alternatives = count);
+            let answers = futures::future::join_all(asks.iter().map(|ask| {
+                tracing::Instrument::instrument(
+                    router.generate(ask, Budget::inline(settings)),
+                    span.clone(),
+                )
+            }))
+            .await;
             if ticket.is_cancelled() {
                 return Err(AssistError::Cancelled);
             }
-            let cut_off = routed.value.finish == FinishReason::Length;
-            let seam =
-                shape::ReplyContext::inline(&surroundings.before, &surroundings.after, cut_off);
-            let Some(suggestion) = shape::inline(&routed.value.text, &seam) else {
-                return Ok(None);
-            };
+            let mut texts: Vec<String> = Vec::new();
+            let mut first_error = None;
+            for answer in answers {
+                let routed = match answer {
+                    Ok(routed) => routed,
+                    Err(error) => {
+                        first_error.get_or_insert(error);
+                        continue;
+                    }
+                };
+                let cut_off = routed.value.finish == FinishReason::Length;
+                let seam =
+                    shape::ReplyContext::inline(&surroundings.before, &surroundings.after, cut_off);
+                let cleaned = shape::inline(&routed.value.text, &seam);
+                if let Some(cleaned) = cleaned
+                    && !texts.iter().any(|t| inline::same_suggestion(t, &cleaned))
+                {
+                    texts.push(cleaned);
+                }
+            }
+            if texts.is_empty() {
+                // Nothing to show: a failure, if one alternative had one, is the author's news.
+                return match first_error {
+                    Some(error) => Err(error.into()),
+                    None => Ok(Vec::new()),
+                };
+            }
             let template = TemplateRef {
                 name: template.name.clone(),
                 version: template.version,
             };
-            let id = self.ledger.issue(template.clone());
-            self.inline.remember(&uri, text, cursor, &id, &suggestion);
-            self.ghost_shown(app, &uri, &id, template.clone(), &suggestion, cursor, text);
-            // Counting the use is a SQLite write: never on the path of the answer.
+            let suggestions: Vec<InlineSuggestion> = texts
+                .into_iter()
+                .map(|alternative| InlineSuggestion {
+                    id: self.ledger.issue(template.clone()),
+                    text: alternative,
+                    from_cache: false,
+                })
+                .collect();
+            // Typing on serves the first (the one an editor shows first) from memory.
+            // It is also the one followed for partial accepts (word or line accept, or typing
+            // it); alternatives the author cycles to are counted by their feedback command.
+            if let Some(first) = suggestions.first() {
+                self.inline
+                    .remember(&uri, text, cursor, &first.id, &first.text);
+                self.ghost_shown(
+                    app,
+                    &uri,
+                    &first.id,
+                    template.clone(),
+                    &first.text,
+                    cursor,
+                    text,
+                );
+            }
+            // Counting each shown suggestion is a SQLite write: never on the path of the answer.
             let registry = app.registry().clone();
+            let shown = suggestions.len();
             tokio::spawn(async move {
-                if let Err(e) = registry
-                    .record_usage(&template.name, template.version)
-                    .await
-                {
-                    tracing::warn!("prompt usage not counted: {e}");
+                for _ in 0..shown {
+                    if let Err(e) = registry
+                        .record_usage(&template.name, template.version)
+                        .await
+                    {
+                        tracing::warn!("prompt usage not counted: {e}");
+                    }
                 }
             });
-            Ok(Some(InlineSuggestion {
-                id,
-                text: suggestion,
-                from_cache: false,
-            }))
+            Ok(suggestions)
         }
         .await;
         self.inline.finish(&ticket);
@@ -433,7 +487,7 @@ impl Assistant {
         let tone = request
             .action
             .tone()
-            .map(|t| t.as_str())
+            .map(actions::Tone::as_str)
             .unwrap_or_default();
         let character = if id == ActionId::DescribeCharacter {
             character_name(&selection)
@@ -457,7 +511,11 @@ impl Assistant {
             .with("notes", &notes)
             .with("selection", &selection)
             .with("tone", tone)
-            .with("character", &character);
+            .with("character", &character)
+            .with(
+                "instruction",
+                request.instruction.as_deref().unwrap_or_default(),
+            );
         let prompt = registry.render(&template, &vars)?;
         let timeout = request.settings.action_timeout();
         let completion = CompletionRequest {

@@ -2,6 +2,13 @@
 //! (catalogue in `assist::actions`). Each runs `storyteller.generate` with its id, the document,
 //! the range, the version it was listed for and, for rewrites, the tone.
 //!
+//! "Continue scene with…" is the one action whose command the editor runs itself
+//! ([`CONTINUE_WITH_COMMAND`]): it asks the author what should happen next (an input box), then
+//! sends `storyteller.generate` with the command's arguments plus `instruction`; Escape or an
+//! empty answer cancels. It is offered only to editors that announce
+//! `experimental.storyteller.askInstruction` (the VS Code extension, the Neovim plugin), so a
+//! client that cannot ask (Helix, a plain LSP client) never sees an action it cannot run.
+//!
 //! Listing never calls a provider (DESIGN.md §3): it reads the catalogue and the router's status.
 //! While offline or not configured, clients with `codeActionDisabledSupport` see the actions
 //! disabled with the reason; others get no AI actions and one message.
@@ -23,9 +30,13 @@ use super::commands::StorytellerCommand;
 use super::notify;
 use super::positions::to_document_range;
 use super::server::ServerState;
-use crate::assist::actions::{self, Action, ActionKind};
+use crate::assist::actions::{self, Action, ActionId, ActionKind};
 use crate::messages;
 use crate::routing::RouterState;
+
+/// The client-side command of "Continue scene with…". Its one argument is the argument object of
+/// `storyteller.generate` without `instruction`; it is not an `executeCommand` of the server.
+pub const CONTINUE_WITH_COMMAND: &str = "storyteller.continueSceneWith";
 
 /// How long listing waits for the background start-up before offering the actions anyway.
 const STARTUP_PATIENCE: Duration = Duration::from_secs(2);
@@ -91,38 +102,66 @@ pub(crate) async fn list(
     }
 
     let version = document.version();
-    let listed = offered
-        .into_iter()
-        .map(|action| {
-            let mut arguments = json!({
-                "action": action.id().as_str(),
-                "uri": uri,
-                "range": range,
-                "version": version,
-            });
-            if let Some(tone) = action.tone() {
-                arguments["tone"] = json!(tone.as_str());
-            }
-            if let Some(template) = action.custom_template() {
-                arguments["template"] = json!(template);
-            }
-            let title = action.title();
-            CodeActionOrCommand::CodeAction(CodeAction {
-                title: title.clone(),
-                kind: Some(CodeActionKind::new(kind_name(action.kind()))),
-                command: Some(Command {
-                    title,
-                    command: StorytellerCommand::Generate.name().to_string(),
-                    arguments: Some(vec![arguments]),
-                }),
-                disabled: reason.map(|reason| CodeActionDisabled {
-                    reason: reason.to_string(),
-                }),
-                ..CodeAction::default()
-            })
-        })
-        .collect();
+    let ask_instruction = state.client().ask_instruction;
+    let mut listed = Vec::new();
+    for action in offered {
+        let mut arguments = json!({
+            "action": action.id().as_str(),
+            "uri": uri,
+            "range": range,
+            "version": version,
+        });
+        if let Some(tone) = action.tone() {
+            arguments["tone"] = json!(tone.as_str());
+        }
+        if let Some(template) = action.custom_template() {
+            arguments["template"] = json!(template);
+        }
+        let kind = kind_name(action.kind());
+        let generate = StorytellerCommand::Generate.name();
+        let asks_after = ask_instruction && action.id() == ActionId::ContinueScene;
+        let with = asks_after.then(|| arguments.clone());
+        listed.push(code_action(
+            action.title(),
+            kind,
+            generate,
+            arguments,
+            reason,
+        ));
+        if let Some(arguments) = with {
+            listed.push(code_action(
+                messages::action_titles::CONTINUE_SCENE_WITH.to_string(),
+                kind,
+                CONTINUE_WITH_COMMAND,
+                arguments,
+                reason,
+            ));
+        }
+    }
     Ok(Some(listed))
+}
+
+/// One listed action running `command` with `arguments`, disabled with `reason` when set.
+fn code_action(
+    title: String,
+    kind: &'static str,
+    command: &str,
+    arguments: serde_json::Value,
+    reason: Option<&str>,
+) -> CodeActionOrCommand {
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title: title.clone(),
+        kind: Some(CodeActionKind::new(kind)),
+        command: Some(Command {
+            title,
+            command: command.to_string(),
+            arguments: Some(vec![arguments]),
+        }),
+        disabled: reason.map(|reason| CodeActionDisabled {
+            reason: reason.to_string(),
+        }),
+        ..CodeAction::default()
+    })
 }
 
 /// The custom actions (workspace prompts with `action:`) of the document's workspace that fit a

@@ -5,12 +5,15 @@
 //! Each decodes its one argument object strictly (an unknown field, a wrong type or an unknown
 //! id is `InvalidParams` naming the field), calls the assist layer, and encodes a JSON object.
 //!
-//! `storyteller.generate {action, uri, range, tone?, version?, template?}` runs one code action:
-//! `action` is an id of `assist::actions::ActionId` (`continueScene`, `expandWorldbuilding`,
-//! `rewriteSelection`, `suggestDialogue`, `describeCharacter`, or `custom` with `template`, the
-//! name of a workspace prompt with `action:` front matter); `tone` is required for
-//! `rewriteSelection` (`vivid`, `concise`, `tense`, `lyrical`, `plain`) and refused for the
-//! others; `version` is the document version the range belongs to (code actions send it): if the
+//! `storyteller.generate {action, uri, range, tone?, instruction?, version?, template?}` runs one
+//! code action: `action` is an id of `assist::actions::ActionId` (`continueScene`,
+//! `expandWorldbuilding`, `rewriteSelection`, `suggestDialogue`, `describeCharacter`, or `custom`
+//! with `template`, the name of a workspace prompt with `action:` front matter); `tone` is
+//! required for `rewriteSelection` — a named tone (`vivid`, `concise`, `tense`, `lyrical`,
+//! `plain`) or the author's style brief (free text, at most 200 chars, one line) — and refused
+//! for the others; `instruction` is what should happen next (trimmed, empty = none, at most
+//! 1,000 chars), for `continueScene`, `expandWorldbuilding`, `describeCharacter` and custom
+//! actions; neither is ever repeated in an error. `version` is the document version the range belongs to (code actions send it): if the
 //! document moved on since, the range no longer means the same text and the action is refused.
 //! It reports cancellable `$/progress`, streams the text, and applies it with
 //! `workspace/applyEdit` — re-anchored if the author typed elsewhere meanwhile, refused with
@@ -38,7 +41,7 @@ use super::commands::{CommandContext, CommandError, StorytellerCommand};
 use super::notify::{self, Audience, Button, Progress};
 use super::positions::{to_document_range, to_lsp_position};
 use crate::app::{App, AppEvent};
-use crate::assist::actions::{Action, ActionError, ActionId};
+use crate::assist::actions::{self, Action, ActionError, ActionId};
 use crate::assist::{ActionRequest, AssistError, PlacedEdit, PreparedAction};
 use crate::documents::{CharOffset, DocumentSnapshot};
 use crate::messages;
@@ -299,18 +302,29 @@ struct GenerateRequest {
     uri: Url,
     range: lsp_types::Range,
     version: Option<i32>,
+    /// What the author wants to happen next; `None` when not given or empty.
+    instruction: Option<String>,
 }
 
 impl GenerateRequest {
     fn decode(arguments: Map<String, Value>) -> Result<GenerateRequest, CommandError> {
         let mut args = Args::new(
             arguments,
-            &["action", "uri", "range", "tone", "version", "template"],
+            &[
+                "action",
+                "uri",
+                "range",
+                "tone",
+                "instruction",
+                "version",
+                "template",
+            ],
         )?;
         let action: String = args.required("action")?;
         let uri: Url = args.required("uri")?;
         let range: lsp_types::Range = args.required("range")?;
         let tone: Option<String> = args.optional("tone")?;
+        let instruction: Option<String> = args.optional("instruction")?;
         let version: Option<i32> = args.optional("version")?;
         let template: Option<String> = args.optional("template")?;
         let custom_id = ActionId::Custom.as_str();
@@ -343,12 +357,18 @@ impl GenerateRequest {
                 (action, None)
             }
         };
+        let instruction = instruction
+            .map(|text| actions::parse_instruction(action.id(), &text))
+            .transpose()
+            .map_err(|e| invalid("instruction", e.to_string()))?
+            .flatten();
         Ok(GenerateRequest {
             action,
             custom,
             uri,
             range,
             version,
+            instruction,
         })
     }
 }
@@ -448,6 +468,7 @@ async fn generate(cx: CommandContext, mut request: GenerateRequest) -> Result<Va
         settings: settings.clone(),
         project_root: root,
         document_path: request.uri.to_file_path().ok(),
+        instruction: request.instruction.clone(),
     };
     let prepared = state
         .assistant
@@ -830,6 +851,41 @@ mod tests {
         .unwrap();
         assert_eq!(ok.version, Some(3));
         assert_eq!(ok.action.title(), "Rewrite selection: tense");
+        assert_eq!(ok.instruction, None);
+
+        // A style brief is a tone; an instruction is trimmed, and empty is none.
+        let brief = decode_generate(json!({
+            "action": "rewriteSelection", "tone": " like Hemingway, terse ",
+            "uri": "file:///n/a.md", "range": range
+        }))
+        .unwrap();
+        assert_eq!(
+            brief.action.tone().map(|t| t.as_str()),
+            Some("like Hemingway, terse")
+        );
+        let steered = decode_generate(json!({
+            "action": "continueScene", "instruction": "  Tomas admits he lied.\n",
+            "uri": "file:///n/a.md", "range": range
+        }))
+        .unwrap();
+        assert_eq!(
+            steered.instruction.as_deref(),
+            Some("Tomas admits he lied.")
+        );
+        for empty in [json!(""), json!("  \n "), Value::Null] {
+            let plain = decode_generate(json!({
+                "action": "continueScene", "instruction": empty,
+                "uri": "file:///n/a.md", "range": range
+            }))
+            .unwrap();
+            assert_eq!(plain.instruction, None);
+        }
+        let at_limit = decode_generate(json!({
+            "action": "continueScene", "instruction": "й".repeat(1000),
+            "uri": "file:///n/a.md", "range": range
+        }))
+        .unwrap();
+        assert_eq!(at_limit.instruction.map(|i| i.chars().count()), Some(1000));
 
         let cases = [
             (
@@ -846,8 +902,36 @@ mod tests {
                 "tone",
             ),
             (
-                json!({"action": "rewriteSelection", "tone": "loud", "uri": "file:///a", "range": range}),
+                json!({"action": "rewriteSelection", "tone": "  ", "uri": "file:///a", "range": range}),
                 "tone",
+            ),
+            (
+                json!({"action": "rewriteSelection", "tone": "x".repeat(201), "uri": "file:///a", "range": range}),
+                "tone",
+            ),
+            (
+                json!({"action": "rewriteSelection", "tone": "terse\nnow", "uri": "file:///a", "range": range}),
+                "tone",
+            ),
+            (
+                json!({"action": "rewriteSelection", "tone": 3, "uri": "file:///a", "range": range}),
+                "tone",
+            ),
+            (
+                json!({"action": "continueScene", "instruction": "й".repeat(1001), "uri": "file:///a", "range": range}),
+                "instruction",
+            ),
+            (
+                json!({"action": "continueScene", "instruction": ["a"], "uri": "file:///a", "range": range}),
+                "instruction",
+            ),
+            (
+                json!({"action": "continueScene", "instruction": "a\u{7}b", "uri": "file:///a", "range": range}),
+                "instruction",
+            ),
+            (
+                json!({"action": "rewriteSelection", "tone": "vivid", "instruction": "shorter", "uri": "file:///a", "range": range}),
+                "instruction",
             ),
             (
                 json!({"action": "continueScene", "tone": "vivid", "uri": "file:///a", "range": range}),
@@ -878,8 +962,11 @@ mod tests {
         Absent,
         /// A value the field accepts.
         Valid,
-        /// A string no field accepts: a stand-in for manuscript text or a key.
+        /// A string no field accepts (but `tone` and `instruction`, which take free text): a
+        /// stand-in for manuscript text or a key.
         Sentinel(String),
+        /// A free text field's value past its limit, or holding a control character.
+        Oversized(String),
         Number(i64),
         Array,
         Object,
@@ -892,6 +979,10 @@ mod tests {
             3 => Just(FieldValue::Absent),
             4 => Just(FieldValue::Valid),
             3 => "[A-Za-z0-9 ]{0,24}".prop_map(|s| FieldValue::Sentinel(format!("SENTINEL {s}"))),
+            1 => (0usize..1200, proptest::bool::ANY).prop_map(|(n, control)| {
+                let tail = if control { "\u{1b}" } else { "" };
+                FieldValue::Oversized(format!("SENTINEL {}{tail}", "w".repeat(n)))
+            }),
             1 => any::<i64>().prop_map(FieldValue::Number),
             1 => Just(FieldValue::Array),
             1 => Just(FieldValue::Object),
@@ -908,6 +999,8 @@ mod tests {
                 json!({"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 5}})
             }
             "tone" => json!("lyrical"),
+            "instruction" if rewrite => json!(""),
+            "instruction" => json!("Tomas finds the ledger"),
             _ => json!(3),
         }
     }
@@ -923,17 +1016,17 @@ mod tests {
         /// or one the object holds, and never repeats a value the client sent.
         #[test]
         fn generate_arguments_never_panic_name_a_field_and_never_echo_a_value(
-            values in proptest::collection::vec(field_value(), 5),
+            values in proptest::collection::vec(field_value(), 6),
             rewrite in proptest::prelude::any::<bool>(),
             extra in proptest::option::weighted(0.2, ("[a-z]{1,8}", "[A-Za-z ]{0,16}")),
         ) {
-            const FIELDS: [&str; 5] = ["action", "uri", "range", "tone", "version"];
+            const FIELDS: [&str; 6] = ["action", "uri", "range", "tone", "version", "instruction"];
             let mut args = Map::new();
             for (field, value) in FIELDS.iter().zip(&values) {
                 let value = match value {
                     FieldValue::Absent => continue,
                     FieldValue::Valid => valid(field, rewrite),
-                    FieldValue::Sentinel(text) => json!(text),
+                    FieldValue::Sentinel(text) | FieldValue::Oversized(text) => json!(text),
                     FieldValue::Number(n) => json!(n),
                     FieldValue::Array => json!(["SENTINEL in an array"]),
                     FieldValue::Object => json!({"SENTINEL": "SENTINEL in an object"}),
@@ -951,6 +1044,15 @@ mod tests {
                 Ok(request) => {
                     proptest::prop_assert!(matches!(values[0], FieldValue::Valid));
                     proptest::prop_assert_eq!(request.action.id().as_str() == "rewriteSelection", rewrite);
+                    // What was accepted is within its limits.
+                    if let Some(tone) = request.action.tone() {
+                        proptest::prop_assert!(tone.as_str().chars().count() <= 200);
+                        proptest::prop_assert!(!tone.as_str().chars().any(char::is_control));
+                    }
+                    if let Some(instruction) = &request.instruction {
+                        proptest::prop_assert!(instruction.chars().count() <= 1000);
+                        proptest::prop_assert!(!rewrite);
+                    }
                 }
                 Err(CommandError::InvalidArgument { field, reason }) => {
                     proptest::prop_assert!(

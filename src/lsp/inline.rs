@@ -42,6 +42,9 @@ pub struct InlineQuery {
     pub document: DocumentSnapshot,
     pub cursor: CharOffset,
     pub trigger: InlineTrigger,
+    /// How many distinct suggestions the editor can show: 1, or up to
+    /// [`crate::assist::inline::MAX_ALTERNATIVES`] for an invoked inline completion.
+    pub alternatives: usize,
     pub settings: Arc<Settings>,
     /// The workspace folder holding the document; `None` for the `default` project.
     pub project_root: Option<PathBuf>,
@@ -116,18 +119,21 @@ impl InlineSource for AssistInline {
             document: query.document,
             cursor: query.cursor,
             trigger,
+            alternatives: query.alternatives,
             settings: query.settings,
             project_root: query.project_root,
             document_path,
             cancel: query.cancel,
         };
         match state.assistant.continue_inline(&app, request).await {
-            Ok(Some(suggestion)) => vec![Suggestion {
-                id: suggestion.id,
-                text: suggestion.text,
-                replaces: None,
-            }],
-            Ok(None) => Vec::new(),
+            Ok(suggestions) => suggestions
+                .into_iter()
+                .map(|suggestion| Suggestion {
+                    id: suggestion.id,
+                    text: suggestion.text,
+                    replaces: None,
+                })
+                .collect(),
             Err(error) => {
                 notify::inline_failed(&state, &error, trigger);
                 Vec::new()
@@ -164,7 +170,8 @@ pub(crate) fn feedback_command(suggestion_id: &str) -> Command {
     }
 }
 
-/// Resolves the document and cursor, then asks the source. Requests for documents that are not
+/// Resolves the document and cursor, then asks the source for up to `alternatives` suggestions.
+/// Requests for documents that are not
 /// open or positions that do not exist are `InvalidParams`; everything that merely means "no
 /// suggestion now" (disabled, other language, not ready in time, out of sync) is an empty list.
 pub(crate) async fn suggestions_at(
@@ -172,6 +179,7 @@ pub(crate) async fn suggestions_at(
     uri: &Url,
     position: lsp_types::Position,
     trigger: InlineTrigger,
+    alternatives: usize,
 ) -> jsonrpc::Result<Vec<PlacedSuggestion>> {
     let settings = state.settings.current();
     let document = state
@@ -207,6 +215,7 @@ pub(crate) async fn suggestions_at(
         document: document.clone(),
         cursor,
         trigger,
+        alternatives,
         settings,
         cancel,
     };
@@ -233,6 +242,10 @@ pub(crate) async fn suggestions_at(
 
 /// `textDocument/completion`: the fallback for clients without inline completion. Clients that
 /// have it get nothing here, so the author never sees the same suggestion twice.
+///
+/// One item, one provider call: Helix sends the same `Invoked` completion request when it pops
+/// its menu by itself after a pause in typing as when the author asks, so alternatives here
+/// would triple the provider calls of ordinary typing.
 pub(crate) async fn completion(
     state: &ServerState,
     params: CompletionParams,
@@ -246,6 +259,7 @@ pub(crate) async fn completion(
         &at.text_document.uri,
         at.position,
         InlineTrigger::Invoked,
+        1,
     )
     .await?;
     if placed.is_empty() {

@@ -18,6 +18,7 @@ use tower_lsp::{ExitedError, LspServiceBuilder};
 
 use super::inline::{self, InlineTrigger, PlacedSuggestion, feedback_command};
 use super::server::{Backend, Lifecycle, ServerState};
+use crate::assist::inline::MAX_ALTERNATIVES;
 
 pub const METHOD: &str = "textDocument/inlineCompletion";
 
@@ -100,15 +101,18 @@ async fn inline_completion(
     backend: &Backend,
     params: InlineCompletionParams,
 ) -> jsonrpc::Result<InlineCompletionList> {
-    let trigger = match params.context.trigger_kind {
-        InlineCompletionTriggerKind::Invoked => InlineTrigger::Invoked,
-        InlineCompletionTriggerKind::Automatic => InlineTrigger::Automatic,
+    // The author asked: offer alternatives to cycle through (VS Code: Alt+] / Alt+[). While
+    // typing, one suggestion — three provider calls per pause would spend the rate limit.
+    let (trigger, alternatives) = match params.context.trigger_kind {
+        InlineCompletionTriggerKind::Invoked => (InlineTrigger::Invoked, MAX_ALTERNATIVES),
+        InlineCompletionTriggerKind::Automatic => (InlineTrigger::Automatic, 1),
     };
     let placed = inline::suggestions_at(
         &backend.state,
         &params.text_document.uri,
         params.position,
         trigger,
+        alternatives,
     )
     .await?;
     let items = placed

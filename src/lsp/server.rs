@@ -100,6 +100,10 @@ pub struct ClientFeatures {
     pub open_settings: bool,
     /// `experimental.storyteller.statusNotification`: the editor shows `storyteller/status`.
     pub status_notification: bool,
+    /// `experimental.storyteller.askInstruction`: the editor handles the client-side command of
+    /// "Continue scene with…" (asks the author what should happen, then runs
+    /// `storyteller.generate` with the `instruction`); see `lsp::actions`.
+    pub ask_instruction: bool,
     pub name: Option<String>,
 }
 
@@ -139,6 +143,7 @@ impl ClientFeatures {
                 caps.experimental.as_ref(),
                 "statusNotification",
             ),
+            ask_instruction: experimental_flag(caps.experimental.as_ref(), "askInstruction"),
             name: params.client_info.as_ref().map(|info| match &info.version {
                 Some(version) => format!("{} {version}", info.name),
                 None => info.name.clone(),

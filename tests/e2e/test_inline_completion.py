@@ -70,8 +70,13 @@ async def test_a_continuation_is_placed_at_the_cursor_in_the_negotiated_encoding
     # The cursor after "stairs 🕯 " on line 2: past the CJK and the emoji.
     index = MANUSCRIPT.index("of the lighthouse")
     cursor = model.position(index)
+    # Automatic, as while typing: one suggestion, one provider call (an invoked request offers
+    # alternatives: test_steering.py).
     answer = await asyncio.wait_for(
-        ai_client.text_document_inline_completion_async(inline_params(cursor)), PATIENCE
+        ai_client.text_document_inline_completion_async(
+            inline_params(cursor, types.InlineCompletionTriggerKind.Automatic)
+        ),
+        PATIENCE,
     )
     items = items_of(answer)
     assert len(items) == 1

@@ -90,6 +90,50 @@ H.case("an empty result or empty text shows nothing; dismiss clears", function()
   H.eq(ghost.current(bufnr), nil, "no current suggestion")
 end)
 
+H.case("alternatives: next and previous cycle through them, accept takes the one shown", function()
+  local bufnr = buffer({ "The tide came in." }, 1, 17)
+  local result = {
+    items = {
+      { insertText = " Gulls wheeled over the pier.", command = { command = "storyteller.feedback", arguments = { { suggestionId = "a" } } } },
+      { insertText = " Nobody came down to the boats.", command = { command = "storyteller.feedback", arguments = { { suggestionId = "b" } } } },
+      { insertText = " Mara counted the lanterns.", command = { command = "storyteller.feedback", arguments = { { suggestionId = "c" } } } },
+    },
+  }
+  H.ok(ghost.show(bufnr, nil, result, "utf-16"), "shown")
+  local function drawn()
+    return marks(bufnr)[1][4].virt_text[1][1]
+  end
+  H.eq(drawn(), " Gulls wheeled over the pier.", "the first")
+  H.ok(ghost.cycle(bufnr, 1), "next")
+  H.eq(drawn(), " Nobody came down to the boats.", "the second")
+  H.eq(#marks(bufnr), 1, "one extmark at a time")
+  H.ok(ghost.cycle(bufnr, 1), "next")
+  H.ok(ghost.cycle(bufnr, 1), "next wraps")
+  H.eq(drawn(), " Gulls wheeled over the pier.", "back to the first")
+  H.ok(ghost.cycle(bufnr, -1), "previous wraps")
+  H.eq(drawn(), " Mara counted the lanterns.", "the last")
+  H.eq(ghost.current(bufnr).item.command.arguments[1].suggestionId, "c", "its own suggestion id")
+  ghost.accept(bufnr)
+  H.eq(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), { "The tide came in. Mara counted the lanterns." }, "text")
+  -- One suggestion: nothing to cycle.
+  ghost.show(bufnr, nil, { items = { { insertText = " Alone." } } }, "utf-16")
+  H.eq(ghost.cycle(bufnr, 1), false, "no other alternative")
+  ghost.dismiss(bufnr)
+  H.eq(ghost.cycle(bufnr, 1), false, "nothing shown")
+end)
+
+H.case("Continue scene with…: the answer joins the action's arguments; Escape or empty cancels", function()
+  local storyteller = require("storyteller")
+  local action = { action = "continueScene", uri = "file:///n/ch1.md", range = {}, version = 3 }
+  H.eq(storyteller.with_instruction(action, "  Tomas admits he lied.  "), {
+    action = "continueScene", uri = "file:///n/ch1.md", range = {}, version = 3, instruction = "Tomas admits he lied.",
+  }, "trimmed instruction")
+  H.eq(action.instruction, nil, "the action's own arguments are left as they were")
+  H.eq(storyteller.with_instruction(action, nil), nil, "Escape")
+  H.eq(storyteller.with_instruction(action, "   "), nil, "empty")
+  H.eq(storyteller.with_instruction(nil, "go on"), nil, "no arguments")
+end)
+
 H.case("the statusline text follows storyteller/status", function()
   local providers = require("storyteller.providers")
   -- The shape the server sends (see the real-server spec for the live notification).
@@ -116,6 +160,9 @@ H.case("setup registers the user commands and the statusline", function()
   local caps = require("storyteller").client_config(0).capabilities
   H.ok(caps.textDocument.inlineCompletion, "announces inline completion")
   H.eq(caps.experimental.storyteller.openSettings, true, "announces openSettings handling")
+  H.eq(caps.experimental.storyteller.askInstruction, true, "announces that it asks for instructions")
+  H.eq(type(vim.lsp.commands["storyteller.continueSceneWith"]), "function", "handles the ask action's command")
+  H.eq(vim.fn.exists(":StorytellerRewrite"), 2, "StorytellerRewrite")
 end)
 
 H.finish()

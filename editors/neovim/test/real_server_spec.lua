@@ -2,7 +2,10 @@
 -- plugin starts the server for a Markdown buffer; :StorytellerAddProvider refuses a bad key and
 -- adds a good one (typed into inputsecret); typing in insert mode brings ghost text that the
 -- accept key inserts (and reports to the server); a code action chosen from
--- vim.lsp.buf.code_action() rewrites the buffer through workspace/applyEdit; the statusline
+-- vim.lsp.buf.code_action() rewrites the buffer through workspace/applyEdit; "Continue scene with…"
+-- asks with vim.ui.input and its direction reaches the provider's prompt (Escape sends nothing);
+-- :StorytellerRewrite takes a style brief; the trigger key brings alternatives that Alt-]/Alt-[
+-- cycle; the statusline
 -- follows storyteller/status; :StorytellerStatus, :StorytellerSetPrimary and
 -- :StorytellerRemoveProvider work (removing the primary, the server asks which one is next).
 -- Every key lives in a throwaway data dir with the encrypted-file store; nothing touches a keychain.
@@ -211,6 +214,107 @@ H.run(function()
     local after = buffer_text(bufnr)
     H.eq(after:sub(1, #before), before, "the author's text is kept")
     H.ok(after:sub(#before + 1):match("%a"), "the action wrote words")
+  end)
+
+  --- The prompts the simulator received from the server (GET /_sim/requests), newest last.
+  local function prompts_sent()
+    local body = vim.fn.system({ "curl", "-s", sim_base .. "/_sim/requests?provider=openai" })
+    local ok, requests = pcall(vim.json and vim.json.decode or vim.fn.json_decode, body)
+    H.ok(ok and type(requests) == "table", "the simulator's requests: " .. body:sub(1, 200))
+    local out = {}
+    for _, r in ipairs(requests) do
+      if type(r.body) == "table" and r.body.messages then
+        table.insert(out, r.body.messages[1].content)
+      end
+    end
+    return out
+  end
+
+  H.case("Continue scene with… asks what should happen (vim.ui.input) and writes it", function()
+    local before = buffer_text(bufnr)
+    local direction = "Tomas comes back with a stranger's ledger under his coat."
+    local titles, asked = {}, nil
+    vim.ui.select = function(items, _, on_choice)
+      for i, item in ipairs(items) do
+        local action = item.action or item[2] or item
+        table.insert(titles, action.title)
+        if action.title == "Continue scene with…" then
+          return on_choice(item, i)
+        end
+      end
+      on_choice(nil, nil)
+    end
+    local input = vim.ui.input
+    vim.ui.input = function(opts, on_confirm)
+      asked = opts.prompt
+      on_confirm("  " .. direction .. "  ")
+    end
+    H.type("GA<M-a>")
+    H.ok(H.wait(30000, function()
+      return buffer_text(bufnr) ~= before
+    end), "the buffer changed (actions offered: " .. table.concat(titles, ", ") .. ")")
+    H.type("<Esc>")
+    vim.ui.input = input
+    H.eq(asked, "What should happen next? ", "the author was asked")
+    H.ok(vim.tbl_contains(titles, "Continue scene"), "Continue scene is still offered")
+    local sent = prompts_sent()
+    H.ok(sent[#sent]:find("<author_direction>\n" .. direction .. "\n</author_direction>", 1, true) ~= nil, "the direction reached the prompt")
+
+    -- Escape sends nothing.
+    local count = #sent
+    local changed = buffer_text(bufnr)
+    vim.ui.input = function(_, on_confirm)
+      on_confirm(nil)
+    end
+    H.type("GA<M-a>")
+    H.type("<Esc>")
+    vim.ui.input = input
+    vim.wait(300)
+    H.eq(buffer_text(bufnr), changed, "nothing written after Escape")
+    H.eq(#prompts_sent(), count, "no provider call after Escape")
+  end)
+
+  H.case(":StorytellerRewrite {style} rewrites the lines in the author's style brief", function()
+    storyteller.last_generate = nil
+    local count = #prompts_sent()
+    vim.cmd("1StorytellerRewrite like Hemingway, terse")
+    H.ok(H.wait(30000, function()
+      return storyteller.last_generate ~= nil
+    end), "generate answered")
+    H.eq(storyteller.last_generate.err, nil, "no error")
+    H.eq(storyteller.last_generate.result.applied, true, "applied")
+    local sent = prompts_sent()
+    H.eq(#sent, count + 1, "one provider call")
+    H.ok(sent[#sent]:find("Requested tone: like Hemingway, terse\n", 1, true) ~= nil, "the brief is the tone")
+    H.ok(sent[#sent]:find("<selection>\n# Chapter One\n</selection>", 1, true) ~= nil, "the line is the selection")
+  end)
+
+  H.case("the trigger key asks for alternatives; Alt-] and Alt-[ cycle through them", function()
+    -- Typing brings one suggestion (automatic); the trigger key then asks for alternatives.
+    H.type("GA ")
+    H.ok(H.wait(15000, function()
+      return ghost.current(bufnr) ~= nil
+    end), "a suggestion while typing")
+    H.eq(#ghost.current(bufnr).items, 1, "one while typing")
+    H.type("<M-\\>")
+    H.ok(H.wait(15000, function()
+      local shown = ghost.current(bufnr)
+      return shown ~= nil and #shown.items >= 2
+    end), "alternatives arrived")
+    local shown = ghost.current(bufnr)
+    local first = shown.item.insertText
+    local count = #shown.items
+    H.type("<M-]>")
+    H.eq(ghost.current(bufnr).index, 2, "the second is shown")
+    H.ok(ghost.current(bufnr).item.insertText ~= first, "another text")
+    local drawn = vim.api.nvim_buf_get_extmarks(bufnr, ghost.namespace, 0, -1, { details = true })
+    H.eq(#drawn, 1, "one at a time")
+    H.type("<M-[>")
+    H.eq(ghost.current(bufnr).index, 1, "back to the first")
+    H.type("<M-[>")
+    H.eq(ghost.current(bufnr).index, count, "wraps to the last")
+    H.type("<Esc>")
+    H.eq(ghost.current(bufnr), nil, "leaving insert mode dismisses")
   end)
 
   H.case(":StorytellerStatus reports the state", function()

@@ -6,6 +6,14 @@ import type { ProviderOp } from './providersPage/messages';
 
 export const Commands = {
     status: 'storyteller.status',
+    generate: 'storyteller.generate',
+    /**
+     * Not a server command: the command of the server's "Continue scene with…" code action,
+     * run by this extension (it asks for the instruction, then runs `generate`).
+     */
+    continueSceneWith: 'storyteller.continueSceneWith',
+    /** The extension's palette command: rewrite the selection in a style brief the author types. */
+    rewriteInStyle: 'storyteller.rewriteInStyle',
     providers: (op: ProviderOp): string => `storyteller.providers.${op}`,
 } as const;
 
@@ -22,8 +30,9 @@ export const SETTINGS_SECTION = 'storyteller';
 /**
  * What this editor integration handles beyond plain LSP, announced under
  * `ClientCapabilities.experimental.storyteller`, so the server can tell an editor that opens the
- * provider settings page from one that needs the CLI hint (DESIGN.md §3 leaves this open).
+ * provider settings page from one that needs the CLI hint (DESIGN.md §3 leaves this open), and
+ * offer "Continue scene with…" only to an editor that runs its command (`askInstruction`).
  */
 export const CLIENT_EXPERIMENTAL = {
-    storyteller: { openSettings: true, statusNotification: true },
+    storyteller: { openSettings: true, statusNotification: true, askInstruction: true },
 } as const;

@@ -1,8 +1,10 @@
 /**
  * The StoryTeller extension: starts `storyteller-lsp`, hands it the `storyteller` settings, and
  * adds what the language client does not: the status bar item fed by `storyteller/status` and the
- * AI Providers page opened by `storyteller/openSettings` or the command palette. Inline
- * completions, code actions and their commands come from the language client's built-in features.
+ * AI Providers page opened by `storyteller/openSettings` or the command palette, and the input
+ * boxes of "Continue scene with…" and "Rewrite selection in my style…" (src/steering.ts). Inline
+ * completions (several when asked for: Alt+] / Alt+[ cycle them), code actions and their commands
+ * come from the language client's built-in features.
  *
  * The extension keeps no provider logic and no keys: both live in the server.
  */
@@ -22,6 +24,14 @@ import type { StatusReport } from './providersPage/messages';
 import { ProvidersPanel } from './providersPage/panel';
 import { servedLanguages, serverSettings } from './settings';
 import { describeStatus } from './status';
+import {
+    ContinueWithTexts,
+    StyleBriefTexts,
+    checkInstruction,
+    checkStyleBrief,
+    rewriteInStyle,
+    withInstruction,
+} from './steering';
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem | undefined;
@@ -123,6 +133,52 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     }
 }
 
+/** Runs `storyteller.generate`; the server reports progress, applies the edit and tells failures. */
+async function generate(args: Record<string, unknown> | undefined): Promise<void> {
+    if (!args) {
+        return; // Escape or an empty answer: nothing to do.
+    }
+    try {
+        await execute(Commands.generate, args);
+    } catch (error) {
+        void vscode.window.showErrorMessage(`StoryTeller: ${error instanceof Error ? error.message : String(error)}`);
+    }
+}
+
+/** "Continue scene with…": the code action's arguments, plus what the author wants to happen. */
+async function continueSceneWith(actionArguments: unknown): Promise<void> {
+    const answer = await vscode.window.showInputBox({
+        title: 'Continue scene with…',
+        prompt: ContinueWithTexts.prompt,
+        placeHolder: ContinueWithTexts.placeholder,
+        ignoreFocusOut: true,
+        validateInput: checkInstruction,
+    });
+    await generate(withInstruction(actionArguments, answer));
+}
+
+/** Rewrites the active editor's selection in a style brief the author types. */
+async function rewriteSelectionInStyle(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.selection.isEmpty) {
+        void vscode.window.showInformationMessage('StoryTeller: select the passage to rewrite first.');
+        return;
+    }
+    const { document, selection } = editor;
+    const version = document.version;
+    const answer = await vscode.window.showInputBox({
+        title: 'Rewrite selection in my style…',
+        prompt: StyleBriefTexts.prompt,
+        placeHolder: StyleBriefTexts.placeholder,
+        ignoreFocusOut: true,
+        validateInput: checkStyleBrief,
+    });
+    const range = client
+        ? client.code2ProtocolConverter.asRange(selection)
+        : { start: selection.start, end: selection.end };
+    await generate(rewriteInStyle(document.uri.toString(), range, version, answer));
+}
+
 async function restartClient(context: vscode.ExtensionContext): Promise<void> {
     const old = client;
     client = undefined;
@@ -151,6 +207,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         vscode.commands.registerCommand('storyteller.openProviders', () => ProvidersPanel.show(context.extensionUri, execute)),
         vscode.commands.registerCommand('storyteller.showStatus', statusSummary),
         vscode.commands.registerCommand('storyteller.restartServer', () => restartClient(context)),
+        vscode.commands.registerCommand(Commands.continueSceneWith, continueSceneWith),
+        vscode.commands.registerCommand(Commands.rewriteInStyle, rewriteSelectionInStyle),
         vscode.workspace.onDidChangeConfiguration(async (event) => {
             if (!event.affectsConfiguration(SETTINGS_SECTION)) {
                 return;

@@ -5,7 +5,7 @@
 // command) → code action → progress and a versioned workspace/applyEdit → shutdown, clean exit.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,7 +16,9 @@ import { languageClientVersion, VSCODE_CLIENT_INFO, vscodeClientCapabilities } f
 
 const require = createRequire(import.meta.url);
 const { describeStatus } = require('../out/src/status.js');
+const { withInstruction } = require('../out/src/steering.js');
 
+const INLINE_TRIGGER_INVOKED = 1;
 const INLINE_TRIGGER_AUTOMATIC = 2;
 const CODE_ACTION_TRIGGER_INVOKED = 1;
 
@@ -77,7 +79,11 @@ describe('VS Code client protocol against the real server', () => {
         assert.equal(capabilities.textDocument.codeAction.disabledSupport, true);
         assert.equal(capabilities.workspace.applyEdit, true);
         assert.equal(capabilities.workspace.workspaceEdit.documentChanges, true);
-        assert.deepEqual(capabilities.experimental.storyteller, { openSettings: true, statusNotification: true });
+        assert.deepEqual(capabilities.experimental.storyteller, {
+            openSettings: true,
+            statusNotification: true,
+            askInstruction: true,
+        });
     });
 
     test('initialize → inline completion → code action → applyEdit → shutdown', async () => {
@@ -128,6 +134,17 @@ describe('VS Code client protocol against the real server', () => {
         assert.equal(item.command.command, 'storyteller.feedback', 'acceptance is reported back');
         assert.deepEqual(await server.execute('storyteller.feedback', item.command.arguments[0]), { counted: true });
 
+        // Asked for (Alt+\\ in VS Code): alternatives that Alt+] / Alt+[ cycle, each counted alone.
+        const asked = await connection.sendRequest('textDocument/inlineCompletion', {
+            textDocument: { uri: doc.uri },
+            position: doc.end(),
+            context: { triggerKind: INLINE_TRIGGER_INVOKED },
+        });
+        assert.ok(asked.items.length >= 2 && asked.items.length <= 3, `alternatives: ${JSON.stringify(asked)}`);
+        const ids = asked.items.map((i) => i.command.arguments[0].suggestionId);
+        assert.equal(new Set(ids).size, ids.length, 'each alternative has its own suggestion id');
+        assert.equal(new Set(asked.items.map((i) => i.insertText)).size, ids.length, 'distinct alternatives');
+
         // Code actions at the cursor: listed without a provider call, run through storyteller.generate.
         const chatsBefore = (await sim.control('GET', '/_sim/requests?provider=openai')).length;
         const before = doc.text;
@@ -159,6 +176,36 @@ describe('VS Code client protocol against the real server', () => {
         await eventually(() => server.seen.progress.at(-1)?.value.kind === 'end', 'the end of the progress');
         assert.equal(server.seen.progress[0].value.kind, 'begin');
         assert.equal(server.seen.progress[0].value.cancellable, true);
+
+        // "Continue scene with…": offered because the extension announces askInstruction, run by
+        // the extension itself: it asks (input box), then sends storyteller.generate with the
+        // action's arguments and the answer as `instruction`.
+        const listed = await connection.sendRequest('textDocument/codeAction', {
+            textDocument: { uri: doc.uri },
+            range: { start: doc.end(), end: doc.end() },
+            context: { diagnostics: [], triggerKind: CODE_ACTION_TRIGGER_INVOKED },
+        });
+        const withAction = listed.find((a) => a.title === 'Continue scene with…');
+        assert.ok(withAction, `actions at the cursor: ${listed.map((a) => a.title)}`);
+        assert.equal(withAction.command.command, 'storyteller.continueSceneWith');
+        assert.ok(!caps.executeCommandProvider.commands.includes('storyteller.continueSceneWith'), 'the extension runs it');
+        const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+        assert.ok(
+            packageJson.contributes.commands.some((c) => c.command === 'storyteller.continueSceneWith'),
+            'the extension contributes the command',
+        );
+        const [actionArguments] = withAction.command.arguments;
+        assert.equal(withInstruction(actionArguments, undefined), undefined, 'Escape cancels');
+        assert.equal(withInstruction(actionArguments, '  \n '), undefined, 'an empty answer cancels');
+        const direction = 'Mara finds the keeper’s log open at the night of the wreck.';
+        const steered = await connection.sendRequest('workspace/executeCommand', {
+            command: 'storyteller.generate',
+            arguments: [withInstruction(actionArguments, `  ${direction}\n`)],
+        });
+        assert.equal(steered.applied, true, JSON.stringify(steered));
+        const chats = await sim.control('GET', '/_sim/requests?provider=openai');
+        const prompt = chats.at(-1).body.messages[0].content;
+        assert.ok(prompt.includes(`<author_direction>\n${direction}\n</author_direction>`), 'the direction reached the prompt');
 
         const code = await server.shutdown();
         server = undefined;

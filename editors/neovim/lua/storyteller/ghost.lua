@@ -2,6 +2,8 @@
 -- built-in `vim.lsp.inline_completion` (before 0.12). The suggestion is drawn with extmarks: inline
 -- virtual text at the cursor on 0.10+, at the end of the line on older versions, further lines as
 -- virtual lines. Accepting inserts the text and runs the item's command (`storyteller.feedback`).
+-- A request the author makes (the trigger key) gets up to three alternatives; the next/previous
+-- keys cycle through them (the one drawn is the one accepted).
 --
 -- It never waits on the server while the author types: requests are asynchronous, a newer keystroke
 -- cancels the older request, and an answer that arrives after the text or cursor moved is dropped.
@@ -58,12 +60,13 @@ function M.dismiss(bufnr)
   s.shown = nil
 end
 
---- Draws the first item of an inline completion result at the cursor of the current window.
---- `result` is an InlineCompletionList or an array of InlineCompletionItem; positions are in
---- `encoding` (the client's offset encoding). Returns true when something is shown.
-function M.show(bufnr, client_id, result, encoding)
+--- Draws item `index` (default 1) of an inline completion result at the cursor of the current
+--- window. `result` is an InlineCompletionList or an array of InlineCompletionItem; positions are
+--- in `encoding` (the client's offset encoding). Returns true when something is shown.
+function M.show(bufnr, client_id, result, encoding, index)
   local items = result and (result.items or result) or {}
-  local item = items[1]
+  index = index or 1
+  local item = items[index]
   M.dismiss(bufnr)
   if not item then
     return false
@@ -103,6 +106,9 @@ function M.show(bufnr, client_id, result, encoding)
   buf_state(bufnr).shown = {
     extmark = extmark,
     item = item,
+    items = items,
+    index = index,
+    encoding = encoding,
     row = row,
     start_col = start_col,
     col = col,
@@ -147,6 +153,19 @@ function M.request(bufnr, trigger)
     request_id = id
     buf_state(bufnr).request = { client_id = client.id, id = id }
   end
+end
+
+--- Shows the next (`step` 1) or previous (`step` -1) alternative in place of the visible one;
+--- returns false when there is no other to show.
+function M.cycle(bufnr, step)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local shown = M.current(bufnr)
+  if not shown or #shown.items < 2 then
+    return false
+  end
+  local count = #shown.items
+  local index = (shown.index - 1 + (step or 1)) % count + 1
+  return M.show(bufnr, shown.client_id, shown.items, shown.encoding, index)
 end
 
 --- Inserts the visible suggestion; returns false when there is none.
@@ -215,6 +234,15 @@ function M.attach(bufnr, opts)
         M.trigger(bufnr)
       end
     end, { buffer = bufnr, desc = "StoryTeller: accept the suggestion" })
+  end
+  for key, step in pairs({ next = 1, prev = -1 }) do
+    if opts.keymaps and opts.keymaps[key] then
+      vim.keymap.set("i", opts.keymaps[key], function()
+        if not M.cycle(bufnr, step) and not M.current(bufnr) then
+          M.trigger(bufnr) -- nothing shown yet: ask, which brings the alternatives
+        end
+      end, { buffer = bufnr, desc = "StoryTeller: " .. key .. " alternative" })
+    end
   end
   if opts.keymaps and opts.keymaps.dismiss then
     vim.keymap.set("i", opts.keymaps.dismiss, function()

@@ -5,12 +5,16 @@
 --     cmd = { "storyteller-lsp" },            -- or a full path
 --     filetypes = { "markdown", "text" },
 --     settings = { inline = { debounceMs = 120 } },   -- the `storyteller` settings (DESIGN.md §3)
---     keymaps = { accept = "<M-l>", dismiss = "<C-]>", trigger = "<M-\\>", actions = "<M-a>" },
+--     keymaps = { accept = "<M-l>", dismiss = "<C-]>", trigger = "<M-\\>", actions = "<M-a>",
+--                 next = "<M-]>", prev = "<M-[>" },
 --   })
 --
 -- Code actions (Continue scene, Rewrite selection, ...) come through `vim.lsp.buf.code_action()`;
 -- `keymaps.actions` opens them from insert mode, where "at the cursor" is after the last word typed
 -- (in normal mode the cursor stands on a character, and the position is before it).
+-- "Continue scene with…" asks what should happen next (`vim.ui.input`) and runs the action with
+-- that direction; `:StorytellerRewrite {style}` on a visual selection rewrites it in a style brief.
+-- The trigger key asks for a suggestion with alternatives; `keymaps.next` / `keymaps.prev` cycle.
 local compat = require("storyteller.compat")
 local ghost = require("storyteller.ghost")
 local providers = require("storyteller.providers")
@@ -25,7 +29,14 @@ M.defaults = {
   settings = {},
   -- Neovim 0.12+: use the built-in `vim.lsp.inline_completion` instead of this plugin's ghost text.
   use_builtin_inline = true,
-  keymaps = { accept = "<M-l>", dismiss = "<C-]>", trigger = "<M-\\>", actions = "<M-a>" },
+  keymaps = {
+    accept = "<M-l>",
+    dismiss = "<C-]>",
+    trigger = "<M-\\>",
+    actions = "<M-a>",
+    next = "<M-]>",
+    prev = "<M-[>",
+  },
   root_markers = { ".storyteller", "STORY.md", ".git" },
 }
 
@@ -40,9 +51,99 @@ local function capabilities()
   caps.textDocument = caps.textDocument or {}
   caps.textDocument.inlineCompletion = caps.textDocument.inlineCompletion or { dynamicRegistration = false }
   caps.experimental = vim.tbl_extend("force", caps.experimental or {}, {
-    storyteller = { openSettings = true, statusNotification = true },
+    storyteller = { openSettings = true, statusNotification = true, askInstruction = true },
   })
   return caps
+end
+
+local CONTINUE_WITH = "storyteller.continueSceneWith"
+
+local function trim(text)
+  return (text or ""):gsub("^%s+", ""):gsub("%s+$", "")
+end
+
+--- Runs `storyteller.generate` with `args` on the client `client_id`; the server reports progress,
+--- applies the edit and tells failures. `done(err, result)` is called with the answer.
+function M.generate(client_id, args, bufnr, done)
+  local client = compat.get_client(client_id)
+  if not client then
+    return false
+  end
+  compat.request(client, "workspace/executeCommand", {
+    command = "storyteller.generate",
+    arguments = { args },
+  }, function(err, result)
+    M.last_generate = { err = err, result = result }
+    if err then
+      vim.schedule(function()
+        vim.notify("StoryTeller: " .. tostring(err.message or err), vim.log.levels.ERROR, { title = "StoryTeller" })
+      end)
+    end
+    if done then
+      done(err, result)
+    end
+  end, bufnr)
+  return true
+end
+
+--- The `storyteller.generate` arguments for the author's answer to "What should happen next?":
+--- the code action's arguments plus the trimmed instruction; nil when cancelled or empty.
+function M.with_instruction(action_args, answer)
+  if type(action_args) ~= "table" or answer == nil then
+    return nil
+  end
+  local instruction = trim(answer)
+  if instruction == "" then
+    return nil
+  end
+  local args = vim.deepcopy(action_args)
+  args.instruction = instruction
+  return args
+end
+
+--- The client-side command of "Continue scene with…" (vim.lsp.commands): asks, then generates.
+function M.continue_scene_with(command, ctx)
+  local action_args = command.arguments and command.arguments[1]
+  vim.ui.input({ prompt = "What should happen next? " }, function(answer)
+    local args = M.with_instruction(action_args, answer)
+    if args then -- Escape (nil) or an empty answer cancels
+      M.generate(ctx.client_id, args, ctx.bufnr)
+    end
+  end)
+end
+
+--- `:StorytellerRewrite {style}` on lines or a visual selection: Rewrite selection with the
+--- author's style brief as the tone (asked for when not given).
+function M.rewrite_in_style(opts)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = compat.clients_of(bufnr, "storyteller")[1]
+  if not client then
+    return
+  end
+  -- The visual selection when the command came from one, else whole lines.
+  local start_pos, end_pos = vim.api.nvim_buf_get_mark(bufnr, "<"), vim.api.nvim_buf_get_mark(bufnr, ">")
+  if opts.range == 0 or start_pos[1] ~= opts.line1 or end_pos[1] ~= opts.line2 then
+    start_pos = { opts.line1, 0 }
+    end_pos = { opts.line2, math.max(#(vim.api.nvim_buf_get_lines(bufnr, opts.line2 - 1, opts.line2, false)[1] or "") - 1, 0) }
+  end
+  local params = vim.lsp.util.make_given_range_params(start_pos, end_pos, bufnr, client.offset_encoding)
+  local function run(answer)
+    local tone = trim(answer)
+    if answer == nil or tone == "" then
+      return
+    end
+    M.generate(client.id, {
+      action = "rewriteSelection",
+      tone = tone,
+      uri = params.textDocument.uri,
+      range = params.range,
+    }, bufnr)
+  end
+  if opts.args and trim(opts.args) ~= "" then
+    run(opts.args)
+  else
+    vim.ui.input({ prompt = "Rewrite in which style? " }, run)
+  end
 end
 
 local function root_dir(bufnr)
@@ -78,6 +179,15 @@ local function on_attach(client, bufnr)
       vim.keymap.set("i", M.config.keymaps.accept, function()
         vim.lsp.inline_completion.get()
       end, { buffer = bufnr, desc = "StoryTeller: accept the suggestion" })
+    end
+    -- 0.12's own cycling through the alternatives, where it has it.
+    local select = vim.lsp.inline_completion.select
+    for key, count in pairs({ next = 1, prev = -1 }) do
+      if select and M.config.keymaps[key] then
+        vim.keymap.set("i", M.config.keymaps[key], function()
+          pcall(select, { count = count })
+        end, { buffer = bufnr, desc = "StoryTeller: " .. key .. " alternative" })
+      end
     end
   else
     ghost.attach(bufnr, { keymaps = M.config.keymaps })
@@ -177,12 +287,16 @@ local function commands()
   cmd("StorytellerStatus", function()
     providers.status()
   end, { desc = "Show the StoryTeller status" })
+  cmd("StorytellerRewrite", function(opts)
+    M.rewrite_in_style(opts)
+  end, { nargs = "*", range = true, desc = "Rewrite the selection in a style: like Hemingway, terse" })
 end
 
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
   ghost.highlight()
   commands()
+  vim.lsp.commands[CONTINUE_WITH] = M.continue_scene_with
   local group = vim.api.nvim_create_augroup("storyteller", { clear = true })
   vim.api.nvim_create_autocmd("FileType", {
     group = group,
