@@ -75,7 +75,8 @@ async def test_ghost_text_is_cleaned_and_joined(
             types.InlineCompletionParams(
                 text_document=types.TextDocumentIdentifier(uri=URI),
                 position=cursor,
-                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+                # Automatic: one suggestion (an invoked request asks for up to three alternatives).
+                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
             )
         ),
         PATIENCE,
