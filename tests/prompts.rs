@@ -587,6 +587,16 @@ async fn workspace_prompts_with_an_action_title_become_custom_actions_of_that_wo
     assert!(registry.custom_actions(Path::new("/elsewhere")).is_empty());
     assert!(registry.custom_action(&ws.root, "tighten").is_some());
     assert!(registry.custom_action(&ws.root, "continue_scene").is_none());
+    // prompts.list shows which templates are actions, and where their text goes.
+    let summaries = registry.list().await.unwrap();
+    let tighten = summaries.iter().find(|s| s.name == "tighten").unwrap();
+    assert_eq!(tighten.action.as_deref(), Some("Tighten prose"));
+    assert_eq!(tighten.placement, Some("replace"));
+    let scene = summaries
+        .iter()
+        .find(|s| s.name == "continue_scene")
+        .unwrap();
+    assert_eq!(scene.action, None);
 }
 
 #[tokio::test]

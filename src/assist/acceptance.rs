@@ -34,8 +34,9 @@ const SLACK_CHARS: usize = 80;
 /// Longest inserted text compared word by word (the comparison is quadratic in words).
 const MAX_WORDS: usize = 600;
 
-/// Comparable words (at most `cap`): lower case, without surrounding punctuation.
-fn words(text: &str, cap: usize) -> Vec<String> {
+/// Comparable words (at most `cap`), as ids from `vocabulary`: lower case, without surrounding
+/// punctuation. Ids make the quadratic comparison compare integers, not strings.
+fn words(text: &str, cap: usize, vocabulary: &mut HashMap<String, u32>) -> Vec<u32> {
     text.split_whitespace()
         .map(|w| {
             w.trim_matches(|c: char| !c.is_alphanumeric())
@@ -43,11 +44,15 @@ fn words(text: &str, cap: usize) -> Vec<String> {
         })
         .filter(|w| !w.is_empty())
         .take(cap)
+        .map(|w| {
+            let next = u32::try_from(vocabulary.len()).unwrap_or(u32::MAX);
+            *vocabulary.entry(w).or_insert(next)
+        })
         .collect()
 }
 
 /// Length of the longest common subsequence of two word lists (words present, in order).
-fn common_in_order(a: &[String], b: &[String]) -> usize {
+fn common_in_order(a: &[u32], b: &[u32]) -> usize {
     if a.is_empty() || b.is_empty() {
         return 0;
     }
@@ -71,13 +76,16 @@ fn common_in_order(a: &[String], b: &[String]) -> usize {
 /// insertion): words the rewrite shares with it would also be there after an undo, so only what
 /// the action added beyond them counts.
 pub fn kept_share(inserted: &str, replaced: &str, region: &str) -> f64 {
-    let inserted = words(inserted, MAX_WORDS);
+    let mut vocabulary = HashMap::new();
+    let inserted = words(inserted, MAX_WORDS, &mut vocabulary);
     if inserted.is_empty() {
         return 0.0;
     }
     let total = inserted.len() as f64;
-    let now = common_in_order(&inserted, &words(region, 3 * MAX_WORDS)) as f64 / total;
-    let baseline = common_in_order(&inserted, &words(replaced, 3 * MAX_WORDS)) as f64 / total;
+    let region = words(region, 3 * MAX_WORDS, &mut vocabulary);
+    let now = common_in_order(&inserted, &region) as f64 / total;
+    let replaced = words(replaced, 3 * MAX_WORDS, &mut vocabulary);
+    let baseline = common_in_order(&inserted, &replaced) as f64 / total;
     if baseline >= 1.0 {
         // The action changed no word: nothing of its own can be judged; kept if still there.
         return now;

@@ -138,6 +138,12 @@ pub struct TemplateSummary {
     pub meaningful: bool,
     /// Why (or why not), in words.
     pub note: String,
+    /// A custom action's title (front matter `action`), absent for other templates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// A custom action's placement: `cursor`, `replace` or `after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<&'static str>,
     /// "prompts/x.md (bundled)" or the workspace file's path.
     pub source: String,
 }
@@ -384,6 +390,8 @@ impl Registry {
                     success_rate: record.map_or(0.0, |r| r.success_rate),
                     meaningful: verdict.meaningful,
                     note: verdict.note.clone(),
+                    action: t.action.as_ref().map(|a| a.title.clone()),
+                    placement: t.action.as_ref().map(|a| a.placement.as_str()),
                     source: t.source.to_string(),
                 }
             }));

@@ -2,7 +2,9 @@
 an applied action counts as accepted only when its text is still in the document at the next
 save (undone at once → not accepted; kept → accepted), and ghost text taken in part (the author
 types its first word) counts as a partial accept with its share. `storyteller.prompts.list`
-shows the counts beside the rate and marks them as not yet meaningful."""
+shows the counts beside the rate and marks them as not yet meaningful. A workspace prompt with an
+`action:` title is a code action of its workspace; one declaring a variable nobody supplies is
+reported and not offered."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from conftest import (
     as_dict,
     initialize,
     rich_capabilities,
+    shown_message,
 )
 from lsprotocol import types
 from pytest_lsp import LanguageClient
@@ -34,8 +37,9 @@ class Editor:
     """The editor's side: a text model, versions, and `workspace/applyEdit` applied to the model
     and sent back as `didChange` before answering (as VS Code does)."""
 
-    def __init__(self, client: LanguageClient) -> None:
+    def __init__(self, client: LanguageClient, uri: str = URI) -> None:
         self.client = client
+        self.uri = uri
         self.model = TextModel(MANUSCRIPT, "utf-16")
         self.version = 1
 
@@ -51,7 +55,7 @@ class Editor:
     def open(self) -> None:
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(uri=URI, language_id="markdown", version=1, text=MANUSCRIPT)
+                text_document=types.TextDocumentItem(uri=self.uri, language_id="markdown", version=1, text=MANUSCRIPT)
             )
         )
 
@@ -60,14 +64,14 @@ class Editor:
         self.version += 1
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=self.version),
+                text_document=types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version),
                 content_changes=[change],
             )
         )
 
     def save(self) -> None:
         self.client.text_document_did_save(
-            types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI))
+            types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=self.uri))
         )
 
     def end(self) -> types.Position:
@@ -123,7 +127,7 @@ async def continue_scene(client: LanguageClient, editor: Editor) -> str:
     result = await execute(
         client,
         "storyteller.generate",
-        {"action": "continueScene", "uri": URI, "range": as_dict(types.Range(start=end, end=end))},
+        {"action": "continueScene", "uri": editor.uri, "range": as_dict(types.Range(start=end, end=end))},
     )
     assert result["applied"] is True, result
     assert editor.model.text.endswith(result["text"])
@@ -195,4 +199,51 @@ async def test_ghost_text_taken_in_part_counts_as_a_partial_accept(
     [used] = [t for t in listed["templates"] if t["name"] == "inline_continuation" and t["usageCount"] == 1]
     share = len(first_word.group(0)) / len(suggestion)
     assert abs(used["successRate"] - share) < 1e-6, (used, share)
+    await ai_client.shutdown_session()
+
+
+async def test_a_workspace_prompt_with_an_action_title_is_a_code_action_that_runs(
+    ai_client: LanguageClient, simulator: Simulator, configured_providers, tmp_path
+):
+    workspace = tmp_path / "novel"
+    prompts = workspace / ".storyteller" / "prompts"
+    prompts.mkdir(parents=True)
+    (prompts / "weather.md").write_text(
+        "---\nname: weather\nversion: 1\naction: Describe the weather\nplacement: cursor\n"
+        "variables: [before]\n---\nHOUSE WEATHER after: {{before}}\n"
+    )
+    (prompts / "odd.md").write_text(
+        "---\nname: odd\nversion: 1\naction: Odd one\nvariables: [mood]\n---\n{{mood}}\n"
+    )
+    await configured_providers([("openai", simulator.endpoint("openai"))], root=workspace)
+    uri = (workspace / "chapter-1.md").as_uri()
+    editor = Editor(ai_client, uri)
+    await initialize(ai_client, rich_capabilities(), workspace=workspace)
+    editor.open()
+    end = editor.end()
+    actions = await asyncio.wait_for(
+        ai_client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(start=end, end=end),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        ),
+        PATIENCE,
+    )
+    titles = [a.title for a in actions or []]
+    assert titles == ["Continue scene", "Expand worldbuilding", "Describe the weather"], titles
+    weather = actions[-1]
+    assert weather.command is not None
+    result = await execute(ai_client, weather.command.command, weather.command.arguments[0])
+    assert result["applied"] is True, result
+    [request] = [r for r in await simulator.requests("openai") if r["method"] == "POST"]
+    assert request["body"]["messages"][0]["content"].startswith("HOUSE WEATHER after: # Chapter 1")
+    # The template with an undeclared variable was reported (file and variable), not offered.
+    warning = await shown_message(ai_client, "`mood`")
+    assert "odd.md" in warning.message and warning.type == types.MessageType.Warning
+    listed = await execute(ai_client, "storyteller.prompts.list", {})
+    names = {t["name"]: t for t in listed["templates"]}
+    assert "odd" not in names
+    assert names["weather"]["action"] == "Describe the weather"
     await ai_client.shutdown_session()
