@@ -101,7 +101,8 @@ class Session:
                 types.InlineCompletionParams(
                     text_document=types.TextDocumentIdentifier(uri=uri),
                     position=position,
-                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+                    # As while typing: one provider request (an invoked one asks for alternatives).
+                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
                 )
             ),
             PATIENCE,
@@ -237,6 +238,11 @@ async def test_prompt_sizes_report(
     with open(target, "w") as out:
         for label, prompt in prompts.items():
             out.write(f"{label}\t{len(prompt)}\n")
+    dump = os.environ.get("STORYTELLER_PROMPT_DUMP")
+    if dump:
+        with open(dump, "w") as out:
+            for label, prompt in prompts.items():
+                out.write(f"===== {label}\n{prompt}\n")
     await ai_client.shutdown_session()
 
 
