@@ -25,8 +25,11 @@ const MAX_PREAMBLE_WORDS: usize = 14;
 pub(super) enum Leading {
     /// Straight into the text: it may continue the word at the cursor.
     Nothing,
-    /// A space (or a stripped preamble): the text starts a new word.
+    /// A space: the text starts a new word.
     Space,
+    /// The text came after a stripped preamble or label ("Continuation: lantern…"): it starts a
+    /// new word unless it restates the word at the cursor ("lan" + "lantern" → "tern").
+    Restated,
     /// A line break: the text starts a new line or paragraph.
     Newline,
 }
@@ -55,7 +58,7 @@ pub(super) fn clean(raw: &str) -> Cleaned {
         let start = body.clone();
         if let Some(rest) = strip_preamble(&body) {
             body = rest;
-            leading = Leading::Space;
+            leading = Leading::Restated;
         }
         body = strip_trailing_commentary(&body);
         body = strip_fence(&body);

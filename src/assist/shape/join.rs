@@ -67,7 +67,7 @@ pub(super) fn join(
 
     // A passage never completes the word at the cursor: it starts a new one.
     let leading = match (joining, leading) {
-        (Joining::Passage { .. }, Leading::Nothing) => Leading::Space,
+        (Joining::Passage { .. }, Leading::Nothing | Leading::Restated) => Leading::Space,
         _ => leading,
     };
     let (gap, body) = word_gap(body, leading, before);
@@ -140,7 +140,7 @@ fn word_gap<'b>(body: &'b str, leading: Leading, before: &str) -> (&'static str,
         return (if space { " " } else { "" }, Cow::Borrowed(body));
     }
     // After a letter or digit.
-    if leading != Leading::Nothing {
+    if matches!(leading, Leading::Space | Leading::Newline) {
         return (" ", Cow::Borrowed(body));
     }
     if !first.is_alphanumeric() {
@@ -151,6 +151,20 @@ fn word_gap<'b>(body: &'b str, leading: Leading, before: &str) -> (&'static str,
     let reply_word = leading_word(body);
     let partial_lower = partial.to_lowercase();
     let reply_lower = reply_word.to_lowercase();
+    if leading == Leading::Restated {
+        // After a label the text restarts: it repeats the word being typed or starts a new one.
+        return match reply_lower.strip_prefix(&partial_lower) {
+            Some(rest) if !partial.is_empty() && !rest.is_empty() => {
+                let cut = reply_word
+                    .char_indices()
+                    .nth(partial.chars().count())
+                    .map_or(reply_word.len(), |(i, _)| i);
+                ("", Cow::Borrowed(&body[cut..]))
+            }
+            Some(_) if !partial.is_empty() => ("", Cow::Borrowed(&body[reply_word.len()..])),
+            _ => (" ", Cow::Borrowed(body)),
+        };
+    }
     if reply_lower == partial_lower {
         // The model repeated the whole word at the cursor ("ledger" + "ledger and…").
         let rest = &body[reply_word.len()..];

@@ -391,6 +391,24 @@ const CASES: &[Case] = &[
         "She pulled on one boot, then the other.",
     ),
     ghost(
+        "a label before a restated partial word (seen in a real Neovim session)",
+        "The lan lay on the sill.\n\nThe lan",
+        "Continuation: lantern swung from her fist. Let me know if you want more!",
+        "The lan lay on the sill.\n\nThe lantern swung from her fist.",
+    ),
+    ghost(
+        "a label before the whole word at the cursor",
+        "She took down the ledger",
+        "Continuation: ledger and laid it open.",
+        "She took down the ledger and laid it open.",
+    ),
+    ghost(
+        "a label before a new word",
+        "She took down the ledger",
+        "Here is the continuation: and laid it open.",
+        "She took down the ledger and laid it open.",
+    ),
+    ghost(
         "one-letter overlap",
         "She lit the l",
         "lamp.",
