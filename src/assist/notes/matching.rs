@@ -11,6 +11,7 @@
 //! Must never: allocate per note per request, log the text it reads.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -148,14 +149,14 @@ pub struct Matcher {
     names: Vec<Vec<Name>>,
     /// The first letters of every stem of every name (up to three, never its last): a word that
     /// starts otherwise cannot be part of a name and is not stemmed.
-    prefixes: HashSet<Prefix>,
+    prefixes: HashSet<Prefix, BuildHasherDefault<PrefixHasher>>,
 }
 
 impl Matcher {
     /// `entries[i]` are the names of entry `i`.
     pub fn new(entries: Vec<Vec<Name>>) -> Matcher {
         let mut by_first: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-        let mut prefixes = HashSet::new();
+        let mut prefixes = HashSet::default();
         for (entry, names) in entries.iter().enumerate() {
             for (index, name) in names.iter().enumerate() {
                 if let Some(first) = name.stems.first() {
@@ -279,6 +280,27 @@ impl Prefix {
 
     fn of(letters: impl Iterator<Item = char>) -> Prefix {
         letters.fold(Prefix::default(), Prefix::push)
+    }
+}
+
+/// A prefix is already a number: one multiplication spreads it (SipHash per word of every
+/// request was a fifth of the matching time).
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
