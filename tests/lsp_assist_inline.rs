@@ -455,7 +455,7 @@ async fn story_notes_about_the_scene_reach_the_prompt_and_follow_the_files() {
     for (path, text) in [
         (
             "characters/tomas-vey.md",
-            "# Tomas Vey\nSkipper of the Gannet. Owes Mara money.",
+            "# Tomas Vey\nAliases: Tomas\nSkipper of the Gannet. Owes Mara money.",
         ),
         ("notes/weather.md", "# Weather\nEasterly gales in winter."),
         ("drafts/old.md", "# Old draft\nNot a note."),
@@ -508,16 +508,14 @@ async fn story_notes_about_the_scene_reach_the_prompt_and_follow_the_files() {
         prompt.contains("## Tomas Vey\nSkipper of the Gannet"),
         "{prompt}"
     );
-    // The note naming a character near the cursor comes before the others.
-    let tomas = prompt.find("## Tomas Vey").unwrap();
-    let weather = prompt.find("## Weather").unwrap();
-    assert!(tomas < weather);
+    // Only the notes the scene names are sent: the weather note is not mentioned.
+    assert!(!prompt.contains("## Weather"), "{prompt}");
     assert!(!prompt.contains("Not a note."));
 
     // The author edits the note; the editor reports the change; the next prompt has it.
     std::fs::write(
         root.join("characters/tomas-vey.md"),
-        "# Tomas Vey\nHarbour master since the spring.",
+        "# Tomas Vey\nAliases: Tomas\nHarbour master since the spring.",
     )
     .unwrap();
     let note =

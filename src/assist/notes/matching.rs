@@ -11,6 +11,7 @@
 //! Must never: allocate per note per request, log the text it reads.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -70,6 +71,28 @@ pub fn stem_word(word: &str) -> String {
     stem_lower(&word.to_lowercase())
 }
 
+/// Stemming is the costly part of a request and the words around a cursor barely change between
+/// two requests: each thread remembers the stems it computed (a bounded table, emptied when full).
+fn cached_stem(lower: &str) -> String {
+    const MAX_CACHED: usize = 8_192;
+    thread_local! {
+        static STEMS: std::cell::RefCell<HashMap<String, String>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    STEMS.with(|cell| {
+        let mut stems = cell.borrow_mut();
+        if let Some(stem) = stems.get(lower) {
+            return stem.clone();
+        }
+        let stem = stem_lower(lower);
+        if stems.len() >= MAX_CACHED {
+            stems.clear();
+        }
+        stems.insert(lower.to_string(), stem.clone());
+        stem
+    })
+}
+
 fn stem_lower(lower: &str) -> String {
     let bare = strip_possessive(lower);
     if bare.chars().any(is_cyrillic) {
@@ -126,14 +149,14 @@ pub struct Matcher {
     names: Vec<Vec<Name>>,
     /// The first letters of every stem of every name (up to three, never its last): a word that
     /// starts otherwise cannot be part of a name and is not stemmed.
-    prefixes: HashSet<Prefix>,
+    prefixes: HashSet<Prefix, BuildHasherDefault<PrefixHasher>>,
 }
 
 impl Matcher {
     /// `entries[i]` are the names of entry `i`.
     pub fn new(entries: Vec<Vec<Name>>) -> Matcher {
         let mut by_first: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-        let mut prefixes = HashSet::new();
+        let mut prefixes = HashSet::default();
         for (entry, names) in entries.iter().enumerate() {
             for (index, name) in names.iter().enumerate() {
                 if let Some(first) = name.stems.first() {
@@ -173,7 +196,7 @@ impl Matcher {
     }
 
     fn find_in(&self, text: &str, side: Side, hits: &mut Vec<Hit>) {
-        let words = self.words(text);
+        let (words, chars) = self.words(text);
         for (i, word) in words.iter().enumerate() {
             let Some(stem) = &word.stem else { continue };
             let Some(candidates) = self.by_first.get(stem) else {
@@ -191,10 +214,10 @@ impl Matcher {
                 if !fits {
                     continue;
                 }
-                let (start, end) = (word.start, run[n - 1].end);
+                let (start, end) = (word.span.start, run[n - 1].span.end);
                 let distance = match side {
-                    Side::Before => text[end..].chars().count(),
-                    Side::After => text[..start].chars().count(),
+                    Side::Before => chars - run[n - 1].span.end_char,
+                    Side::After => word.span.start_char,
                 };
                 hits.push(Hit {
                     entry,
@@ -208,11 +231,13 @@ impl Matcher {
     }
 
     /// The words of `text`, stemmed when they could belong to a name.
-    fn words(&self, text: &str) -> Vec<Word> {
-        let mut words = Vec::new();
+    fn words(&self, text: &str) -> (Vec<Word>, usize) {
+        let (spans, chars) = word_spans_counted(text);
+        let mut words = Vec::with_capacity(spans.len());
         let mut previous_end = 0;
         let mut lower = String::new();
-        for (start, end) in word_spans(text) {
+        for span in spans {
+            let (start, end) = (span.start, span.end);
             let gap = &text[previous_end..start];
             let joined = gap
                 .chars()
@@ -223,16 +248,11 @@ impl Matcher {
             let stem = self.could_be_named(word).then(|| {
                 lower.clear();
                 lower.extend(word.chars().flat_map(char::to_lowercase));
-                stem_lower(&lower)
+                cached_stem(&lower)
             });
-            words.push(Word {
-                start,
-                end,
-                joined,
-                stem,
-            });
+            words.push(Word { span, joined, stem });
         }
-        words
+        (words, chars)
     }
 
     fn could_be_named(&self, word: &str) -> bool {
@@ -263,12 +283,52 @@ impl Prefix {
     }
 }
 
+/// A prefix is already a number: one multiplication spreads it (SipHash per word of every
+/// request was a fifth of the matching time).
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The byte spans of the words of `text`: runs of letters and digits, an apostrophe inside a
 /// word kept (`Toby's`, `Toby’s`); a hyphen separates (`tide-script` is two words, which a name
 /// `Tide-script` matches as a phrase).
 fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    word_spans_counted(text)
+        .0
+        .into_iter()
+        .map(|s| (s.start, s.end))
+        .collect()
+}
+
+/// A word's place in bytes and in chars.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    start_char: usize,
+    end_char: usize,
+}
+
+/// [`word_spans`] with char offsets, and the length of `text` in chars.
+fn word_spans_counted(text: &str) -> (Vec<Span>, usize) {
     let mut spans = Vec::new();
-    let mut start: Option<usize> = None;
+    let mut start: Option<(usize, usize)> = None;
+    let mut count = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         let in_word = c.is_alphanumeric()
@@ -277,18 +337,29 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
                 && chars.peek().is_some_and(|(_, next)| next.is_alphabetic()))
             || (start.is_some() && is_combining(c));
         match (in_word, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                spans.push((s, i));
+            (true, None) => start = Some((i, count)),
+            (false, Some((s, s_char))) => {
+                spans.push(Span {
+                    start: s,
+                    end: i,
+                    start_char: s_char,
+                    end_char: count,
+                });
                 start = None;
             }
             _ => {}
         }
+        count += 1;
     }
-    if let Some(s) = start {
-        spans.push((s, text.len()));
+    if let Some((s, s_char)) = start {
+        spans.push(Span {
+            start: s,
+            end: text.len(),
+            start_char: s_char,
+            end_char: count,
+        });
     }
-    spans
+    (spans, count)
 }
 
 /// Combining marks (a decomposed `й`, accents) belong to the word they follow.
@@ -297,8 +368,7 @@ fn is_combining(c: char) -> bool {
 }
 
 struct Word {
-    start: usize,
-    end: usize,
+    span: Span,
     /// Only spaces or a hyphen since the previous word: a phrase may continue here.
     joined: bool,
     stem: Option<String>,
