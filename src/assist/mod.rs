@@ -197,6 +197,8 @@ pub struct Assistant {
     pub ledger: SuggestionLedger,
     /// `STORY.md` of each root, parsed once per change.
     stories: story::StoryCache,
+    /// The language of each document, detected once in a while.
+    languages: story::LanguageCache,
     /// Applied actions and shown suggestions waiting to be judged.
     pub acceptance: AcceptanceTracker,
     /// Project ids by workspace root (`None`: the default project); they never change.
@@ -280,6 +282,7 @@ impl Assistant {
             );
             let voice = self
                 .voice(
+                    &uri,
                     request.project_root.as_deref(),
                     request.document_path.as_deref(),
                     cursor,
@@ -420,6 +423,7 @@ impl Assistant {
     /// `start` (a char offset) of a document. Reads the previous chapter off the runtime.
     async fn voice(
         &self,
+        uri: &str,
         root: Option<&Path>,
         document_path: Option<&Path>,
         start: usize,
@@ -429,7 +433,8 @@ impl Assistant {
         let story = root
             .and_then(|root| Some((root, self.notes.story_source(root)?)))
             .map(|(root, source)| self.stories.get(root, &source));
-        let language = story::language(
+        let language = self.languages.language(
+            uri,
             story.as_ref().and_then(|s| s.language.as_deref()),
             &around.before,
             &around.after,
@@ -496,6 +501,7 @@ impl Assistant {
         };
         let voice = self
             .voice(
+                request.document.uri(),
                 request.project_root.as_deref(),
                 request.document_path.as_deref(),
                 span.start,

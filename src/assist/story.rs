@@ -249,6 +249,53 @@ impl StoryCache {
     }
 }
 
+/// How long a document's detected language is reused: a manuscript does not change language
+/// while the author types, and detection costs tens of microseconds per request.
+const LANGUAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// The most documents whose language is remembered (the map is cleared past this).
+const MAX_REMEMBERED_LANGUAGES: usize = 256;
+
+/// The detected language of each document, reused for [`LANGUAGE_TTL`].
+#[derive(Default)]
+pub struct LanguageCache {
+    detected: Mutex<HashMap<String, (String, std::time::Instant)>>,
+}
+
+impl LanguageCache {
+    /// [`language`] for document `uri`, detecting at most once per [`LANGUAGE_TTL`] (a declared
+    /// language is never cached: it is free).
+    pub fn language(&self, uri: &str, declared: Option<&str>, before: &str, after: &str) -> String {
+        if declared.is_some_and(|d| !d.trim().is_empty()) {
+            return language(declared, before, after);
+        }
+        let now = std::time::Instant::now();
+        {
+            let detected = self.lock();
+            if let Some((language, at)) = detected.get(uri)
+                && now.duration_since(*at) < LANGUAGE_TTL
+            {
+                return language.clone();
+            }
+        }
+        let found = language(None, before, after);
+        // "Not yet known" is not remembered: the next request may have more text to tell by.
+        if found != UNKNOWN_LANGUAGE {
+            let mut detected = self.lock();
+            if detected.len() >= MAX_REMEMBERED_LANGUAGES {
+                detected.clear();
+            }
+            detected.insert(uri.to_string(), (found.clone(), now));
+        }
+        found
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, std::time::Instant)>> {
+        self.detected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// How much of the text around the cursor the language is detected from: enough for a
 /// reliable answer, little enough to stay a few tens of microseconds.
 const DETECT_CHARS: usize = 1_200;
@@ -413,6 +460,27 @@ mod tests {
         assert_eq!(language(None, german, ""), "German");
         assert_eq!(language(None, "", ""), UNKNOWN_LANGUAGE);
         assert_eq!(language(None, "# 3\n\n12", ""), UNKNOWN_LANGUAGE);
+    }
+
+    #[test]
+    fn a_documents_language_is_detected_once_and_a_declared_one_wins() {
+        let cache = LanguageCache::default();
+        let russian = "Мара поднялась по лестнице маяка. Лампа не горела, и Куэйл так и не вернулся с берега.";
+        let english = "Wren climbed the stairs of the tower. They smelled of lamp oil and wet rope, and the door at the top was open.";
+        assert_eq!(cache.language("file:///a.md", None, russian, ""), "Russian");
+        // Remembered: a quoted English line in the same document does not flip it.
+        assert_eq!(cache.language("file:///a.md", None, english, ""), "Russian");
+        assert_eq!(cache.language("file:///b.md", None, english, ""), "English");
+        assert_eq!(
+            cache.language("file:///a.md", Some("German"), russian, ""),
+            "German"
+        );
+        // Too little text is not remembered.
+        assert_eq!(
+            cache.language("file:///c.md", None, "# 3", ""),
+            UNKNOWN_LANGUAGE
+        );
+        assert_eq!(cache.language("file:///c.md", None, english, ""), "English");
     }
 
     #[test]
