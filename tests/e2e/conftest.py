@@ -645,3 +645,20 @@ async def wait_until(condition, what: str = "the server") -> None:
         await asyncio.wait_for(poll(), PATIENCE)
     except TimeoutError:
         pytest.fail(f"timed out waiting for {what}")
+
+
+async def code_actions(
+    client: LanguageClient, uri: str, range_: types.Range, only: list[str] | None = None
+) -> list[Any]:
+    """``textDocument/codeAction`` for ``range_`` of ``uri`` (no diagnostics)."""
+    result = await asyncio.wait_for(
+        client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=range_,
+                context=types.CodeActionContext(diagnostics=[], only=only),
+            )
+        ),
+        PATIENCE,
+    )
+    return list(result or [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from conftest import (
+    code_actions,
     PATIENCE,
     Recorder,
     Simulator,
@@ -46,19 +47,6 @@ def selection(model: TextModel) -> types.Range:
     return types.Range(start=model.position(start), end=model.position(start + len(SELECTED)))
 
 
-async def code_actions(client: LanguageClient, range_: types.Range, only=None):
-    return await asyncio.wait_for(
-        client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=URI),
-                range=range_,
-                context=types.CodeActionContext(diagnostics=[], only=only),
-            )
-        ),
-        PATIENCE,
-    )
-
-
 async def run(client: LanguageClient, action: types.CodeAction):
     assert action.command is not None
     return as_dict(
@@ -80,7 +68,7 @@ async def test_listing_calls_no_provider_and_running_applies_a_versioned_edit(
     open_manuscript(ai_client)
     model = TextModel(MANUSCRIPT, "utf-16")
 
-    on_selection = await code_actions(ai_client, selection(model))
+    on_selection = await code_actions(ai_client, URI, selection(model))
     assert [a.title for a in on_selection] == [
         "Rewrite selection: vivid",
         "Rewrite selection: concise",
@@ -92,7 +80,7 @@ async def test_listing_calls_no_provider_and_running_applies_a_versioned_edit(
     ]
     assert {a.kind for a in on_selection} == {"refactor.rewrite.storyteller", "source.storyteller"}
     end = model.position(len(MANUSCRIPT))
-    at_cursor = await code_actions(ai_client, types.Range(start=end, end=end))
+    at_cursor = await code_actions(ai_client, URI, types.Range(start=end, end=end))
     assert [a.title for a in at_cursor] == ["Continue scene", "Expand worldbuilding"]
     assert await simulator.requests() == [], "listing actions called a provider"
 
@@ -133,7 +121,7 @@ async def test_an_edit_inside_the_selection_during_generation_is_never_overwritt
     await initialize(ai_client, rich_capabilities())
     open_manuscript(ai_client)
     model = TextModel(MANUSCRIPT, "utf-16")
-    [rewrite, *_] = await code_actions(ai_client, selection(model))
+    [rewrite, *_] = await code_actions(ai_client, URI, selection(model))
     running = asyncio.ensure_future(run(ai_client, rewrite))
 
     async def generating() -> None:
@@ -166,7 +154,7 @@ async def test_an_edit_elsewhere_during_generation_is_followed(
     await initialize(ai_client, rich_capabilities())
     open_manuscript(ai_client)
     model = TextModel(MANUSCRIPT, "utf-16")
-    [rewrite, *_] = await code_actions(ai_client, selection(model))
+    [rewrite, *_] = await code_actions(ai_client, URI, selection(model))
     running = asyncio.ensure_future(run(ai_client, rewrite))
 
     async def generating() -> None:

@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 from conftest import (
+    code_actions,
     PATIENCE,
     Recorder,
     Simulator,
@@ -85,19 +86,6 @@ async def test_ghost_text_is_cleaned_and_joined(
     assert item.insert_text == ghost
     assert item.range is not None and item.range.start == cursor and item.range.end == cursor
     await ai_client.shutdown_session()
-
-
-async def code_actions(client: LanguageClient, range_: types.Range):
-    return await asyncio.wait_for(
-        client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=URI),
-                range=range_,
-                context=types.CodeActionContext(diagnostics=[]),
-            )
-        ),
-        PATIENCE,
-    )
 
 
 def applied(model: TextModel, edit: types.ApplyWorkspaceEditParams) -> str:
@@ -178,7 +166,7 @@ async def test_each_action_lands_clean_text(
         cursor = document.index("window.") + len("window.") if "window." in document else len(document)
         range_ = types.Range(start=model.position(cursor), end=model.position(cursor))
     await simulator.script_replies("openai", [reply])
-    action = next(a for a in await code_actions(ai_client, range_) if a.title == title)
+    action = next(a for a in await code_actions(ai_client, URI, range_) if a.title == title)
     assert action.command is not None
     result = as_dict(
         await asyncio.wait_for(

@@ -14,6 +14,7 @@ import re
 import shutil
 
 from conftest import (
+    code_actions,
     PATIENCE,
     Recorder,
     Simulator,
@@ -60,19 +61,6 @@ async def start_in_workspace(
     await configured_providers([("openai", simulator.endpoint("openai"))], root=workspace)
     await initialize(client, capabilities, NO_DEBOUNCE, workspace=workspace)
     return workspace
-
-
-async def code_actions(client: LanguageClient, uri: str, range_: types.Range):
-    return await asyncio.wait_for(
-        client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=range_,
-                context=types.CodeActionContext(diagnostics=[]),
-            )
-        ),
-        PATIENCE,
-    )
 
 
 async def generate(client: LanguageClient, arguments: dict) -> dict:
