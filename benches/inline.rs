@@ -124,7 +124,9 @@ async fn overhead() {
         let params = json!({
             "textDocument": {"uri": URI},
             "position": {"line": line, "character": character + word.len() as u32},
-            "context": {"triggerKind": 1}
+            // Automatic (while typing, debounce 0): one provider request per completion; an
+            // invoked request asks for three alternatives.
+            "context": {"triggerKind": 2}
         });
         let sent = Instant::now();
         let answer = server
