@@ -214,8 +214,8 @@ fn position_conversion(c: &mut Criterion) {
 }
 
 /// What an inline request extracts before it renders a prompt: the text around the cursor within
-/// the inline budget (paragraph and sentence boundaries, the heading above) and the names near
-/// the cursor (for story notes), at random cursors of a 1 MB manuscript.
+/// the inline budget (paragraph and sentence boundaries, the heading above), at random cursors of
+/// a 1 MB manuscript. (The story notes it names are chosen in `benches/inline.rs`.)
 fn context_extraction(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(13);
     let (store, _) = open_manuscript(&mut rng, MEGABYTE);
@@ -224,11 +224,7 @@ fn context_extraction(c: &mut Criterion) {
     };
     let text = snapshot.text();
     let chars = text.len_chars();
-    let extract = |at: usize| {
-        let around = context::surroundings(text, at, at, ContextBudget::INLINE);
-        let names = context::names_near(&around.before, &around.after, 8);
-        black_box((around, names))
-    };
+    let extract = |at: usize| black_box(context::surroundings(text, at, at, ContextBudget::INLINE));
     let n = support::iterations(5_000, 2_000);
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {

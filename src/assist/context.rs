@@ -1,6 +1,7 @@
 //! The context window around a cursor or selection: the manuscript text before and after it,
 //! within a token budget, cut at paragraph or sentence boundaries; the nearest chapter heading
-//! above it; and the names (capitalised words) near it that pick the story notes.
+//! above it (in many languages); and whether a word reads as a name (the answer-cleaning stage never
+//! lowers one). The story notes a window names are chosen by `assist::notes`.
 //!
 //! Everything here reads a [`Rope`] by char offsets and touches only the window it returns (plus a
 //! bounded scan upwards for the heading): the cost does not grow with the manuscript, so a 10 MB
@@ -499,49 +500,6 @@ pub fn is_name_like(word: &str) -> bool {
         && !NOT_NAMES.contains(&word)
 }
 
-/// The distinct name-like words near a cursor, closest first: from the end of `before` backwards,
-/// then from the start of `after`. At most `limit`.
-pub fn names_near(before: &str, after: &str, limit: usize) -> Vec<String> {
-    // Only the neighbourhood counts: a name three pages up does not pick this scene's notes.
-    const NEAR_BEFORE: usize = 1_200;
-    const NEAR_AFTER: usize = 400;
-    let before_tail = tail(before, NEAR_BEFORE);
-    let after_head = head(after, NEAR_AFTER);
-    let mut names: Vec<String> = Vec::new();
-    let candidates = before_tail
-        .unicode_words()
-        .rev()
-        .chain(after_head.unicode_words());
-    for word in candidates {
-        let word = word.trim_end_matches("'s").trim_end_matches("’s");
-        if is_name_like(word) && !names.iter().any(|n| n == word) {
-            names.push(word.to_string());
-            if names.len() >= limit {
-                break;
-            }
-        }
-    }
-    names
-}
-
-/// The last `max_bytes` bytes of `text` or fewer, starting on a char boundary.
-fn tail(text: &str, max_bytes: usize) -> &str {
-    let mut start = text.len().saturating_sub(max_bytes);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
-
-/// The first `max_bytes` bytes of `text` or fewer, ending on a char boundary.
-fn head(text: &str, max_bytes: usize) -> &str {
-    let mut end = max_bytes.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,17 +631,6 @@ mod tests {
         for (line, expected) in cases {
             assert_eq!(heading_title(line).as_deref(), expected, "{line:?}");
         }
-    }
-
-    #[test]
-    fn names_near_the_cursor_come_closest_first() {
-        let names = names_near(
-            "The Harbour was quiet. Mara waved to Tomas. She",
-            " waited for Elena's boat. Mara sighed.",
-            10,
-        );
-        assert_eq!(names, ["Tomas", "Mara", "Harbour", "Elena"]);
-        assert_eq!(names_near("Mara and Tomas", "", 1), ["Tomas"]);
     }
 
     #[test]
