@@ -25,22 +25,65 @@ const MAX_HEAD_BYTES: u64 = 4 * 1024;
 /// The most files a folder may hold for the search (a folder of chapters, not a dump).
 const MAX_SIBLINGS: usize = 2_000;
 
-/// The ending of the chapter before `path`, at most `max_chars` chars starting at a paragraph or
-/// sentence; the chapter's `summary:` instead when its front matter has one. `None` when there
-/// is no previous chapter file or it cannot be read.
+/// What a prompt may carry of the chapter before a document: its `summary:` front matter, or the
+/// last part of its text. Read once, cut to each request's budget in memory.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PreviousChapter {
+    summary: Option<String>,
+    tail: String,
+}
+
+/// Manuscript text: `{:?}` shows sizes only.
+impl std::fmt::Debug for PreviousChapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviousChapter")
+            .field("has_summary", &self.summary.is_some())
+            .field("tail_chars", &self.tail.chars().count())
+            .finish()
+    }
+}
+
+impl PreviousChapter {
+    /// The chapter's summary, or its ending: at most `max_chars` chars starting at a paragraph
+    /// or sentence. `None` when nothing fits.
+    pub fn ending(&self, max_chars: usize) -> Option<String> {
+        if max_chars == 0 {
+            return None;
+        }
+        if let Some(summary) = &self.summary {
+            let cut = cut_to_sentences(summary, max_chars);
+            return (!cut.is_empty()).then(|| cut.to_string());
+        }
+        let rope = Rope::from_str(self.tail.trim_end());
+        let ending = context::before(&rope, rope.len_chars(), max_chars);
+        let ending = ending.trim();
+        (!ending.is_empty()).then(|| ending.to_string())
+    }
+}
+
+/// The chapter before `path` as a prompt may carry it; `None` when there is no previous chapter
+/// file or it cannot be read. Blocking.
+pub fn previous_blocking(path: &Path) -> Option<PreviousChapter> {
+    let previous = previous_chapter(path)?;
+    if let Some(summary) = summary_of(&previous) {
+        return Some(PreviousChapter {
+            summary: Some(summary),
+            tail: String::new(),
+        });
+    }
+    Some(PreviousChapter {
+        summary: None,
+        tail: read_tail(&previous)?,
+    })
+}
+
+/// The ending of the chapter before `path`, at most `max_chars` chars (see
+/// [`PreviousChapter::ending`]). Blocking.
 pub fn previous_ending_blocking(path: &Path, max_chars: usize) -> Option<String> {
     if max_chars == 0 {
         return None;
     }
-    let previous = previous_chapter(path)?;
-    if let Some(summary) = summary_of(&previous) {
-        return Some(cut_to_sentences(&summary, max_chars).to_string()).filter(|s| !s.is_empty());
-    }
-    let tail = read_tail(&previous)?;
-    let rope = Rope::from_str(tail.trim_end());
-    let ending = context::before(&rope, rope.len_chars(), max_chars);
-    let ending = ending.trim();
-    (!ending.is_empty()).then(|| ending.to_string())
+    previous_blocking(path)?.ending(max_chars)
 }
 
 /// The numbered sibling of `path` that comes just before it (same extension), if any.

@@ -9,6 +9,7 @@
 //! - [`shape`]: trimming and joining generated text.
 //! - [`story`]: the story's voice (`STORY.md`) and the language every prompt asks for.
 //! - [`chapters`]: the ending of the previous chapter file, near a chapter's start.
+//! - [`recent`]: values reused for a while (a document's language, its previous chapter).
 //! - [`anchor`]: re-anchoring an edit after the author kept typing.
 //! - [`ledger`]: which prompt version made which suggestion (acceptance statistics).
 //! - [`acceptance`]: whether the author kept an action's or a suggestion's text, judged later.
@@ -28,6 +29,7 @@ pub mod context;
 pub mod inline;
 pub mod ledger;
 pub mod notes;
+pub mod recent;
 pub mod shape;
 pub mod story;
 
@@ -58,7 +60,7 @@ use ledger::{SuggestionLedger, TemplateRef};
 use notes::NotesIndex;
 
 /// The template of inline completion (A/B versions are chosen by weight).
-pub const INLINE_TEMPLATE: &str = "inline_continuation";
+pub use crate::prompts::INLINE_TEMPLATE;
 
 /// Sampling temperature: a little invention, not much (the author's voice matters).
 const INLINE_TEMPERATURE: f32 = 0.7;
@@ -199,6 +201,8 @@ pub struct Assistant {
     stories: story::StoryCache,
     /// The language of each document, detected once in a while.
     languages: story::LanguageCache,
+    /// The chapter before each document, read once in a while (`None`: there is none).
+    previous_chapters: PreviousChapters,
     /// Applied actions and shown suggestions waiting to be judged.
     pub acceptance: AcceptanceTracker,
     /// Project ids by workspace root (`None`: the default project); they never change.
@@ -450,14 +454,11 @@ impl Assistant {
             .saturating_sub(start)
             .min(budget.previous_chars());
         let previous = match document_path {
-            Some(path) if room > 0 => {
-                let path = path.to_path_buf();
-                tokio::task::spawn_blocking(move || chapters::previous_ending_blocking(&path, room))
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-            }
+            Some(path) if room > 0 => self
+                .previous_chapter(path)
+                .await
+                .and_then(|chapter| chapter.ending(room))
+                .unwrap_or_default(),
             _ => String::new(),
         };
         Voice {
@@ -465,6 +466,23 @@ impl Assistant {
             language,
             previous,
         }
+    }
+
+    /// The chapter before the document at `path`, read off the runtime at most once per
+    /// [`PREVIOUS_CHAPTER_TTL`] (ghost text near a chapter's start asks on every pause).
+    async fn previous_chapter(&self, path: &Path) -> Option<Arc<chapters::PreviousChapter>> {
+        let key = path.to_string_lossy();
+        if let Some(known) = self.previous_chapters.0.get(&key) {
+            return known;
+        }
+        let owned = path.to_path_buf();
+        let read = tokio::task::spawn_blocking(move || chapters::previous_blocking(&owned))
+            .await
+            .ok()
+            .flatten()
+            .map(Arc::new);
+        self.previous_chapters.0.put(&key, read.clone());
+        read
     }
 
     /// Builds the prompt of an action (no provider call). `cancel` stops its generation.
@@ -698,6 +716,18 @@ impl Assistant {
                 .await?;
         }
         Ok(Some(template))
+    }
+}
+
+/// How long the chapter before a document is reused: it is the chapter the author is not editing.
+const PREVIOUS_CHAPTER_TTL: Duration = Duration::from_secs(10);
+
+/// The chapter before each document, by path, reused for [`PREVIOUS_CHAPTER_TTL`].
+struct PreviousChapters(recent::Recent<Option<Arc<chapters::PreviousChapter>>>);
+
+impl Default for PreviousChapters {
+    fn default() -> Self {
+        PreviousChapters(recent::Recent::new(PREVIOUS_CHAPTER_TTL, 256))
     }
 }
 

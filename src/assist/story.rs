@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::recent::Recent;
+
 /// What the author wrote in `STORY.md`, sorted into its parts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Story {
@@ -252,13 +254,20 @@ impl StoryCache {
 /// How long a document's detected language is reused: a manuscript does not change language
 /// while the author types, and detection costs tens of microseconds per request.
 const LANGUAGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-/// The most documents whose language is remembered (the map is cleared past this).
+/// The most documents whose language is remembered.
 const MAX_REMEMBERED_LANGUAGES: usize = 256;
 
 /// The detected language of each document, reused for [`LANGUAGE_TTL`].
-#[derive(Default)]
 pub struct LanguageCache {
-    detected: Mutex<HashMap<String, (String, std::time::Instant)>>,
+    detected: Recent<String>,
+}
+
+impl Default for LanguageCache {
+    fn default() -> Self {
+        LanguageCache {
+            detected: Recent::new(LANGUAGE_TTL, MAX_REMEMBERED_LANGUAGES),
+        }
+    }
 }
 
 impl LanguageCache {
@@ -268,31 +277,15 @@ impl LanguageCache {
         if declared.is_some_and(|d| !d.trim().is_empty()) {
             return language(declared, before, after);
         }
-        let now = std::time::Instant::now();
-        {
-            let detected = self.lock();
-            if let Some((language, at)) = detected.get(uri)
-                && now.duration_since(*at) < LANGUAGE_TTL
-            {
-                return language.clone();
-            }
+        if let Some(known) = self.detected.get(uri) {
+            return known;
         }
         let found = language(None, before, after);
         // "Not yet known" is not remembered: the next request may have more text to tell by.
         if found != UNKNOWN_LANGUAGE {
-            let mut detected = self.lock();
-            if detected.len() >= MAX_REMEMBERED_LANGUAGES {
-                detected.clear();
-            }
-            detected.insert(uri.to_string(), (found.clone(), now));
+            self.detected.put(uri, found.clone());
         }
         found
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, std::time::Instant)>> {
-        self.detected
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
