@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use ropey::Rope;
 
 use super::context;
-use super::story::{cut_to_sentences, split_front_matter};
+use super::notes::front_matter::split_yaml;
+use super::story::cut_to_sentences;
 
 /// The most of the previous chapter's end that is read from disk.
 const MAX_TAIL_BYTES: u64 = 16 * 1024;
@@ -167,7 +168,7 @@ fn summary_of(path: &Path) -> Option<String> {
         .read_to_end(&mut head)
         .ok()?;
     let head = String::from_utf8_lossy(&head);
-    let (front, _) = split_front_matter(&head);
+    let (front, _) = split_yaml(&head);
     let front: Front = serde_norway::from_str(front?).ok()?;
     front
         .summary

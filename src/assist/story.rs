@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::notes::front_matter::split_yaml;
 use super::recent::Recent;
 
 /// What the author wrote in `STORY.md`, sorted into its parts.
@@ -58,7 +59,7 @@ impl Story {
     /// Sorts the text of a `STORY.md` file. Malformed front matter is read as part of the body
     /// (nothing the author wrote is lost).
     pub fn parse(source: &str) -> Story {
-        let (front, body) = split_front_matter(source);
+        let (front, body) = split_yaml(source);
         let front: FrontMatter = front
             .and_then(|yaml| serde_norway::from_str(yaml).ok())
             .unwrap_or_default();
@@ -203,11 +204,6 @@ fn clean(value: Option<String>) -> Option<String> {
 
 fn one_line(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// `(front matter, body)`: YAML between a first line `---` and the next `---` line.
-pub fn split_front_matter(source: &str) -> (Option<&str>, &str) {
-    super::notes::front_matter::split_yaml(source)
 }
 
 /// The longest run of whole sentences from the start of `text` within `max_chars`; the first

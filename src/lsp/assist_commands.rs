@@ -13,8 +13,9 @@
 //! `plain`) or the author's style brief (free text, at most 200 chars, one line) — and refused
 //! for the others; `instruction` is what should happen next (trimmed, empty = none, at most
 //! 1,000 chars), for `continueScene`, `expandWorldbuilding`, `describeCharacter` and custom
-//! actions; neither is ever repeated in an error. `version` is the document version the range belongs to (code actions send it): if the
-//! document moved on since, the range no longer means the same text and the action is refused.
+//! actions; neither is ever repeated in an error. `version` is the document version the range
+//! belongs to (code actions send it): if the document moved on since, the range no longer means
+//! the same text and the action is refused.
 //! It reports cancellable `$/progress`, streams the text, and applies it with
 //! `workspace/applyEdit` — re-anchored if the author typed elsewhere meanwhile, refused with
 //! `messages::EDIT_CONFLICT` if the text it belongs to changed. Result:

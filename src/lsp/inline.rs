@@ -171,9 +171,9 @@ pub(crate) fn feedback_command(suggestion_id: &str) -> Command {
 }
 
 /// Resolves the document and cursor, then asks the source for up to `alternatives` suggestions.
-/// Requests for documents that are not
-/// open or positions that do not exist are `InvalidParams`; everything that merely means "no
-/// suggestion now" (disabled, other language, not ready in time, out of sync) is an empty list.
+/// Requests for documents that are not open or positions that do not exist are `InvalidParams`;
+/// everything that merely means "no suggestion now" (disabled, other language, not ready in time,
+/// out of sync) is an empty list.
 pub(crate) async fn suggestions_at(
     state: &ServerState,
     uri: &Url,
