@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tokio::sync::{OnceCell, broadcast};
 
@@ -26,6 +27,7 @@ use crate::routing::{ProviderRef, RouterEvent};
 use crate::store::projects::{self, ProjectId};
 use crate::store::providers::ProviderRow;
 use crate::store::{self as db, Store, StoreError, StoreOptions};
+use crate::usage_log::UsageLog;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "storyteller.db";
@@ -76,6 +78,10 @@ struct Inner {
     credentials: OnceCell<credentials::OpenedStore>,
     routers: Mutex<HashMap<ProjectId, Router>>,
     events: broadcast::Sender<AppEvent>,
+    /// The request log's recorder, and the provider row id of each kind a project's router
+    /// routes to (for the records of the providers its factory builds).
+    usage: UsageLog,
+    route_ids: Mutex<HashMap<ProjectId, HashMap<providers::ProviderKind, i64>>>,
 }
 
 impl std::fmt::Debug for App {
@@ -116,6 +122,7 @@ impl App {
         let (registry, prompt_warnings) = Registry::load(store.clone(), roots.clone()).await?;
         let http = HttpClient::new()?;
         let (events, _) = broadcast::channel(64);
+        let usage = UsageLog::start(store.clone());
         let app = App {
             inner: Arc::new(Inner {
                 data_dir,
@@ -128,6 +135,8 @@ impl App {
                 credentials: OnceCell::new(),
                 routers: Mutex::new(HashMap::new()),
                 events,
+                usage,
+                route_ids: Mutex::new(HashMap::new()),
             }),
         };
         // Only after a crash is there anything to repair; otherwise this is one SELECT and the
@@ -175,6 +184,23 @@ impl App {
     /// Router events of every project's router, and provider changes.
     pub fn subscribe(&self) -> broadcast::Receiver<AppEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// The request log's recorder.
+    pub fn usage_log(&self) -> &UsageLog {
+        &self.inner.usage
+    }
+
+    /// Before the process exits: writes the request log's queued records, then checkpoints the
+    /// database into its file and closes it (DESIGN.md §4: a copy of `storyteller.db` alone
+    /// holds the data). Store calls after this fail with `StoreError::Closed`.
+    pub async fn close(&self) {
+        if !self.inner.usage.flush(Duration::from_secs(2)).await {
+            tracing::warn!("request log not fully written before closing");
+        }
+        if let Err(e) = self.inner.store.close_async().await {
+            tracing::warn!("database not checkpointed on close: {e}");
+        }
     }
 
     /// Builds one concrete provider on the shared HTTP client.
@@ -259,8 +285,13 @@ impl App {
             let app = self.clone();
             let factory =
                 move |config: &ProviderConfig| -> Result<Arc<dyn AiProvider>, ProviderError> {
-                    Ok(app.build_provider(config))
+                    let id = lock(&app.inner.route_ids)
+                        .get(&project)
+                        .and_then(|ids| ids.get(&config.kind))
+                        .map(|id| db::ProviderId(*id));
+                    Ok(app.inner.usage.wrap(app.build_provider(config), id))
                 };
+            self.remember_ids(project, &entries);
             let router = Router::new(
                 Arc::new(factory),
                 RouterOptions::from_settings(&read(&self.inner.settings)),
@@ -283,6 +314,7 @@ impl App {
             .collect();
         for (routed, router) in routers {
             let entries = self.route_entries(routed).await?;
+            self.remember_ids(routed, &entries);
             router.set_providers(entries);
         }
         let _ = self
@@ -334,6 +366,15 @@ impl App {
             self.inner.env.as_ref(),
         )
         .await?)
+    }
+
+    /// The ids the router factory of `project` gives its providers' request records.
+    fn remember_ids(&self, project: ProjectId, entries: &[RouteEntry]) {
+        let ids = entries
+            .iter()
+            .map(|e| (e.provider.kind, e.provider.id))
+            .collect();
+        lock(&self.inner.route_ids).insert(project, ids);
     }
 
     async fn route_entries(&self, project: ProjectId) -> Result<Vec<RouteEntry>, AppError> {

@@ -21,3 +21,4 @@ pub mod routing;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;
+pub mod usage_log;

@@ -320,12 +320,15 @@ impl Assistant {
                 .map(|index| inline::alternative(&completion, index, count))
                 .collect();
             let span = tracing::info_span!("assist", action = "inline", alternatives = count);
-            let answers = futures::future::join_all(asks.iter().map(|ask| {
-                tracing::Instrument::instrument(
-                    router.generate(ask, Budget::inline(settings)),
-                    span.clone(),
-                )
-            }))
+            let answers = crate::usage_log::with_action(
+                "inline",
+                futures::future::join_all(asks.iter().map(|ask| {
+                    tracing::Instrument::instrument(
+                        router.generate(ask, Budget::inline(settings)),
+                        span.clone(),
+                    )
+                })),
+            )
             .await;
             if ticket.is_cancelled() {
                 return Err(AssistError::Cancelled);
@@ -571,10 +574,10 @@ impl Assistant {
         mut progress: impl FnMut(&str),
     ) -> Result<GeneratedText, AssistError> {
         let span = tracing::info_span!("assist", action = prepared.action.id().as_str());
-        let routed = {
+        let routed = crate::usage_log::with_action(prepared.action.id().as_str(), {
             let _entered = span.enter();
             router.stream(&prepared.request, budget)
-        }
+        })
         .await?;
         let provider = routed.provider.clone();
         let mut events = routed.value.events;

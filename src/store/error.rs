@@ -87,6 +87,9 @@ pub enum StoreError {
     TaskFailed(String),
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    /// The store was closed ([`super::Store::close`]): the process is shutting down.
+    #[error("the database is closed (shutting down)")]
+    Closed,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -96,7 +96,8 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    /// `None` once [`Store::close`] has run: every later call fails with [`StoreError::Closed`].
+    conn: Mutex<Option<Connection>>,
     /// The connection's configured busy timeout, restored after a brief call.
     busy_timeout: Duration,
 }
@@ -157,7 +158,7 @@ impl Store {
         Store {
             inner: Arc::new(Inner {
                 path,
-                conn: Mutex::new(conn),
+                conn: Mutex::new(Some(conn)),
                 busy_timeout,
             }),
         }
@@ -207,6 +208,50 @@ impl Store {
         .await
     }
 
+    /// Checkpoints the write-ahead log into the database file (`TRUNCATE`: the `-wal` is emptied)
+    /// and closes the connection, so that the `.db` file alone holds every row — an author who
+    /// backs up `storyteller.db` gets the data, not a stale page set with the rest in `-wal`.
+    /// Every clone shares the connection: later calls fail with [`StoreError::Closed`]. Closing
+    /// twice is harmless. Blocking: from async code use [`Store::close_async`].
+    pub fn close(&self) -> StoreResult<()> {
+        let mut guard = self
+            .inner
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(conn) = guard.take() else {
+            return Ok(());
+        };
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        // (busy, log pages, checkpointed pages); busy = 1 when another process holds a reader.
+        let checkpoint = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map_err(StoreError::from);
+        // The last connection to close also removes the `-wal` and `-shm` files.
+        let closed = conn
+            .close()
+            .map_err(|(_, e)| StoreError::from(e).at(&self.inner.path));
+        match checkpoint {
+            Ok(0) => closed,
+            Ok(_) => closed.and(Err(StoreError::Locked {
+                path: self.inner.path.clone(),
+            })),
+            Err(e) => closed.and(Err(e.at(&self.inner.path))),
+        }
+    }
+
+    /// [`Store::close`] on the blocking pool.
+    pub async fn close_async(&self) -> StoreResult<()> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))?
+    }
+
     /// The schema version applied to this database (for `doctor`). Blocking.
     pub fn schema_version(&self) -> StoreResult<u32> {
         self.blocking(|conn| Ok(applied_version(conn)?.unwrap_or(0)))
@@ -218,20 +263,23 @@ impl Inner {
         &self,
         f: impl FnOnce(&mut Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = match self.conn.lock() {
+        let mut guard = match self.conn.lock() {
             Ok(conn) => conn,
             Err(poisoned) => {
                 // A closure panicked while holding the connection. rusqlite rolls a dropped
                 // `Transaction` back, but a hand-written BEGIN would stay open: end it here so
                 // the next caller does not write inside someone else's half transaction.
                 let conn = poisoned.into_inner();
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
+                if let Some(c) = conn.as_ref()
+                    && !c.is_autocommit()
+                {
+                    let _ = c.execute_batch("ROLLBACK");
                 }
                 conn
             }
         };
-        f(&mut conn).map_err(|e| e.at(&self.path))
+        let conn = guard.as_mut().ok_or(StoreError::Closed)?;
+        f(conn).map_err(|e| e.at(&self.path))
     }
 }
 

@@ -104,6 +104,8 @@ impl ActionName {
 pub struct RequestRecord {
     pub provider_id: Option<ProviderId>,
     pub kind: ProviderKind,
+    /// The model the request asked for (an identifier, checked like a stored model name).
+    pub model: Option<String>,
     pub action: ActionName,
     pub outcome: Outcome,
     pub input_tokens: Option<u32>,
@@ -139,13 +141,14 @@ fn sql_time(t: Timestamp) -> String {
 pub fn record(conn: &Connection, r: &RequestRecord) -> StoreResult<()> {
     let latency_ms = i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX);
     conn.prepare_cached(
-        "INSERT INTO request_log (provider_id, provider_name, action, outcome,
+        "INSERT INTO request_log (provider_id, provider_name, model, action, outcome,
              input_tokens, output_tokens, latency_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         r.provider_id.map(|p| p.0),
         r.kind.as_str(),
+        r.model.as_deref().filter(|m| model_is_identifier(m)),
         r.action.as_str(),
         r.outcome.as_str(),
         r.input_tokens,
@@ -155,22 +158,58 @@ pub fn record(conn: &Connection, r: &RequestRecord) -> StoreResult<()> {
     Ok(())
 }
 
+/// A model id as vendors spell them (`gpt-4o`, `qwen2.5:7b`, `yandexgpt-lite/latest`): anything
+/// else (a sentence pasted into the wrong field) is logged as no model rather than as text.
+fn model_is_identifier(model: &str) -> bool {
+    (1..=200).contains(&model.len())
+        && model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '/' | '@'))
+}
+
+/// Appends `records` in one transaction and moves each provider's `last_used_at` forward to
+/// now (the writer batches, so "now" is within a batch interval of the request).
+pub fn record_batch(conn: &mut Connection, records: &[RequestRecord]) -> StoreResult<()> {
+    let tx = conn.transaction()?;
+    for r in records {
+        record(&tx, r)?;
+    }
+    let mut touched: Vec<i64> = records
+        .iter()
+        .filter_map(|r| r.provider_id.map(|p| p.0))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for id in touched {
+        // A provider removed since the request is simply not there any more.
+        tx.prepare_cached(
+            "UPDATE ai_providers SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1",
+        )?
+        .execute([id])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 fn from_row(row: &Row<'_>) -> rusqlite::Result<LoggedRaw> {
     Ok(LoggedRaw {
         provider_id: row.get(0)?,
         kind: row.get(1)?,
-        action: row.get(2)?,
-        outcome: row.get(3)?,
-        input_tokens: row.get(4)?,
-        output_tokens: row.get(5)?,
-        latency_ms: row.get(6)?,
-        at: row.get(7)?,
+        model: row.get(2)?,
+        action: row.get(3)?,
+        outcome: row.get(4)?,
+        input_tokens: row.get(5)?,
+        output_tokens: row.get(6)?,
+        latency_ms: row.get(7)?,
+        at: row.get(8)?,
     })
 }
 
 struct LoggedRaw {
     provider_id: Option<i64>,
     kind: String,
+    model: Option<String>,
     action: String,
     outcome: String,
     input_tokens: Option<u32>,
@@ -192,8 +231,8 @@ fn parse_kind(text: &str) -> StoreResult<ProviderKind> {
 /// The latest `limit` requests, newest first.
 pub fn recent(conn: &Connection, limit: u32) -> StoreResult<Vec<LoggedRequest>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT provider_id, provider_name, action, outcome, input_tokens, output_tokens,
-                latency_ms, created_at
+        "SELECT provider_id, provider_name, model, action, outcome, input_tokens,
+                output_tokens, latency_ms, created_at
          FROM request_log ORDER BY id DESC LIMIT ?1",
     )?;
     let raws = stmt
@@ -205,6 +244,7 @@ pub fn recent(conn: &Connection, limit: u32) -> StoreResult<Vec<LoggedRequest>> 
                 record: RequestRecord {
                     provider_id: raw.provider_id.map(ProviderId),
                     kind: parse_kind(&raw.kind)?,
+                    model: raw.model,
                     action: ActionName::new(raw.action)?,
                     outcome: Outcome::parse(&raw.outcome),
                     input_tokens: raw.input_tokens,
@@ -255,6 +295,118 @@ pub fn summary(conn: &Connection, since: Timestamp) -> StoreResult<Vec<ProviderS
         .collect()
 }
 
+/// Statistics of one provider over a period, for `provider stats` and `providers.list`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyStats {
+    /// `None` for requests of providers removed since.
+    pub provider_id: Option<i64>,
+    pub provider: ProviderKind,
+    pub requests: u64,
+    pub ok: u64,
+    /// Failed requests by error kind (`timeout`, `rateLimited`, …), in name order.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Of the successful requests; `None` when there is none.
+    pub median_latency_ms: Option<u64>,
+    pub p95_latency_ms: Option<u64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// The value at quantile `q` (0..=1) of sorted `values`, by the nearest-rank method.
+pub fn quantile(sorted: &[u64], q: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Per-provider statistics of the requests logged at or after `since`: counts by outcome,
+/// median and 95th percentile latency of the successful ones, tokens. Ordered by provider id
+/// (removed providers last).
+pub fn latency_stats(conn: &Connection, since: Timestamp) -> StoreResult<Vec<LatencyStats>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT provider_id, provider_name, outcome, latency_ms,
+                coalesce(input_tokens, 0), coalesce(output_tokens, 0)
+         FROM request_log WHERE created_at >= ?1",
+    )?;
+    let rows = stmt
+        .query_map([sql_time(since)], |row| {
+            Ok((
+                row.get::<_, Option<i64>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, i64>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let mut groups: std::collections::BTreeMap<(bool, i64, String), (LatencyStats, Vec<u64>)> =
+        std::collections::BTreeMap::new();
+    for (id, kind, outcome, latency, input, output) in rows {
+        let key = (id.is_none(), id.unwrap_or(0), kind.clone());
+        let (stats, latencies) = match groups.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert((
+                LatencyStats {
+                    provider_id: id,
+                    provider: parse_kind(&kind)?,
+                    requests: 0,
+                    ok: 0,
+                    errors: std::collections::BTreeMap::new(),
+                    median_latency_ms: None,
+                    p95_latency_ms: None,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                },
+                Vec::new(),
+            )),
+        };
+        stats.requests += 1;
+        stats.input_tokens += count(input);
+        stats.output_tokens += count(output);
+        if outcome == "ok" {
+            stats.ok += 1;
+            latencies.push(count(latency));
+        } else {
+            *stats.errors.entry(outcome).or_insert(0) += 1;
+        }
+    }
+    Ok(groups
+        .into_values()
+        .map(|(mut stats, mut latencies)| {
+            latencies.sort_unstable();
+            stats.median_latency_ms = quantile(&latencies, 0.5);
+            stats.p95_latency_ms = quantile(&latencies, 0.95);
+            stats
+        })
+        .collect())
+}
+
+/// Keeps the log within `max_age` and `max_rows` (the newest rows stay); returns how many rows
+/// went.
+pub fn prune(
+    conn: &Connection,
+    now: Timestamp,
+    max_age: Duration,
+    max_rows: u64,
+) -> StoreResult<u64> {
+    let age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+    let by_age = match now.checked_sub_signed(age) {
+        Some(cutoff) => prune_before(conn, cutoff)?,
+        None => 0,
+    };
+    let by_size = conn.execute(
+        "DELETE FROM request_log WHERE id <= (
+             SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        [i64::try_from(max_rows).unwrap_or(i64::MAX)],
+    )?;
+    Ok(by_age + by_size as u64)
+}
+
 /// Deletes the requests logged before `cutoff`; returns how many.
 pub fn prune_before(conn: &Connection, cutoff: Timestamp) -> StoreResult<u64> {
     let deleted = conn.execute(
@@ -275,6 +427,7 @@ mod tests {
         RequestRecord {
             provider_id: provider,
             kind: ProviderKind::Claude,
+            model: Some("claude-sonnet-4-5".into()),
             action: ActionName::new("continue_scene").unwrap(),
             outcome,
             input_tokens: Some(120),
