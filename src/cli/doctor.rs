@@ -51,7 +51,10 @@ pub async fn run(place: &Place, check_connections: bool) -> Result<Exit, Failure
 
     let opened = App::open_with_env(settings.clone(), place.roots()?, Arc::new(ProcessEnv)).await;
     let (app, startup) = match opened {
-        Ok(opened) => opened,
+        Ok(opened) => {
+            super::close_at_exit(&opened.0);
+            opened
+        }
         Err(e) => {
             report.line("Database: cannot be opened");
             report.problem(e.to_string());

@@ -137,6 +137,7 @@ impl Place {
         let roots = self.roots()?;
         let (app, report) =
             App::open_with_env(self.settings(), roots, Arc::new(ProcessEnv)).await?;
+        close_at_exit(&app);
         for notice in &report.credential_notices {
             eprintln!("{notice}");
         }
@@ -160,7 +161,11 @@ where
             return Exit::Failed.into();
         }
     };
-    let result = runtime.block_on(work);
+    let result = runtime.block_on(async {
+        let result = work.await;
+        close_opened().await;
+        result
+    });
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => Exit::Ok.into(),
@@ -168,6 +173,30 @@ where
             eprintln!("storyteller-lsp: {}", failure.message);
             failure.exit.into()
         }
+    }
+}
+
+/// The services a command opened, closed by [`run`] once the command is done.
+static OPENED: std::sync::Mutex<Vec<App>> = std::sync::Mutex::new(Vec::new());
+
+/// Closes `app` (request log written, database checkpointed and closed) when the command ends:
+/// the process exits right after, and its services live on in tasks and the routers (they hold
+/// the app), so nothing would close the database otherwise and its rows would stay in `-wal`.
+pub fn close_at_exit(app: &App) {
+    OPENED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(app.clone());
+}
+
+async fn close_opened() {
+    let opened = std::mem::take(
+        &mut *OPENED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for app in opened {
+        app.close().await;
     }
 }
 

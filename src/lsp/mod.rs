@@ -157,6 +157,10 @@ where
         exited,
     )
     .await;
+    // Without `shutdown` (the editor went away), the database is still closed before the exit.
+    if let Some(app) = state.app_now() {
+        app.close().await;
+    }
     // `exit` after `shutdown`, or the input closed after `shutdown`.
     let clean = matches!(
         state.lifecycle(),

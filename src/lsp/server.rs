@@ -473,6 +473,11 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
         tracing::info!("shutdown requested");
+        // The request log's queue is written and the WAL checkpointed into storyteller.db before
+        // the editor is told we are done: it may kill the process right after `exit`.
+        if let Some(app) = self.state.app_now() {
+            app.close().await;
+        }
         Ok(())
     }
 
