@@ -90,6 +90,7 @@ Examples:
   storyteller-lsp provider add openai                    asks for the key, tests it, saves it
   printf '%s\\n' \"$KEY\" | storyteller-lsp provider add claude --key-stdin --primary
   storyteller-lsp provider add custom --endpoint http://localhost:11434/v1 --model llama3 --no-key
+  storyteller-lsp provider add openai --no-key           uses OPENAI_API_KEY from the environment
   storyteller-lsp provider list --project ~/novels/tide
   storyteller-lsp provider update 3 --new-key            rotate the key (asks for it)
   storyteller-lsp provider remove 3 --yes
@@ -174,7 +175,8 @@ enum ProviderCommand {
         /// Read the key from the first line of stdin instead of asking
         #[arg(long)]
         key_stdin: bool,
-        /// No key (custom endpoints that need none)
+        /// No stored key: the system key from the environment (OPENAI_API_KEY, …), or none for a
+        /// custom endpoint
         #[arg(long, conflicts_with_all = ["key_stdin", "session"])]
         no_key: bool,
     },
@@ -251,6 +253,15 @@ enum ProviderCommand {
         /// Read the key from the first line of stdin [default: the system key]
         #[arg(long)]
         key_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests per provider from the request log: ok and errors by kind, median and 95th
+    /// percentile latency, tokens, last used.
+    Stats {
+        /// The last N days
+        #[arg(long, default_value_t = 30)]
+        days: u32,
         #[arg(long)]
         json: bool,
     },
@@ -484,6 +495,7 @@ fn provider_command(args: ProviderArgs) -> ExitCode {
                 json,
             },
         )),
+        ProviderCommand::Stats { days, json } => cli::run(provider::stats(place, days, json)),
     }
 }
 

@@ -525,3 +525,35 @@ pub mod prompt_stats {
     pub const NO_DIFFERENCE_YET: &str =
         "no difference between the versions at 95% confidence yet: keep collecting";
 }
+
+/// Provider keys taken from the environment, and models chosen from a listing (issue 15).
+pub mod keys {
+    /// `keySource: env` (or `provider add KIND --no-key`) while the kind's variable is unset.
+    pub fn system_key_not_set(provider: &str, variable: &str) -> String {
+        format!(
+            "{variable} is not set in the environment of the StoryTeller server: set it (and \
+             restart the editor) to use the system key for {provider}, or give an API key."
+        )
+    }
+
+    /// `keySource: env` for a kind that has no system key variable (custom).
+    pub fn no_system_key(provider: &str) -> String {
+        format!(
+            "{provider} has no system key variable; give an API key, or none for a custom endpoint."
+        )
+    }
+
+    /// A new key for a provider that uses the system key.
+    pub fn rotate_system_key(provider: &str, variable: &str) -> String {
+        format!(
+            "{provider} uses the system key from {variable}. To change it, set {variable} to the new \
+             key and restart the editor; to give {provider} a key of its own, remove it and add it \
+             again with the key."
+        )
+    }
+
+    /// A custom endpoint added or tested without a model, whose listing offers none.
+    pub fn no_models_listed(provider: &str) -> String {
+        format!("{provider} lists no models: give the model to use.")
+    }
+}

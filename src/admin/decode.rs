@@ -100,7 +100,8 @@ pub fn test(args: Args) -> Result<(TestRequest, Option<ProviderKind>), AdminErro
     }
 }
 
-/// `{provider, apiKey, model?, endpoint?, displayName?, primary?, session?, options?}`.
+/// `{provider, apiKey, model?, endpoint?, displayName?, primary?, session?, options?,
+/// keySource?}`; `keySource: "env"` instead of `apiKey`/`session` uses the system key.
 pub fn add(args: Args) -> Result<AddRequest, AdminError> {
     let mut f = Fields::new(
         args,
@@ -113,9 +114,11 @@ pub fn add(args: Args) -> Result<AddRequest, AdminError> {
             "primary",
             "session",
             "options",
+            "keySource",
         ],
     )?;
     let kind = parse_kind("provider", &f.required_str("provider")?)?;
+    let key_source = f.optional_str("keySource")?;
     let key = key(&mut f)?;
     let model = model(&mut f)?;
     let endpoint = endpoint(&mut f)?;
@@ -130,7 +133,18 @@ pub fn add(args: Args) -> Result<AddRequest, AdminError> {
         .transpose()?;
     let options = options(&mut f, kind)?.unwrap_or_default();
     let spec = ProviderSpec::new(kind, model, endpoint, options)?;
-    AddRequest::new(spec, key, session, display_name, primary)
+    match key_source.as_deref() {
+        None => AddRequest::new(spec, key, session, display_name, primary),
+        Some("env") if key.is_some() || session.is_some() => Err(invalid(
+            "keySource",
+            "env takes the key from the environment: give no apiKey or session with it",
+        )),
+        Some("env") => AddRequest::with_system_key(spec, display_name, primary),
+        Some(_) => Err(invalid(
+            "keySource",
+            "expected env (or leave it out and give apiKey or session)",
+        )),
+    }
 }
 
 /// `{id, apiKey?, model?, endpoint?, displayName?, isActive?, options?}`. `endpoint: null`

@@ -29,8 +29,8 @@ use crate::store::{SessionName, StoreError};
 
 pub use journal::{RepairReport, repair};
 pub use providers::{
-    CatalogItem, ProviderSummary, Removed, TestReport, Updated, add, catalog, list, models,
-    provider, remove, set_primary, test, update,
+    CatalogItem, ProviderSummary, ProviderUsage, Removed, TestReport, Updated, add, catalog, list,
+    models, provider, remove, set_primary, stats, test, update,
 };
 pub use requests::{
     AddRequest, DisplayName, Endpoint, KeyChoice, ModelName, ModelsRequest, Overrides,

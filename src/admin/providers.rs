@@ -23,7 +23,9 @@ use crate::providers::{
 };
 use crate::routing::{Health, RateLimitStatus};
 use crate::store::providers::{self as rows, NewProvider, ProviderUpdate};
-use crate::store::{ProjectId, ProviderId, ProviderRow, StoreError, sessions as session_rows};
+use crate::store::{
+    ProjectId, ProviderId, ProviderRow, StoreError, sessions as session_rows, usage,
+};
 
 /// One provider as `storyteller.providers.list` reports it (DESIGN.md §3), plus the session it
 /// uses and its options. Never a key: `keyHint` is `••••` + the last 4 characters.
@@ -45,6 +47,61 @@ pub struct ProviderSummary {
     /// The named session whose key it uses, if any.
     pub session: Option<String>,
     pub options: ProviderOptions,
+    /// Median latency of its successful requests over the last [`LIST_STATS_DAYS`] days, from
+    /// the request log; `None` before the first.
+    pub median_latency_ms: Option<u64>,
+}
+
+/// The period of the median latency in `providers.list`.
+pub const LIST_STATS_DAYS: u32 = 30;
+
+/// One provider's line of `storyteller-lsp provider stats`: the request log's statistics with
+/// the name the author gave it (the kind's name once it is removed) and when it was last used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderUsage {
+    pub display_name: String,
+    pub last_used_at: Option<String>,
+    #[serde(flatten)]
+    pub stats: usage::LatencyStats,
+}
+
+fn since_days(days: u32) -> chrono::DateTime<chrono::Utc> {
+    let days = i64::from(days.min(36_500));
+    chrono::Utc::now() - chrono::Duration::days(days)
+}
+
+/// The request log's statistics per provider over the last `days` days (every project's, as
+/// the log is one per data directory).
+pub async fn stats(app: &App, days: u32) -> Result<Vec<ProviderUsage>, AdminError> {
+    let since = since_days(days);
+    let out = app
+        .store()
+        .call(move |conn| {
+            let stats = usage::latency_stats(conn, since)?;
+            let mut out = Vec::with_capacity(stats.len());
+            for stats in stats {
+                let row = match stats.provider_id {
+                    Some(id) => match rows::get(conn, ProviderId(id)) {
+                        Ok(row) => Some(row),
+                        Err(StoreError::UnknownProvider(_)) => None,
+                        Err(e) => return Err(e),
+                    },
+                    None => None,
+                };
+                out.push(ProviderUsage {
+                    display_name: row.as_ref().map_or_else(
+                        || stats.provider.display_name().to_string(),
+                        |r| r.display_name.clone(),
+                    ),
+                    last_used_at: row.and_then(|r| r.last_used_at).map(|t| t.to_rfc3339()),
+                    stats,
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(out)
 }
 
 /// One kind of the catalogue (`storyteller.providers.catalog`): the catalogue entry, its EU
@@ -97,6 +154,11 @@ pub async fn list(app: &App, project: ProjectId) -> Result<Vec<ProviderSummary>,
     let rows = app.store().call(move |c| rows::list(c, project)).await?;
     let status = app.router(project).await?.status();
     let sessions = app.store().call(|c| session_rows::list(c, None)).await?;
+    let since = since_days(LIST_STATS_DAYS);
+    let latencies = app
+        .store()
+        .call(move |c| usage::latency_stats(c, since))
+        .await?;
     let settings = app.settings();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -133,6 +195,10 @@ pub async fn list(app: &App, project: ProjectId) -> Result<Vec<ProviderSummary>,
                     .map(|s| s.name.as_str().to_string())
             }),
             options: row.options.clone(),
+            median_latency_ms: latencies
+                .iter()
+                .find(|l| l.provider_id == Some(row.id.0))
+                .and_then(|l| l.median_latency_ms),
         });
     }
     Ok(out)
@@ -162,14 +228,16 @@ pub async fn test(
         TestRequest::New { spec, key } => {
             check_yandex_folder(app, spec.kind, &spec.options)?;
             let key = key.or_else(|| env::system_key(spec.kind, app.env().as_ref()));
-            let config = ProviderConfig {
+            let mut config = ProviderConfig {
                 kind: spec.kind,
                 endpoint: spec.endpoint(),
                 model: spec.model(),
                 api_key: key,
                 options: spec.options.clone(),
             };
-            (config, spec.kind.display_name().to_string())
+            let display_name = spec.kind.display_name().to_string();
+            choose_model(app, &mut config, &display_name).await?;
+            (config, display_name)
         }
         TestRequest::Stored { id, overrides } => {
             let row = row_in_project(app, project, id).await?;
@@ -219,14 +287,16 @@ pub async fn add(
             (Some(key), Some(session))
         }
         KeyChoice::None => (None, None),
+        KeyChoice::Env => (Some(system_key(app, kind, &display_name)?), None),
     };
-    let config = ProviderConfig {
+    let mut config = ProviderConfig {
         kind,
         endpoint: spec.endpoint(),
         model: spec.model(),
         api_key: test_key,
         options: spec.options.clone(),
     };
+    let chose_model = choose_model(app, &mut config, &display_name).await?;
     connect(app, &config, &display_name).await?;
 
     let new = NewProvider {
@@ -234,7 +304,11 @@ pub async fn add(
         kind,
         display_name: Some(display_name.clone()),
         endpoint: spec.endpoint.as_ref().map(|e| e.as_str().to_string()),
-        model: spec.model.as_ref().map(|m| m.as_str().to_string()),
+        model: match (&spec.model, chose_model) {
+            (Some(model), _) => Some(model.as_str().to_string()),
+            (None, true) => Some(config.model.clone()),
+            (None, false) => None,
+        },
         primary,
         active: true,
         options: spec.options,
@@ -321,6 +395,9 @@ pub async fn update(
         .transpose()?;
     if let Some(options) = &options {
         check_yandex_folder(app, row.kind, options)?;
+    }
+    if changes.key.is_some() {
+        refuse_rotating_system_key(app, &row).await?;
     }
     let tested = changes.touches_connection();
     if tested {
@@ -612,6 +689,75 @@ fn check_yandex_folder(
         ));
     }
     Ok(())
+}
+
+/// The system key of `kind` for an add with `keySource: env`, or why there is none.
+fn system_key(app: &App, kind: ProviderKind, display_name: &str) -> Result<ApiKey, AdminError> {
+    let Some(variable) = kind.entry().key_env else {
+        return Err(invalid(
+            "keySource",
+            crate::messages::keys::no_system_key(display_name),
+        ));
+    };
+    env::system_key(kind, app.env().as_ref()).ok_or_else(|| {
+        invalid(
+            "keySource",
+            crate::messages::keys::system_key_not_set(display_name, variable),
+        )
+    })
+}
+
+/// A new key for a provider that runs on the system key would be stored beside it and win over
+/// it silently; the author is told how to change the variable instead (or to re-add the
+/// provider with a key of its own).
+async fn refuse_rotating_system_key(app: &App, row: &ProviderRow) -> Result<(), AdminError> {
+    let resolved = app.resolve_key(row).await?;
+    match (resolved.map(|r| r.source), row.kind.entry().key_env) {
+        (Some(KeySource::Env), Some(variable)) => Err(invalid(
+            "apiKey",
+            crate::messages::keys::rotate_system_key(&row.display_name, variable),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A provider without a model (custom, which has no catalogue default) takes the first model
+/// its endpoint lists. Returns whether it chose one; a listing that fails is the connection
+/// error, one that is empty a clear refusal.
+async fn choose_model(
+    app: &App,
+    config: &mut ProviderConfig,
+    display_name: &str,
+) -> Result<bool, AdminError> {
+    if !config.model.is_empty() {
+        return Ok(false);
+    }
+    require_key(config, display_name)?;
+    let listed = app
+        .build_provider(config)
+        .list_models()
+        .await
+        .map_err(|error| AdminError::Connection {
+            provider: display_name.to_string(),
+            error,
+        })?;
+    config.model = first_model(&listed, display_name)?;
+    Ok(true)
+}
+
+/// The first usable model id of a listing.
+fn first_model(listed: &[ModelInfo], display_name: &str) -> Result<String, AdminError> {
+    listed
+        .iter()
+        .map(|m| m.id.trim())
+        .find(|id| crate::admin::requests::ModelName::parse("model", id).is_ok())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            invalid(
+                "model",
+                crate::messages::keys::no_models_listed(display_name),
+            )
+        })
 }
 
 /// The key of the named `api_key` session of `kind`, and the session's id.

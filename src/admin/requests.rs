@@ -263,13 +263,10 @@ impl ProviderSpec {
         endpoint: Option<Endpoint>,
         options: ProviderOptions,
     ) -> Result<ProviderSpec, AdminError> {
-        if kind == ProviderKind::Custom {
-            if endpoint.is_none() {
-                return Err(invalid("endpoint", "is required for a custom provider"));
-            }
-            if model.is_none() {
-                return Err(invalid("model", "is required for a custom provider"));
-            }
+        // Without a model, a custom provider takes the first its endpoint lists (see
+        // `admin::providers::choose_model`).
+        if kind == ProviderKind::Custom && endpoint.is_none() {
+            return Err(invalid("endpoint", "is required for a custom provider"));
         }
         Ok(ProviderSpec {
             kind,
@@ -279,6 +276,8 @@ impl ProviderSpec {
         })
     }
 
+    /// The model named, else the catalogue's default (empty for custom: chosen from the
+    /// endpoint's listing when the provider is tested or added).
     pub fn model(&self) -> String {
         self.model
             .as_ref()
@@ -302,6 +301,9 @@ pub enum KeyChoice {
     Session(SessionName),
     /// No key at all: only for kinds that need none (custom).
     None,
+    /// The system key from the environment (`keySource: env`, `provider add KIND --no-key`):
+    /// nothing is stored; the key is read from the variable at every start.
+    Env,
 }
 
 /// `storyteller.providers.add`.
@@ -340,6 +342,29 @@ impl AddRequest {
         Ok(AddRequest {
             spec,
             key,
+            display_name,
+            primary,
+        })
+    }
+}
+
+impl AddRequest {
+    /// An add that uses the kind's system key (`keySource: env`). Kinds without a system key
+    /// variable (custom) are refused.
+    pub fn with_system_key(
+        spec: ProviderSpec,
+        display_name: Option<DisplayName>,
+        primary: bool,
+    ) -> Result<AddRequest, AdminError> {
+        if spec.kind.entry().key_env.is_none() {
+            return Err(invalid(
+                "keySource",
+                crate::messages::keys::no_system_key(spec.kind.display_name()),
+            ));
+        }
+        Ok(AddRequest {
+            spec,
+            key: KeyChoice::Env,
             display_name,
             primary,
         })
@@ -513,19 +538,38 @@ mod tests {
     }
 
     #[test]
-    fn a_custom_provider_needs_endpoint_and_model() {
+    fn a_custom_provider_needs_an_endpoint_but_not_a_model() {
         let endpoint = Endpoint::parse("endpoint", "http://localhost:11434/v1").ok();
         let model = ModelName::parse("model", "llama3").ok();
         let none = ProviderOptions::default();
-        let cases = [
-            (None, model.clone(), "endpoint"),
-            (endpoint.clone(), None, "model"),
-        ];
-        for (e, m, field) in cases {
-            let err = ProviderSpec::new(ProviderKind::Custom, m, e, none.clone()).unwrap_err();
-            assert_eq!(field_of(err), field);
-        }
+        let err =
+            ProviderSpec::new(ProviderKind::Custom, model.clone(), None, none.clone()).unwrap_err();
+        assert_eq!(field_of(err), "endpoint");
+        assert!(
+            ProviderSpec::new(ProviderKind::Custom, None, endpoint.clone(), none.clone()).is_ok()
+        );
         assert!(ProviderSpec::new(ProviderKind::Custom, model, endpoint, none).is_ok());
+    }
+
+    #[test]
+    fn the_system_key_is_for_kinds_that_have_a_variable() {
+        let spec = |kind, endpoint: Option<&str>| {
+            ProviderSpec::new(
+                kind,
+                None,
+                endpoint.and_then(|e| Endpoint::parse("endpoint", e).ok()),
+                ProviderOptions::default(),
+            )
+            .unwrap()
+        };
+        let openai = AddRequest::with_system_key(spec(ProviderKind::OpenAi, None), None, false);
+        assert!(matches!(openai.unwrap().key, KeyChoice::Env));
+        let custom = AddRequest::with_system_key(
+            spec(ProviderKind::Custom, Some("http://localhost:1/v1")),
+            None,
+            false,
+        );
+        assert_eq!(field_of(custom.unwrap_err()), "keySource");
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub async fn add(place: &Place, o: AddOptions) -> Result<(), Failure> {
         .session
         .map(|s| requests::parse_session_name("session", &s))
         .transpose()?;
+    let system_key = o.no_key && session.is_none() && kind.entry().key_env.is_some();
     let key = if session.is_some() || o.no_key {
         None
     } else {
@@ -140,8 +141,13 @@ pub async fn add(place: &Place, o: AddOptions) -> Result<(), Failure> {
             &format!("API key for {}: ", kind.display_name()),
         )?
     };
-    let request =
-        AddRequest::new(spec, key, session, display_name, o.primary).map_err(rename_key_field)?;
+    let named_model = spec.model.is_some();
+    // `--no-key` for a kind with a system key variable (OPENAI_API_KEY, …): use that key.
+    let request = if system_key {
+        AddRequest::with_system_key(spec, display_name, o.primary)?
+    } else {
+        AddRequest::new(spec, key, session, display_name, o.primary).map_err(rename_key_field)?
+    };
     let stores_key = matches!(request.key, admin::KeyChoice::Own(_));
     let (app, project) = place.open().await?;
     eprintln!("{}", messages::TESTING_CONNECTION);
@@ -152,6 +158,12 @@ pub async fn add(place: &Place, o: AddOptions) -> Result<(), Failure> {
         row.display_name,
         row.id
     );
+    if system_key && let Some(variable) = kind.entry().key_env {
+        eprintln!("(it uses the system key from {variable}; nothing was stored)");
+    }
+    if !named_model && kind.default_model().is_empty() {
+        eprintln!("(model: {}, the first its endpoint lists)", row.model);
+    }
     if place.project.is_none() {
         // Editors use the project of their workspace folder: say where this one went.
         eprintln!(
@@ -178,7 +190,7 @@ fn rename_key_field(e: AdminError) -> AdminError {
         AdminError::Invalid { field, reason } if field == "apiKey" => AdminError::Invalid {
             field: KEY_FIELD.into(),
             reason: format!(
-                "{reason} (pipe it with --key-stdin, or use --no-key for a custom endpoint without one)"
+                "{reason} (pipe it with --key-stdin, or use --no-key for the system key from the environment or a custom endpoint without one)"
             ),
         },
         other => other,
@@ -208,6 +220,9 @@ pub async fn list(place: &Place, json: bool) -> Result<(), Failure> {
                 p.key_source.as_str().to_string(),
                 p.key_hint.clone().unwrap_or_else(|| "-".into()),
                 p.endpoint.clone(),
+                p.last_used_at.clone().unwrap_or_else(|| "-".into()),
+                p.median_latency_ms
+                    .map_or_else(|| "-".to_string(), |ms| format!("{ms} ms")),
             ]
         })
         .collect();
@@ -223,7 +238,75 @@ pub async fn list(place: &Place, json: bool) -> Result<(), Failure> {
                 "ACTIVE",
                 "KEY SOURCE",
                 "KEY HINT",
-                "ENDPOINT"
+                "ENDPOINT",
+                "LAST USED",
+                "MEDIAN"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// `provider stats [--days N] [--json]`: the request log per provider.
+pub async fn stats(place: &Place, days: u32, json: bool) -> Result<(), Failure> {
+    if days == 0 {
+        return Err(Failure::usage("--days: give at least 1"));
+    }
+    let (app, _) = place.open().await?;
+    let stats = admin::stats(&app, days).await?;
+    if json {
+        return print_json(&stats);
+    }
+    if stats.is_empty() {
+        println!("No requests in the last {days} days.");
+        return Ok(());
+    }
+    let ms = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| format!("{v} ms"));
+    let rows: Vec<Vec<String>> = stats
+        .iter()
+        .map(|p| {
+            let errors = if p.stats.errors.is_empty() {
+                "-".to_string()
+            } else {
+                p.stats
+                    .errors
+                    .iter()
+                    .map(|(kind, n)| format!("{kind} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![
+                p.stats
+                    .provider_id
+                    .map_or_else(|| "-".to_string(), |id| id.to_string()),
+                p.stats.provider.to_string(),
+                p.display_name.clone(),
+                p.stats.requests.to_string(),
+                p.stats.ok.to_string(),
+                errors,
+                ms(p.stats.median_latency_ms),
+                ms(p.stats.p95_latency_ms),
+                format!("{}/{}", p.stats.input_tokens, p.stats.output_tokens),
+                p.last_used_at.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    println!("Requests in the last {days} days:");
+    print!(
+        "{}",
+        table(
+            &[
+                "ID",
+                "PROVIDER",
+                "NAME",
+                "REQUESTS",
+                "OK",
+                "ERRORS",
+                "MEDIAN",
+                "P95",
+                "TOKENS IN/OUT",
+                "LAST USED"
             ],
             &rows
         )

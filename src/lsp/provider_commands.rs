@@ -77,7 +77,7 @@ pub(crate) async fn run(
             if stores_key {
                 warn_about_fallback_once(&cx, &app).await;
             }
-            Ok(json!({ "id": row.id.0 }))
+            Ok(json!({ "id": row.id.0, "model": row.model }))
         }
         ProvidersUpdate => {
             let request = decode::update(args)?;
