@@ -181,6 +181,37 @@ function keyDescription(p: ProviderEntry): string {
     return p.keySource === 'env' ? `${hint} (environment)`.trim() : hint;
 }
 
+/** "Last used 5 min ago · median 420 ms" from the server's request log; '' before first use. */
+function usageText(p: ProviderEntry, now: number = Date.now()): string {
+    const parts: string[] = [];
+    const at = p.lastUsedAt ? Date.parse(p.lastUsedAt) : NaN;
+    if (!Number.isNaN(at)) {
+        const minutes = Math.max(0, Math.round((now - at) / 60000));
+        const ago =
+            minutes < 1 ? 'just now'
+            : minutes < 60 ? `${minutes} min ago`
+            : minutes < 48 * 60 ? `${Math.round(minutes / 60)} h ago`
+            : `${Math.round(minutes / (24 * 60))} days ago`;
+        parts.push(`Last used ${ago}`);
+    }
+    if (typeof p.medianLatencyMs === 'number') {
+        parts.push(`median ${p.medianLatencyMs} ms`);
+    }
+    return parts.join(' · ');
+}
+
+function statusCell(p: ProviderEntry): HTMLTableCellElement {
+    const td = cell(HEALTH[p.health ?? 'unknown'] ?? '');
+    const usage = usageText(p);
+    if (usage) {
+        const line = document.createElement('div');
+        line.className = 'provider-usage';
+        line.textContent = usage;
+        td.append(line);
+    }
+    return td;
+}
+
 function cell(text: string): HTMLTableCellElement {
     const td = document.createElement('td');
     td.textContent = text;
@@ -205,7 +236,7 @@ function renderList(): void {
 
         const nameCell = cell(name);
         nameCell.className = 'provider-name';
-        tr.append(nameCell, cell(p.model ?? ''), cell(keyDescription(p)), cell(HEALTH[p.health ?? 'unknown'] ?? ''));
+        tr.append(nameCell, cell(p.model ?? ''), cell(keyDescription(p)), statusCell(p));
 
         const active = document.createElement('input');
         active.type = 'checkbox';

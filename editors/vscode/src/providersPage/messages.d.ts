@@ -19,6 +19,8 @@ export interface ProviderEntry {
     keyHint?: string | null;
     health?: 'ok' | 'cooling' | 'down' | 'unknown';
     lastUsedAt?: string | null;
+    /** From the server's request log (last 30 days); absent before the first request. */
+    medianLatencyMs?: number | null;
     rateLimit?: RateLimitInfo | null;
 }
 
