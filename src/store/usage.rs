@@ -496,4 +496,77 @@ mod tests {
             })
             .unwrap();
     }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let values: Vec<u64> = (1..=20).collect();
+        assert_eq!(quantile(&values, 0.5), Some(10));
+        assert_eq!(quantile(&values, 0.95), Some(19));
+        assert_eq!(quantile(&[7], 0.95), Some(7));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn stats_count_outcomes_and_take_latency_of_successes_only() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|conn| {
+                let project = projects::default_project(conn)?.id;
+                let claude =
+                    providers::insert(conn, &NewProvider::new(project, ProviderKind::Claude))?.id;
+                let mut batch = vec![
+                    request(Some(claude), Outcome::Ok, 100),
+                    request(Some(claude), Outcome::Ok, 300),
+                    request(Some(claude), Outcome::Failed(ErrorKind::Timeout), 9000),
+                    request(None, Outcome::Ok, 50),
+                ];
+                batch[1].model = Some("She said: hello there".into());
+                record_batch(conn, &batch)?;
+                let stats = latency_stats(conn, chrono::Utc::now() - chrono::Duration::hours(1))?;
+                assert_eq!(stats.len(), 2);
+                assert_eq!(stats[0].provider_id, Some(claude.0));
+                assert_eq!(stats[0].requests, 3);
+                assert_eq!(stats[0].ok, 2);
+                assert_eq!(stats[0].errors.get("timeout"), Some(&1));
+                assert_eq!(stats[0].median_latency_ms, Some(100));
+                assert_eq!(stats[0].p95_latency_ms, Some(300));
+                assert_eq!(stats[1].provider_id, None, "removed providers come last");
+                assert!(providers::get(conn, claude)?.last_used_at.is_some());
+                // A model that is not an identifier is not written as text.
+                let models: Vec<Option<String>> = recent(conn, 10)?
+                    .into_iter()
+                    .map(|r| r.record.model)
+                    .collect();
+                assert!(models.contains(&None));
+                assert!(!models.iter().flatten().any(|m| m.contains(' ')));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_rows_within_age_and_size() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|conn| {
+                let batch: Vec<RequestRecord> =
+                    (0..10).map(|n| request(None, Outcome::Ok, n)).collect();
+                record_batch(conn, &batch)?;
+                conn.execute(
+                    "UPDATE request_log SET created_at = '2020-01-01T00:00:00.000Z' WHERE id <= 2",
+                    [],
+                )?;
+                let now = chrono::Utc::now();
+                let day = Duration::from_secs(24 * 60 * 60);
+                assert_eq!(prune(conn, now, 90 * day, 5)?, 5, "2 by age, 3 by size");
+                let left: Vec<u128> = recent(conn, 100)?
+                    .into_iter()
+                    .map(|r| r.record.latency.as_millis())
+                    .collect();
+                assert_eq!(left, vec![9, 8, 7, 6, 5]);
+                assert_eq!(prune(conn, now, 90 * day, 5)?, 0);
+                Ok(())
+            })
+            .unwrap();
+    }
 }
