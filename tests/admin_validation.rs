@@ -113,11 +113,24 @@ fn every_invalid_argument_names_its_field() {
             json!({"provider": "custom", "model": "m"}),
             "endpoint",
         ),
+        // A custom provider without a model takes the first its endpoint lists (issue 15).
         (
-            "custom without model",
+            "keySource other than env",
             add,
-            json!({"provider": "custom", "endpoint": "http://localhost:1/v1"}),
-            "model",
+            json!({"provider": "openai", "keySource": "keychain"}),
+            "keySource",
+        ),
+        (
+            "keySource env with a key",
+            add,
+            json!({"provider": "openai", "keySource": "env", "apiKey": key}),
+            "keySource",
+        ),
+        (
+            "keySource env for a kind without a variable",
+            add,
+            json!({"provider": "custom", "keySource": "env", "endpoint": "http://localhost:1/v1"}),
+            "keySource",
         ),
         (
             "folderId for openai",
