@@ -356,6 +356,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_writer_prunes_old_rows_when_it_starts() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .call(|conn| {
+                usage::record_batch(conn, &[record(1), record(2)])?;
+                conn.execute(
+                    "UPDATE request_log SET created_at = '2000-01-01T00:00:00.000Z' WHERE id = 1",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let log = UsageLog::start(store.clone());
+        assert!(log.flush(Duration::from_secs(5)).await);
+        let left = store.call(|c| usage::recent(c, 10)).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].record.latency, Duration::from_millis(2));
+    }
+
+    #[tokio::test]
     async fn a_full_channel_drops_records_instead_of_waiting() {
         let (tx, _rx) = mpsc::channel(2);
         let log = UsageLog {
