@@ -19,10 +19,11 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::providers::{
-    AiProvider, Capabilities, Completion, CompletionRequest, ConnectionReport, ModelInfo,
-    ProviderError, ProviderKind, StreamEvent, StreamResponse, Usage,
+    AiProvider, Capabilities, Completion, CompletionRequest, ConnectionReport, ErrorKind,
+    ModelInfo, ProviderError, ProviderKind, StreamEvent, StreamResponse, Usage,
 };
 use crate::store::usage::{self, ActionName, Outcome, RequestRecord};
 use crate::store::{ProviderId, Store};
@@ -188,12 +189,14 @@ async fn prune(store: &Store) {
     }
 }
 
-/// One request in flight: recorded when it ends, or as cancelled when it is dropped unfinished
-/// (a superseded ghost text, a cancelled action).
+/// One request in flight: recorded when it ends, or when it is dropped unfinished — as cancelled
+/// when its request was (a superseded ghost text, a cancelled action), else as a timeout (the
+/// router drops a call that outlives the request's budget).
 struct Pending {
     log: UsageLog,
     record: Option<RequestRecord>,
     started: Instant,
+    cancel: CancellationToken,
 }
 
 impl Pending {
@@ -202,6 +205,7 @@ impl Pending {
         provider_id: Option<ProviderId>,
         kind: ProviderKind,
         model: String,
+        cancel: &CancellationToken,
     ) -> Pending {
         Pending {
             log: log.clone(),
@@ -210,12 +214,13 @@ impl Pending {
                 kind,
                 model: Some(model),
                 action: current_action(),
-                outcome: Outcome::Failed(crate::providers::ErrorKind::Cancelled),
+                outcome: Outcome::Failed(ErrorKind::Cancelled),
                 input_tokens: None,
                 output_tokens: None,
                 latency: Duration::ZERO,
             }),
             started: Instant::now(),
+            cancel: cancel.clone(),
         }
     }
 
@@ -237,6 +242,9 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(mut record) = self.record.take() {
+            if !self.cancel.is_cancelled() {
+                record.outcome = Outcome::Failed(ErrorKind::Timeout);
+            }
             record.latency = self.started.elapsed();
             self.log.record(record);
         }
@@ -253,12 +261,13 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn pending(&self) -> Pending {
+    fn pending(&self, request: &CompletionRequest) -> Pending {
         Pending::start(
             &self.log,
             self.provider_id,
             self.inner.kind(),
             self.inner.model_info().id,
+            &request.cancel,
         )
     }
 }
@@ -278,7 +287,7 @@ impl AiProvider for Recorded {
     }
 
     async fn generate(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let mut pending = self.pending();
+        let mut pending = self.pending(request);
         let result = self.inner.generate(request).await;
         match &result {
             Ok(completion) => pending.finish(Outcome::Ok, completion.usage.as_ref()),
@@ -288,7 +297,7 @@ impl AiProvider for Recorded {
     }
 
     async fn stream(&self, request: &CompletionRequest) -> Result<StreamResponse, ProviderError> {
-        let mut pending = self.pending();
+        let mut pending = self.pending(request);
         let StreamResponse {
             model,
             rate_limit,
@@ -374,6 +383,66 @@ mod tests {
         let left = store.call(|c| usage::recent(c, 10)).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].record.latency, Duration::from_millis(2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrapped_provider_records_answers_timeouts_and_cancellations() {
+        use crate::providers::{Message, ProviderConfig, ProviderOptions};
+        use crate::simulator::SimulatorHandle;
+
+        let sim = SimulatorHandle::start().await.unwrap();
+        let http = crate::providers::http::HttpClient::new().unwrap();
+        let config = ProviderConfig {
+            kind: ProviderKind::OpenAi,
+            endpoint: sim.endpoint(ProviderKind::OpenAi),
+            model: "gpt-4o".into(),
+            api_key: Some(crate::credentials::ApiKey::new("sk-usage-log-test-0001")),
+            options: ProviderOptions::default(),
+        };
+        let store = Store::open_in_memory().unwrap();
+        let log = UsageLog::start(store.clone());
+        let provider = log.wrap(crate::providers::build(&config, &http), None);
+        let request = || CompletionRequest::new(vec![Message::user("The harbour at dusk")]);
+
+        with_action("inline", provider.generate(&request()))
+            .await
+            .unwrap();
+        let streamed = provider.stream(&request()).await.unwrap();
+        let _: Vec<_> = streamed.events.collect().await;
+
+        sim.set_latency(ProviderKind::OpenAi, Duration::from_millis(500));
+        let slow = request();
+        let dropped =
+            tokio::time::timeout(Duration::from_millis(50), provider.generate(&slow)).await;
+        assert!(dropped.is_err());
+        let cancelled = request();
+        cancelled.cancel.cancel();
+        let _ =
+            tokio::time::timeout(Duration::from_millis(50), provider.generate(&cancelled)).await;
+
+        assert!(log.flush(Duration::from_secs(5)).await);
+        let mut logged = store.call(|c| usage::recent(c, 10)).await.unwrap();
+        logged.reverse();
+        let seen: Vec<(&str, &str)> = logged
+            .iter()
+            .map(|l| (l.record.action.as_str(), l.record.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("inline", "ok"),
+                ("request", "ok"),
+                ("request", "timeout"),
+                ("request", "cancelled")
+            ]
+        );
+        assert!(logged[0].record.input_tokens.is_some_and(|t| t > 0));
+        assert!(logged[1].record.output_tokens.is_some_and(|t| t > 0));
+        assert!(
+            logged
+                .iter()
+                .all(|l| l.record.model.as_deref() == Some("gpt-4o"))
+        );
     }
 
     #[tokio::test]
