@@ -1,6 +1,6 @@
-//! `storyteller-lsp provider add|list|test|update|remove|set-primary|models`: the operations of
-//! the `storyteller.providers.*` commands for terminal users, through the same [`crate::admin`]
-//! functions and validators.
+//! `storyteller-lsp provider add|list|test|update|remove|set-primary|models|stats`: the
+//! operations of the `storyteller.providers.*` commands for terminal users, through the same
+//! [`crate::admin`] functions and validators, and the request log's statistics (`stats`).
 
 use std::io::IsTerminal;
 
