@@ -525,3 +525,12 @@ pub mod prompt_stats {
     pub const NO_DIFFERENCE_YET: &str =
         "no difference between the versions at 95% confidence yet: keep collecting";
 }
+
+/// What `storyteller-lsp prompts set-active` prints: one line per version of the template.
+pub fn prompt_version_line(name: &str, version: u32, active: bool, weight: f64) -> String {
+    if active {
+        format!("{name} v{version}: active, weight {weight}")
+    } else {
+        format!("{name} v{version}: inactive")
+    }
+}
