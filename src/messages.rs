@@ -534,3 +534,14 @@ pub fn prompt_version_line(name: &str, version: u32, active: bool, weight: f64) 
         format!("{name} v{version}: inactive")
     }
 }
+
+/// Told once, as information, when the `credentialStore` setting chose the encrypted file (the
+/// author's choice, not a fallback: [`fallback_store_warning`] is for that).
+pub fn file_store_chosen(path: &std::path::Path) -> String {
+    format!(
+        "Your credentialStore setting is \"file\", so API keys are stored in the encrypted file {} \
+         rather than the OS keychain. Its encryption key is derived from this machine's id \
+         (or STORYTELLER_CREDENTIALS_KEY), which makes it weaker than a keychain.",
+        path.display()
+    )
+}

@@ -42,6 +42,8 @@ use super::server::{Backend, ServerState};
 use crate::app::{App, AppEvent};
 use crate::assist::AssistError;
 use crate::assist::inline::Trigger;
+use crate::config::CredentialStoreChoice;
+use crate::credentials::FallbackNotice;
 use crate::messages::{self, actions as labels, cli};
 use crate::routing::{ProviderRef, RouteError, RouterEvent};
 use crate::store::projects::ProjectId;
@@ -458,6 +460,35 @@ pub(crate) async fn send_status(client: &Client, app: &App, project: ProjectId) 
         },
         Err(e) => tracing::warn!("no status for project {project}: {e}"),
     }
+}
+
+/// Where keys are kept, told once per process: information when the `credentialStore` setting
+/// chose the encrypted file, the §7 "fallback store" warning when the keychain was not usable.
+pub(crate) async fn tell_credential_store(client: &Client, notice: &FallbackNotice) {
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    if TOLD.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let kind = if notice.chosen {
+        MessageType::INFO
+    } else {
+        MessageType::WARNING
+    };
+    tell(client, kind, notice.message()).await;
+}
+
+/// At start, when the `credentialStore` setting chose the file: say so once (opening the file
+/// store is cheap; `auto` is not probed here, its warning comes when a key is stored).
+pub(crate) fn announce_chosen_credential_store(client: &Client, app: &App) {
+    if app.settings().credential_store != CredentialStoreChoice::File {
+        return;
+    }
+    let (client, app) = (client.clone(), app.clone());
+    tokio::spawn(async move {
+        if let Ok((_, Some(notice))) = app.credentials().await {
+            tell_credential_store(&client, &notice).await;
+        }
+    });
 }
 
 /// A plain message.
