@@ -545,3 +545,13 @@ pub fn file_store_chosen(path: &std::path::Path) -> String {
         path.display()
     )
 }
+
+/// The link to a provider's key page on the settings page: "Get your OpenAI API key". A trailing
+/// qualifier of the display name ("Scaleway (EU)") is left out.
+pub fn key_help_link(display_name: &str) -> String {
+    let name = match display_name.rsplit_once(" (") {
+        Some((name, rest)) if rest.ends_with(')') => name,
+        _ => display_name,
+    };
+    format!("Get your {name} API key")
+}

@@ -24,6 +24,12 @@ export const Notifications = {
     openSettings: 'storyteller/openSettings',
 } as const;
 
+/** The provider whose edit form `storyteller/openSettings {reason, providerId?}` asks for. */
+export function settingsProvider(params: unknown): number | undefined {
+    const id = (params as { providerId?: unknown } | null | undefined)?.providerId;
+    return typeof id === 'number' && Number.isInteger(id) ? id : undefined;
+}
+
 /** The settings section (initializationOptions, didChangeConfiguration, workspace/configuration). */
 export const SETTINGS_SECTION = 'storyteller';
 

@@ -19,7 +19,7 @@ import {
     type ServerOptions,
     type StaticFeature,
 } from 'vscode-languageclient/node';
-import { CLIENT_EXPERIMENTAL, Commands, Notifications, SETTINGS_SECTION } from './contract';
+import { CLIENT_EXPERIMENTAL, Commands, Notifications, SETTINGS_SECTION, settingsProvider } from './contract';
 import type { StatusReport } from './providersPage/messages';
 import { ProvidersPanel } from './providersPage/panel';
 import { servedLanguages, serverSettings } from './settings';
@@ -114,7 +114,9 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
     const created = new LanguageClient('storyteller', 'StoryTeller', serverOptions, clientOptions);
     created.registerFeature(storytellerCapabilities);
     created.onNotification(Notifications.status, (report: StatusReport) => showStatus(report));
-    created.onNotification(Notifications.openSettings, () => ProvidersPanel.show(context.extensionUri, execute));
+    created.onNotification(Notifications.openSettings, (params: unknown) =>
+        ProvidersPanel.show(context.extensionUri, execute, settingsProvider(params)),
+    );
     return created;
 }
 

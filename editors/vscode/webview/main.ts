@@ -66,6 +66,9 @@ window.addEventListener('message', (event: MessageEvent) => {
         }
     } else if (message.type === 'status') {
         scheduleRefresh();
+    } else if (message.type === 'edit') {
+        editWanted = message.providerId;
+        scheduleRefresh();
     }
 });
 
@@ -95,6 +98,8 @@ interface FormState {
     busy: boolean;
 }
 let form: FormState | undefined;
+/** A provider whose edit form the editor asked for ("Update Key"); opened once it is listed. */
+let editWanted: number | string | undefined;
 
 const el = {
     addButton: byId<HTMLButtonElement>('add-provider'),
@@ -136,6 +141,20 @@ function catalogEntry(kind: string): CatalogEntry | undefined {
 
 function nameOf(p: ProviderEntry): string {
     return p.displayName || catalogEntry(p.provider)?.displayName || p.provider;
+}
+
+/**
+ * A letter badge for a provider kind, coloured per kind by the stylesheet. The letter is drawn by
+ * CSS (`content: attr(data-letter)`), so it adds nothing to the text of the row or the heading.
+ */
+function providerIcon(kind: string): HTMLSpanElement {
+    const icon = document.createElement('span');
+    icon.className = 'provider-icon';
+    icon.dataset.kind = kind;
+    const name = catalogEntry(kind)?.displayName ?? kind;
+    icon.dataset.letter = (name.trim()[0] ?? '?').toUpperCase();
+    icon.setAttribute('aria-hidden', 'true');
+    return icon;
 }
 
 // ---- notices --------------------------------------------------------------------------------
@@ -205,7 +224,11 @@ function renderList(): void {
 
         const nameCell = cell(name);
         nameCell.className = 'provider-name';
-        tr.append(nameCell, cell(p.model ?? ''), cell(keyDescription(p)), cell(HEALTH[p.health ?? 'unknown'] ?? ''));
+        nameCell.prepend(providerIcon(p.provider));
+        const healthCell = cell(HEALTH[p.health ?? 'unknown'] ?? '');
+        healthCell.className = 'health';
+        healthCell.dataset.health = p.health ?? 'unknown';
+        tr.append(nameCell, cell(p.model ?? ''), cell(keyDescription(p)), healthCell);
 
         const active = document.createElement('input');
         active.type = 'checkbox';
@@ -259,8 +282,21 @@ async function refresh(): Promise<void> {
         }
         providers = arrayIn(result) as ProviderEntry[];
         renderList();
+        openWantedEdit();
     } catch (error) {
         showNotice(errorText(error));
+    }
+}
+
+/** Opens the edit form the editor asked for, once the catalogue and that provider are known. */
+function openWantedEdit(): void {
+    if (editWanted === undefined || catalog.length === 0) {
+        return;
+    }
+    const wanted = providers.find((p) => String(p.id) === String(editWanted));
+    editWanted = undefined;
+    if (wanted) {
+        openForm('edit', wanted);
     }
 }
 
@@ -354,8 +390,10 @@ function syncForm(): void {
     el.apiKey.hidden = !editingKey;
     el.keyHint.hidden = editingKey;
     el.changeKey.hidden = editingKey;
-    if (entry?.keyHelpUrl && editingKey) {
+    // Only where there is a key to get: the server sends no link text for Custom.
+    if (entry?.keyHelpUrl && entry.keyHelpText && editingKey) {
         el.keyHelp.href = entry.keyHelpUrl;
+        el.keyHelp.textContent = entry.keyHelpText;
         el.keyHelp.hidden = false;
     } else {
         el.keyHelp.hidden = true;
@@ -410,6 +448,7 @@ function openForm(mode: 'add' | 'edit', editing?: ProviderEntry): void {
         el.setPrimary.checked = providers.length === 0;
     } else if (editing) {
         el.formHeading.textContent = `Edit ${nameOf(editing)}`;
+        el.formHeading.prepend(providerIcon(editing.provider));
         el.kind.value = editing.provider;
         el.kind.disabled = true;
         el.keyHint.textContent = keyDescription(editing) || 'No key stored';
@@ -480,8 +519,10 @@ async function testConnection(): Promise<void> {
     current.busy = true;
     current.tested = false;
     el.testResult.hidden = false;
+    // The stylesheet draws a spinner while pending, then ✓ or ✗ before the server's verdict.
     el.testResult.className = 'test-result pending';
     el.testResult.textContent = texts.testingConnection;
+    el.testButton.setAttribute('aria-busy', 'true');
     syncForm();
     try {
         const result = (await request('test', formArgs('test'))) as { model?: string } | null;
@@ -501,6 +542,7 @@ async function testConnection(): Promise<void> {
         el.testResult.textContent = errorText(error);
     } finally {
         current.busy = false;
+        el.testButton.removeAttribute('aria-busy');
         syncForm();
     }
 }
