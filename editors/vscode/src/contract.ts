@@ -15,6 +15,8 @@ export const Commands = {
     /** The extension's palette command: rewrite the selection in a style brief the author types. */
     rewriteInStyle: 'storyteller.rewriteInStyle',
     providers: (op: ProviderOp): string => `storyteller.providers.${op}`,
+    promptsList: 'storyteller.prompts.list',
+    promptsSetActive: 'storyteller.prompts.setActive',
 } as const;
 
 export const Notifications = {
