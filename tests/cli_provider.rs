@@ -625,3 +625,16 @@ async fn prompts_set_active_chooses_a_version_alone_or_with_a_weight() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_file_store_is_a_note_not_the_fallback_warning() {
+    let cli = Cli::new().await;
+    let (code, _, err) = cli.add("claude", "sk-ant-cli-note-0417", &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("note: Your credentialStore setting is \"file\", so API keys are stored in the encrypted file"),
+        "{err}"
+    );
+    assert!(!err.contains("No usable OS keychain"), "{err}");
+    assert!(!err.contains("warning:"), "{err}");
+}
