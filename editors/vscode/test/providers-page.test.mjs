@@ -187,7 +187,10 @@ describe('AI Providers page against the real server', () => {
         ui.host.edit(openai.id);
         await waitForText(page, '#form-heading', 'Edit OpenAI');
         assert.equal(await page.isVisible('#provider-form-section'), true);
-        await waitForText(page, '#key-hint', '••••9999');
+        // Opened for its key: the key field is ready for the new one.
+        assert.equal(await page.isVisible('#api-key'), true);
+        assert.equal(await page.evaluate(() => document.activeElement?.id), 'api-key');
+        assert.equal(await page.isHidden('#change-key'), true);
         assert.equal(
             await page.$eval('#form-heading .provider-icon', (i) => i.dataset.kind),
             'openai',

@@ -296,7 +296,9 @@ function openWantedEdit(): void {
     const wanted = providers.find((p) => String(p.id) === String(editWanted));
     editWanted = undefined;
     if (wanted) {
+        // Asked for because of its key ("Update Key", "Open Settings"): ready for the new one.
         openForm('edit', wanted);
+        changeKey();
     }
 }
 
@@ -632,7 +634,7 @@ el.endpoint.addEventListener('change', () => {
         void offerModels(true);
     }
 });
-el.changeKey.addEventListener('click', () => {
+function changeKey(): void {
     if (!form) {
         return;
     }
@@ -640,7 +642,8 @@ el.changeKey.addEventListener('click', () => {
     el.apiKey.value = '';
     invalidateTest();
     el.apiKey.focus();
-});
+}
+el.changeKey.addEventListener('click', changeKey);
 el.testButton.addEventListener('click', () => void testConnection());
 el.form.addEventListener('submit', (event) => {
     event.preventDefault();
