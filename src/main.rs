@@ -282,6 +282,16 @@ enum PromptsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Choose a version of a template: alone (no --weight), or in the A/B pool with a weight.
+    SetActive {
+        name: String,
+        version: u32,
+        /// Join the A/B pool with this weight (0 or more); the other versions keep theirs
+        #[arg(long)]
+        weight: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -330,6 +340,14 @@ fn main() -> ExitCode {
                 PromptsCommand::List { json } => {
                     cli::run(async { cli::prompts::list(&place, json).await })
                 }
+                PromptsCommand::SetActive {
+                    name,
+                    version,
+                    weight,
+                    json,
+                } => cli::run(async {
+                    cli::prompts::set_active(&place, &name, version, weight, json).await
+                }),
             }
         }
         Some(Command::Notes(args)) => {

@@ -557,3 +557,33 @@ pub mod keys {
         format!("{provider} lists no models: give the model to use.")
     }
 }
+
+/// What `storyteller-lsp prompts set-active` prints: one line per version of the template.
+pub fn prompt_version_line(name: &str, version: u32, active: bool, weight: f64) -> String {
+    if active {
+        format!("{name} v{version}: active, weight {weight}")
+    } else {
+        format!("{name} v{version}: inactive")
+    }
+}
+
+/// Told once, as information, when the `credentialStore` setting chose the encrypted file (the
+/// author's choice, not a fallback: [`fallback_store_warning`] is for that).
+pub fn file_store_chosen(path: &std::path::Path) -> String {
+    format!(
+        "Your credentialStore setting is \"file\", so API keys are stored in the encrypted file {} \
+         rather than the OS keychain. Its encryption key is derived from this machine's id \
+         (or STORYTELLER_CREDENTIALS_KEY), which makes it weaker than a keychain.",
+        path.display()
+    )
+}
+
+/// The link to a provider's key page on the settings page: "Get your OpenAI API key". A trailing
+/// qualifier of the display name ("Scaleway (EU)") is left out.
+pub fn key_help_link(display_name: &str) -> String {
+    let name = match display_name.rsplit_once(" (") {
+        Some((name, rest)) if rest.ends_with(')') => name,
+        _ => display_name,
+    };
+    format!("Get your {name} API key")
+}

@@ -510,3 +510,131 @@ async fn a_project_is_chosen_with_project_and_defaults_to_the_default_project() 
         .await;
     assert_eq!(code, 2, "{err}");
 }
+
+#[tokio::test]
+async fn prompts_set_active_chooses_a_version_alone_or_with_a_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Binary::new(dir.path());
+    let novel = dir.path().join("novel");
+    let prompts = novel.join(".storyteller/prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(
+        prompts.join("continue_scene.md"),
+        "---\nname: continue_scene\nversion: 9\nvariables: [before]\n---\nGo on: {{before}}\n",
+    )
+    .unwrap();
+    let project = novel.to_str().unwrap();
+    let versions = |json: &str| -> Vec<(u64, bool, f64)> {
+        let listed: Value = serde_json::from_str(json).unwrap();
+        let mut rows: Vec<_> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["name"] == "continue_scene")
+            .map(|t| {
+                (
+                    t["version"].as_u64().unwrap(),
+                    t["active"].as_bool().unwrap(),
+                    t["weight"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        rows
+    };
+
+    // Alone: version 9 becomes the only active one; the plain output names each version.
+    let out = bin
+        .run(
+            &[
+                "prompts",
+                "set-active",
+                "continue_scene",
+                "9",
+                "--project",
+                project,
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("continue_scene v9: active"), "{stdout}");
+    assert!(stdout.contains("continue_scene v1: inactive"), "{stdout}");
+    let listed = bin
+        .run(&["prompts", "list", "--json", "--project", project], "")
+        .await;
+    let rows = versions(&text(&listed.stdout));
+    assert!(
+        rows.iter().all(|&(v, active, _)| active == (v == 9)),
+        "{rows:?}"
+    );
+
+    // With a weight: version 1 joins the A/B pool, version 9 keeps its place.
+    let out = bin
+        .run(
+            &[
+                "prompts",
+                "set-active",
+                "continue_scene",
+                "1",
+                "--weight",
+                "0.25",
+                "--json",
+                "--project",
+                project,
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows = versions(&text(&out.stdout));
+    assert!(rows.contains(&(1, true, 0.25)), "{rows:?}");
+    assert!(
+        rows.iter().any(|&(v, active, _)| v == 9 && active),
+        "{rows:?}"
+    );
+    // …and the choice outlives the process.
+    let listed = bin
+        .run(&["prompts", "list", "--json", "--project", project], "")
+        .await;
+    assert_eq!(versions(&text(&listed.stdout)), rows);
+
+    // Exit codes as the other commands: 3 not found, 2 invalid argument.
+    for (args, code) in [
+        (vec!["prompts", "set-active", "no_such_prompt", "1"], 3),
+        (vec!["prompts", "set-active", "continue_scene", "77"], 3),
+        (
+            vec![
+                "prompts",
+                "set-active",
+                "continue_scene",
+                "1",
+                "--weight=-1",
+            ],
+            2,
+        ),
+        (vec!["prompts", "set-active", "continue_scene"], 2),
+    ] {
+        let out = bin.run(&args, "").await;
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_file_store_is_a_note_not_the_fallback_warning() {
+    let cli = Cli::new().await;
+    let (code, _, err) = cli.add("claude", "sk-ant-cli-note-0417", &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("note: Your credentialStore setting is \"file\", so API keys are stored in the encrypted file"),
+        "{err}"
+    );
+    assert!(!err.contains("No usable OS keychain"), "{err}");
+    assert!(!err.contains("warning:"), "{err}");
+}

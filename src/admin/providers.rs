@@ -114,6 +114,9 @@ pub struct CatalogItem {
     pub entry: CatalogEntry,
     pub eu_resident: bool,
     pub system_key_present: bool,
+    /// The text of the link to `keyHelpUrl` ("Get your OpenAI API key"); none for a kind whose
+    /// key is optional (Custom: its URL is documentation, not a place to get a key).
+    pub key_help_text: Option<String>,
 }
 
 /// `storyteller.providers.test`: `{ok: true, model, latencyMs}`.
@@ -209,6 +212,10 @@ pub fn catalog(app: &App) -> Vec<CatalogItem> {
     kinds::catalog()
         .into_iter()
         .map(|entry| CatalogItem {
+            key_help_text: entry
+                .capabilities
+                .key_required
+                .then(|| crate::messages::key_help_link(entry.display_name)),
             eu_resident: entry.capabilities.eu_resident,
             system_key_present: env::system_key(entry.kind, app.env().as_ref()).is_some(),
             entry,
@@ -368,6 +375,7 @@ pub async fn add(
     failpoint::reached("add:after_commit");
     drop(lock);
     reload(app, project).await;
+    record_tested(app, project, row.id).await;
     tracing::info!(provider = %row.kind, id = row.id.0, "provider added");
     Ok(row)
 }
@@ -481,6 +489,9 @@ pub async fn update(
     failpoint::reached("update:after_commit");
     drop(lock);
     reload(app, project).await;
+    if tested {
+        record_tested(app, project, id).await;
+    }
     tracing::info!(provider = %updated.kind, id = id.0, key_rotated, tested, "provider updated");
     Ok(Updated {
         row: updated,
@@ -911,6 +922,14 @@ pub(crate) async fn undo_key(
             account = %account,
             "could not undo a key change now; the next start will: {e}"
         ),
+    }
+}
+
+/// The connection test before storing passed: the list shows the provider as healthy, not
+/// "not checked yet".
+async fn record_tested(app: &App, project: ProjectId, id: ProviderId) {
+    if let Ok(router) = app.router(project).await {
+        router.record_tested(id.0);
     }
 }
 

@@ -2,7 +2,9 @@
 //! overrides) with their activation and statistics: uses, accepted, partial accepts, the rate,
 //! and whether the rate (or the A/B difference) is meaningful yet.
 
-use super::{Failure, Place, print_json, table};
+use super::{Exit, Failure, Place, print_json, table};
+use crate::messages;
+use crate::prompts::PromptError;
 
 pub async fn list(place: &Place, json: bool) -> Result<(), Failure> {
     let (app, _) = place.open().await?;
@@ -53,5 +55,48 @@ pub async fn list(place: &Place, json: bool) -> Result<(), Failure> {
             &rows
         )
     );
+    Ok(())
+}
+
+/// `storyteller-lsp prompts set-active NAME VERSION [--weight W]`: the same choice as the editor's
+/// `storyteller.prompts.setActive` (through [`crate::prompts::Registry::set_active`]), then
+/// the versions of `NAME` afterwards. Exit 3 for an unknown template or version, 2 for a weight
+/// that is not a number of 0 or more.
+pub async fn set_active(
+    place: &Place,
+    name: &str,
+    version: u32,
+    weight: Option<f64>,
+    json: bool,
+) -> Result<(), Failure> {
+    let (app, _) = place.open().await?;
+    app.registry()
+        .set_active(name, version, weight)
+        .await
+        .map_err(|e| match e {
+            PromptError::UnknownTemplate(_) | PromptError::UnknownVersion { .. } => Failure {
+                exit: Exit::NotFound,
+                message: e.to_string(),
+            },
+            PromptError::InvalidWeight(_) => Failure::usage(e.to_string()),
+            other => Failure::failed(other.to_string()),
+        })?;
+    let versions: Vec<_> = app
+        .registry()
+        .list()
+        .await
+        .map_err(|e| Failure::failed(e.to_string()))?
+        .into_iter()
+        .filter(|t| t.name == name)
+        .collect();
+    if json {
+        return print_json(&versions);
+    }
+    for t in &versions {
+        println!(
+            "{}",
+            messages::prompt_version_line(&t.name, t.version, t.active, t.weight)
+        );
+    }
     Ok(())
 }

@@ -177,10 +177,12 @@ pub async fn add(place: &Place, o: AddOptions) -> Result<(), Failure> {
     Ok(())
 }
 
-/// After a key was stored: the §7 "fallback store" warning when it went to the encrypted file.
+/// After a key was stored: the §7 "fallback store" warning when it went to the encrypted file,
+/// or a note when `--credential-store file` chose it.
 async fn warn_if_file(app: &crate::app::App) {
     if let Ok((_, Some(notice))) = app.credentials().await {
-        eprintln!("warning: {}", notice.message());
+        let label = if notice.chosen { "note" } else { "warning" };
+        eprintln!("{label}: {}", notice.message());
     }
 }
 

@@ -291,12 +291,20 @@ pub struct FallbackNotice {
     pub reason: String,
     /// True for the first notice of this process: show it then, not on every settings change.
     pub first_in_process: bool,
+    /// The `credentialStore` setting is "file": the author chose it, nothing fell back. Told as
+    /// information with its own text ([`FallbackNotice::message`]), not as the warning.
+    pub chosen: bool,
 }
 
 impl FallbackNotice {
-    /// The text of DESIGN.md §7 "fallback store".
+    /// The text of DESIGN.md §7 "fallback store", or, when the setting chose the file, the text
+    /// that says so.
     pub fn message(&self) -> String {
-        crate::messages::fallback_store_warning(&self.path, &self.reason)
+        if self.chosen {
+            crate::messages::file_store_chosen(&self.path)
+        } else {
+            crate::messages::fallback_store_warning(&self.path, &self.reason)
+        }
     }
 }
 
@@ -352,22 +360,29 @@ pub async fn open_with_env(
         path: PathBuf::from(encrypted_file::FILE_NAME),
         source: io::Error::other(e.to_string()),
     })??;
-    let notice = announce_fallback(file.path(), fallback_reason);
+    let notice = announce_fallback(
+        file.path(),
+        fallback_reason,
+        choice == CredentialStoreChoice::File,
+    );
     Ok(OpenedStore {
         store: Arc::new(file),
         fallback: Some(notice),
     })
 }
 
-fn announce_fallback(path: &Path, reason: String) -> FallbackNotice {
+fn announce_fallback(path: &Path, reason: String, chosen: bool) -> FallbackNotice {
     static ANNOUNCED: AtomicBool = AtomicBool::new(false);
     let first_in_process = !ANNOUNCED.swap(true, Ordering::SeqCst);
     let notice = FallbackNotice {
         path: path.to_path_buf(),
         reason,
         first_in_process,
+        chosen,
     };
-    if first_in_process {
+    if first_in_process && chosen {
+        tracing::info!("{}", notice.message());
+    } else if first_in_process {
         tracing::warn!("{}", notice.message());
     }
     notice

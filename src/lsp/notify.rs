@@ -42,6 +42,8 @@ use super::server::{Backend, ServerState};
 use crate::app::{App, AppEvent};
 use crate::assist::AssistError;
 use crate::assist::inline::Trigger;
+use crate::config::CredentialStoreChoice;
+use crate::credentials::FallbackNotice;
 use crate::messages::{self, actions as labels, cli};
 use crate::routing::{ProviderRef, RouteError, RouterEvent};
 use crate::store::projects::ProjectId;
@@ -215,8 +217,14 @@ pub(crate) struct Audience {
 pub(crate) enum Button {
     ConfigureAiProvider,
     MaybeLater,
-    OpenSettings,
-    UpdateKey,
+    /// Opens the settings at the edit form of provider `provider` (its key is invalid).
+    OpenSettings {
+        provider: i64,
+    },
+    /// Opens the settings at the edit form of provider `provider` (its key was revoked).
+    UpdateKey {
+        provider: i64,
+    },
     Retry,
     SwitchProvider {
         from: i64,
@@ -238,8 +246,8 @@ impl Button {
         match self {
             Button::ConfigureAiProvider => labels::CONFIGURE_AI_PROVIDER.into(),
             Button::MaybeLater => labels::MAYBE_LATER.into(),
-            Button::OpenSettings => labels::OPEN_SETTINGS.into(),
-            Button::UpdateKey => labels::UPDATE_KEY.into(),
+            Button::OpenSettings { .. } => labels::OPEN_SETTINGS.into(),
+            Button::UpdateKey { .. } => labels::UPDATE_KEY.into(),
             Button::Retry => labels::RETRY.into(),
             Button::SwitchProvider { .. } => labels::SWITCH_PROVIDER.into(),
             Button::ConfigureProviders => labels::CONFIGURE_PROVIDERS.into(),
@@ -254,7 +262,9 @@ impl Button {
             Button::ConfigureAiProvider | Button::ConfigureProviders => {
                 Some(cli::ADD_PROVIDER.to_string())
             }
-            Button::OpenSettings | Button::UpdateKey => Some(cli::UPDATE_KEY.to_string()),
+            Button::OpenSettings { .. } | Button::UpdateKey { .. } => {
+                Some(cli::UPDATE_KEY.to_string())
+            }
             Button::SwitchProvider { .. } => Some(cli::LIST_PROVIDERS.to_string()),
             Button::MakePrimary { id, .. } | Button::Choose { id, .. } => {
                 Some(cli::set_primary(*id))
@@ -267,9 +277,18 @@ impl Button {
     fn settings_reason(&self) -> &'static str {
         match self {
             Button::ConfigureAiProvider => "notConfigured",
-            Button::OpenSettings => "invalidKey",
-            Button::UpdateKey => "keyRevoked",
+            Button::OpenSettings { .. } => "invalidKey",
+            Button::UpdateKey { .. } => "keyRevoked",
             _ => "configure",
+        }
+    }
+
+    /// The provider whose edit form the settings open at (`providerId` of
+    /// `storyteller/openSettings`); none for the list.
+    fn settings_provider(&self) -> Option<i64> {
+        match self {
+            Button::OpenSettings { provider } | Button::UpdateKey { provider } => Some(*provider),
+            _ => None,
         }
     }
 }
@@ -426,11 +445,15 @@ fn tell_problem(audience: &Audience, event: RouterEvent) {
     let (text, button) = match event {
         RouterEvent::KeyInvalid { provider } => (
             messages::invalid_key(&provider.display_name),
-            Button::OpenSettings,
+            Button::OpenSettings {
+                provider: provider.id,
+            },
         ),
         RouterEvent::KeyRevoked { provider } => (
             messages::key_revoked(&provider.display_name),
-            Button::UpdateKey,
+            Button::UpdateKey {
+                provider: provider.id,
+            },
         ),
         RouterEvent::QuotaExhausted { provider } => (
             messages::quota_exhausted(&provider.display_name),
@@ -458,6 +481,35 @@ pub(crate) async fn send_status(client: &Client, app: &App, project: ProjectId) 
         },
         Err(e) => tracing::warn!("no status for project {project}: {e}"),
     }
+}
+
+/// Where keys are kept, told once per process: information when the `credentialStore` setting
+/// chose the encrypted file, the §7 "fallback store" warning when the keychain was not usable.
+pub(crate) async fn tell_credential_store(client: &Client, notice: &FallbackNotice) {
+    static TOLD: AtomicBool = AtomicBool::new(false);
+    if TOLD.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let kind = if notice.chosen {
+        MessageType::INFO
+    } else {
+        MessageType::WARNING
+    };
+    tell(client, kind, notice.message()).await;
+}
+
+/// At start, when the `credentialStore` setting chose the file: say so once (opening the file
+/// store is cheap; `auto` is not probed here, its warning comes when a key is stored).
+pub(crate) fn announce_chosen_credential_store(client: &Client, app: &App) {
+    if app.settings().credential_store != CredentialStoreChoice::File {
+        return;
+    }
+    let (client, app) = (client.clone(), app.clone());
+    tokio::spawn(async move {
+        if let Ok((_, Some(notice))) = app.credentials().await {
+            tell_credential_store(&client, &notice).await;
+        }
+    });
 }
 
 /// A plain message.
@@ -532,18 +584,23 @@ async fn act(audience: Audience, button: Button, retry: Option<RetryAction>) {
         Button::SwitchProvider { from } => switch_provider(audience, from).await,
         Button::ConfigureAiProvider
         | Button::ConfigureProviders
-        | Button::OpenSettings
-        | Button::UpdateKey => open_settings(&audience.client, &audience.state, &button).await,
+        | Button::OpenSettings { .. }
+        | Button::UpdateKey { .. } => {
+            open_settings(&audience.client, &audience.state, &button).await
+        }
     }
 }
 
-/// `storyteller/openSettings` for editors that handle it, else the terminal command.
+/// `storyteller/openSettings` for editors that handle it (`{reason, providerId?}`: with a
+/// provider id the editor opens that provider's edit form), else the terminal command.
 async fn open_settings(client: &Client, state: &ServerState, button: &Button) {
     if state.client().open_settings {
+        let mut params = json!({ "reason": button.settings_reason() });
+        if let Some(id) = button.settings_provider() {
+            params["providerId"] = json!(id);
+        }
         client
-            .send_notification::<OpenSettingsNotification>(
-                json!({ "reason": button.settings_reason() }),
-            )
+            .send_notification::<OpenSettingsNotification>(params)
             .await;
     } else if let Some(command) = button.cli_equivalent() {
         tell(client, MessageType::INFO, messages::cli_hint(&command)).await;

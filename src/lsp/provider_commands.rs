@@ -7,7 +7,6 @@
 //! CLI way instead), and the once-per-process warning that keys went to the encrypted file.
 //! Everything else — validation, testing, key-before-row, rotation — is the domain's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -220,15 +219,11 @@ async fn ask(
 }
 
 /// Once per process, when a key was just stored in the encrypted file: the §7 "fallback store"
-/// warning (the author should know before trusting it with more keys).
+/// warning (the author should know before trusting it with more keys), or the information that
+/// the setting chose the file when it did (told at start already).
 async fn warn_about_fallback_once(cx: &CommandContext, app: &App) {
-    static SHOWN: AtomicBool = AtomicBool::new(false);
-    if let Ok((_, Some(notice))) = app.credentials().await
-        && !SHOWN.swap(true, Ordering::SeqCst)
-    {
-        cx.client
-            .show_message(MessageType::WARNING, notice.message())
-            .await;
+    if let Ok((_, Some(notice))) = app.credentials().await {
+        super::notify::tell_credential_store(&cx.client, &notice).await;
     }
 }
 

@@ -565,6 +565,7 @@ async fn start_background(client: Client, state: Arc<ServerState>) {
             tokio::spawn(follow_settings(state.clone(), app.clone()));
             state.install_app(Ok(app.clone()));
             notify::start(&client, &state, &app);
+            notify::announce_chosen_credential_store(&client, &app);
             story_notes::start(&client, &state);
         }
         Err(e) => {

@@ -587,6 +587,17 @@ impl Router {
             .await
     }
 
+    /// Provider `id` just passed a connection test (add, or an update that touched the
+    /// connection): a route that has not been used yet shows "ok" instead of "unknown".
+    pub fn record_tested(&self, id: i64) {
+        let mut state = self.inner.lock();
+        if let Some(route) = state.routes.iter_mut().find(|r| r.entry.provider.id == id)
+            && route.health == Health::Unknown
+        {
+            route.health = Health::Ok;
+        }
+    }
+
     pub fn status(&self) -> RouterStatus {
         let state = self.inner.lock();
         let eu_only = state.options.eu_only;

@@ -327,6 +327,70 @@ H.run(function()
     H.eq(providers.last.status.active.provider, "openai", "active provider")
   end)
 
+  H.case(":StorytellerPrompts lists every version with usage and success, and sets it active or its A/B weight", function()
+    local prompts_mod = require("storyteller.prompts")
+    local select, input = vim.ui.select, vim.ui.input
+    local shown, how, typed = nil, nil, nil
+    vim.ui.select = function(items, opts, on_choice)
+      if opts.format_item then
+        shown = vim.tbl_map(opts.format_item, items)
+        for i, item in ipairs(items) do
+          if item.name == "continue_scene" and item.version == 1 then
+            return on_choice(item, i)
+          end
+        end
+        return on_choice(nil, nil)
+      end
+      for i, item in ipairs(items) do
+        if item == how then
+          return on_choice(item, i)
+        end
+      end
+      on_choice(nil, nil)
+    end
+    vim.ui.input = function(_, on_confirm)
+      on_confirm(typed)
+    end
+    local function run(choice, answer)
+      how, typed, prompts_mod.last.set = choice, answer, nil
+      vim.cmd("StorytellerPrompts")
+      H.ok(H.wait(15000, function()
+        return prompts_mod.last.set ~= nil
+      end), "setActive answered")
+      return prompts_mod.last.set[1]
+    end
+    local ok, err = pcall(function()
+      local v = run(prompts_mod.texts.weight, " 0.5 ")
+      H.eq({ v.name, v.version, v.active, v.weight }, { "continue_scene", 1, true, 0.5 }, "in the A/B pool with weight 0.5")
+      -- Every version is listed, with the server's usage count (ghost text was shown above).
+      local _, listed = execute("storyteller.prompts.list", {})
+      H.eq(#shown, #listed.templates, "every version")
+      for i, line in ipairs(shown) do
+        local t = listed.templates[i]
+        H.ok(line:find(t.name .. " v" .. t.version .. "  ", 1, true) == 1, line)
+        H.ok(line:match("  active, weight [%d.]+  %d+ uses?") or line:match("  inactive  %d+ uses?"), line)
+      end
+      -- Before the choice: continue_scene v1 was the active version, used by the code actions above.
+      local before = vim.tbl_filter(function(line)
+        return line:find("continue_scene v1  ", 1, true) == 1
+      end, shown)[1]
+      H.ok(before and before:match("^continue_scene v1  active, weight 1  %d+ uses?, %d+%% kept") ~= nil, vim.inspect(shown))
+      v = run(prompts_mod.texts.off)
+      H.eq({ v.active, v.weight }, { true, 0 }, "weight 0: out of the draw")
+      v = run(prompts_mod.texts.only)
+      H.eq({ v.active, v.weight }, { true, 1 }, "the only version, drawable again")
+      -- A weight that is not a number sends nothing.
+      how, typed, prompts_mod.last.set = prompts_mod.texts.weight, "-2", nil
+      vim.cmd("StorytellerPrompts")
+      vim.wait(300)
+      H.eq(prompts_mod.last.set, nil, "nothing sent")
+    end)
+    vim.ui.select, vim.ui.input = select, input
+    if not ok then
+      error(err, 0)
+    end
+  end)
+
   -- The user's picks in Neovim's menus: a provider by kind for the plugin's pickers; for the
   -- server's own questions (window/showMessageRequest: vim.ui.select on 0.11, inputlist on 0.7)
   -- the first button. The questions asked are recorded.

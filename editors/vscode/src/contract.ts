@@ -15,6 +15,8 @@ export const Commands = {
     /** The extension's palette command: rewrite the selection in a style brief the author types. */
     rewriteInStyle: 'storyteller.rewriteInStyle',
     providers: (op: ProviderOp): string => `storyteller.providers.${op}`,
+    promptsList: 'storyteller.prompts.list',
+    promptsSetActive: 'storyteller.prompts.setActive',
 } as const;
 
 export const Notifications = {
@@ -23,6 +25,12 @@ export const Notifications = {
     /** The server asks the editor to show the provider settings (Open Settings, Configure...). */
     openSettings: 'storyteller/openSettings',
 } as const;
+
+/** The provider whose edit form `storyteller/openSettings {reason, providerId?}` asks for. */
+export function settingsProvider(params: unknown): number | undefined {
+    const id = (params as { providerId?: unknown } | null | undefined)?.providerId;
+    return typeof id === 'number' && Number.isInteger(id) ? id : undefined;
+}
 
 /** The settings section (initializationOptions, didChangeConfiguration, workspace/configuration). */
 export const SETTINGS_SECTION = 'storyteller';

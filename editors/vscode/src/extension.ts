@@ -19,9 +19,10 @@ import {
     type ServerOptions,
     type StaticFeature,
 } from 'vscode-languageclient/node';
-import { CLIENT_EXPERIMENTAL, Commands, Notifications, SETTINGS_SECTION } from './contract';
+import { CLIENT_EXPERIMENTAL, Commands, Notifications, SETTINGS_SECTION, settingsProvider } from './contract';
 import type { StatusReport } from './providersPage/messages';
 import { ProvidersPanel } from './providersPage/panel';
+import { PromptVersionTexts, checkWeight, choiceItems, promptVersions, setActiveArgs, versionItems } from './promptVersions';
 import { servedLanguages, serverSettings } from './settings';
 import { describeStatus } from './status';
 import {
@@ -114,7 +115,9 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
     const created = new LanguageClient('storyteller', 'StoryTeller', serverOptions, clientOptions);
     created.registerFeature(storytellerCapabilities);
     created.onNotification(Notifications.status, (report: StatusReport) => showStatus(report));
-    created.onNotification(Notifications.openSettings, () => ProvidersPanel.show(context.extensionUri, execute));
+    created.onNotification(Notifications.openSettings, (params: unknown) =>
+        ProvidersPanel.show(context.extensionUri, execute, settingsProvider(params)),
+    );
     return created;
 }
 
@@ -179,6 +182,45 @@ async function rewriteSelectionInStyle(): Promise<void> {
     await generate(rewriteInStyle(document.uri.toString(), range, version, answer));
 }
 
+/** "StoryTeller: Prompt Versions": pick a template version, then how to use it (src/promptVersions.ts). */
+async function promptVersionsCommand(): Promise<void> {
+    try {
+        const versions = promptVersions(await execute(Commands.promptsList, {}));
+        if (versions.length === 0) {
+            void vscode.window.showInformationMessage(PromptVersionTexts.empty);
+            return;
+        }
+        const picked = await vscode.window.showQuickPick(versionItems(versions), {
+            title: PromptVersionTexts.title,
+            placeHolder: PromptVersionTexts.placeholder,
+            matchOnDescription: true,
+            matchOnDetail: true,
+        });
+        if (!picked) {
+            return;
+        }
+        const how = await vscode.window.showQuickPick(choiceItems(), { title: picked.label });
+        const weight =
+            how?.choice === 'weight'
+                ? await vscode.window.showInputBox({
+                      title: picked.label,
+                      prompt: PromptVersionTexts.weightPrompt,
+                      value: String(picked.version.active ? picked.version.weight : 1),
+                      validateInput: checkWeight,
+                  })
+                : undefined;
+        const args = setActiveArgs(picked.version, how?.choice, weight);
+        if (!args) {
+            return;
+        }
+        await execute(Commands.promptsSetActive, args);
+        // Show the new state of every version.
+        await promptVersionsCommand();
+    } catch (error) {
+        void vscode.window.showErrorMessage(`StoryTeller: ${error instanceof Error ? error.message : String(error)}`);
+    }
+}
+
 async function restartClient(context: vscode.ExtensionContext): Promise<void> {
     const old = client;
     client = undefined;
@@ -207,6 +249,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         vscode.commands.registerCommand('storyteller.openProviders', () => ProvidersPanel.show(context.extensionUri, execute)),
         vscode.commands.registerCommand('storyteller.showStatus', statusSummary),
         vscode.commands.registerCommand('storyteller.restartServer', () => restartClient(context)),
+        vscode.commands.registerCommand('storyteller.promptVersions', promptVersionsCommand),
         vscode.commands.registerCommand(Commands.continueSceneWith, continueSceneWith),
         vscode.commands.registerCommand(Commands.rewriteInStyle, rewriteSelectionInStyle),
         vscode.workspace.onDidChangeConfiguration(async (event) => {

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const { ProvidersPageHost, pageError } = require('../out/src/providersPage/host.js');
 const { describeStatus } = require('../out/src/status.js');
+const { settingsProvider } = require('../out/src/contract.js');
 
 function hostWith(execute) {
     const posted = [];
@@ -89,4 +90,23 @@ test('status bar view for each state', () => {
     }
     assert.match(describeStatus({ state: 'degraded', active: scaleway, primary: openai, failover: true, providers }).tooltip, /Scaleway \(EU\) instead of OpenAI/);
     assert.equal(describeStatus({ state: 'notConfigured' }).tooltip, 'AI providers not configured. Would you like to set one up now?');
+});
+
+test('an edit form asked for before the page is ready is sent once it is', async () => {
+    const { host, posted } = hostWith(async () => ({}));
+    host.edit(4);
+    assert.deepEqual(posted, [], 'nothing reaches a page that does not listen yet');
+    await host.receive({ type: 'ready' });
+    assert.deepEqual(posted, [{ type: 'edit', providerId: 4 }]);
+    host.edit(5);
+    assert.deepEqual(posted.at(-1), { type: 'edit', providerId: 5 });
+    await host.receive({ type: 'ready' });
+    assert.equal(posted.filter((m) => m.type === 'edit').length, 2, 'sent once');
+});
+
+test('storyteller/openSettings names the provider to edit by providerId', () => {
+    assert.equal(settingsProvider({ reason: 'keyRevoked', providerId: 3 }), 3);
+    for (const params of [{ reason: 'notConfigured' }, null, undefined, { providerId: '3' }, { providerId: 1.5 }]) {
+        assert.equal(settingsProvider(params), undefined);
+    }
 });

@@ -52,6 +52,14 @@ describe('AI Providers page against the real server', () => {
         sim?.stop();
     });
 
+    /** The ::before mark of the test result: the spinner's animation, or the ✓ / ✗ drawn by CSS. */
+    async function testMark() {
+        return page.evaluate(() => {
+            const style = getComputedStyle(document.querySelector('#test-result'), '::before');
+            return { content: style.content, animation: style.animationName };
+        });
+    }
+
     async function serverList() {
         return server.execute('storyteller.providers.list', {});
     }
@@ -75,12 +83,18 @@ describe('AI Providers page against the real server', () => {
         assert.equal(await page.inputValue('#model'), 'gpt-4o');
         assert.equal(await page.getAttribute('#api-key', 'type'), 'password');
         assert.equal(await page.getAttribute('#key-help', 'href'), 'https://platform.openai.com/api-keys');
+        // The link's text comes from the server's catalogue.
+        assert.equal(await page.textContent('#key-help'), 'Get your OpenAI API key');
+        assert.equal(await page.textContent('#key-help'), catalog[0].keyHelpText);
         assert.equal(await page.isHidden('#endpoint-field'), true, 'endpoint is only for Custom');
         await page.selectOption('#provider-kind', 'claude');
         assert.equal(await page.inputValue('#model'), 'claude-sonnet-4-5');
         await page.selectOption('#provider-kind', 'yandex');
         assert.equal(await page.isVisible('#folder-field'), true, 'Yandex asks for its folder');
+        await page.selectOption('#provider-kind', 'scaleway');
+        assert.equal(await page.textContent('#key-help'), 'Get your Scaleway API key');
         await page.selectOption('#provider-kind', 'custom');
+        assert.equal(await page.isHidden('#key-help'), true, 'no key to get for Custom');
         assert.equal(await page.isVisible('#endpoint-field'), true);
         assert.equal(await page.isHidden('#folder-field'), true);
         assert.equal(await page.isDisabled('#save'), true);
@@ -100,8 +114,12 @@ describe('AI Providers page against the real server', () => {
         await sim.control('POST', '/_sim/latency', { provider: 'custom', ms: 1500 });
         await page.click('#test-connection');
         await waitForText(page, '#test-result', 'Testing connection...');
+        assert.equal((await testMark()).animation, 'storyteller-spin', 'a spinner while the test runs');
+        assert.equal(await page.getAttribute('#test-connection', 'aria-busy'), 'true');
         assert.equal(await page.isDisabled('#save'), true);
         await waitForText(page, '#test-result', `The API key for ${CUSTOM} is invalid. Please check your key in Settings.`, 20000);
+        assert.deepEqual(await testMark(), { content: '"✗"', animation: 'none' });
+        assert.equal(await page.getAttribute('#test-connection', 'aria-busy'), null);
         await sim.control('POST', '/_sim/latency', { provider: 'custom', ms: 0 });
         assert.equal(await page.isDisabled('#save'), true, 'Save stays disabled after a failed test');
         assert.deepEqual(await serverList(), [], 'a test stores nothing');
@@ -111,6 +129,7 @@ describe('AI Providers page against the real server', () => {
         await page.fill('#api-key', GOOD_KEY);
         await page.click('#test-connection');
         await waitForText(page, '#test-result', 'Connection successful! Model: storyteller-sim', 20000);
+        assert.deepEqual(await testMark(), { content: '"✓"', animation: 'none' });
         assert.equal(await page.isEnabled('#save'), true);
         await page.fill('#model', 'storyteller-sim-2');
         assert.equal(await page.isDisabled('#save'), true, 'a new model needs a new test');
@@ -135,6 +154,12 @@ describe('AI Providers page against the real server', () => {
             { name: CUSTOM, model: 'storyteller-sim', key: '••••5678', active: true, primary: true },
         );
         assert.equal(await page.isHidden('#provider-form-section'), true);
+        // Tested before it was stored: the row says so, not "Not checked yet".
+        assert.equal(await page.textContent('#provider-rows tr[data-provider="custom"] td.health'), 'Healthy');
+        assert.deepEqual(
+            await page.$eval('#provider-rows tr[data-provider="custom"] .provider-icon', (i) => [i.dataset.kind, i.dataset.letter, getComputedStyle(i, '::before').content]),
+            ['custom', 'C', '"C"'],
+        );
         assert.equal(await page.inputValue('#api-key'), '');
         assert.ok(!(await page.content()).includes(GOOD_KEY), 'the key is not left in the page');
         assert.ok(!ui.seen.stateWrites.some((s) => s.includes('sk-editors')), 'the key never goes to webview state');
@@ -153,6 +178,25 @@ describe('AI Providers page against the real server', () => {
             ['custom', true, '••••5678'],
             ['openai', false, '••••9999'],
         ]);
+    });
+
+    test('the editor can open the edit form of one provider (Update Key)', async () => {
+        await idle();
+        const openai = (await serverList()).find((p) => p.provider === 'openai');
+        assert.equal(await page.isHidden('#provider-form-section'), true);
+        ui.host.edit(openai.id);
+        await waitForText(page, '#form-heading', 'Edit OpenAI');
+        assert.equal(await page.isVisible('#provider-form-section'), true);
+        // Opened for its key: the key field is ready for the new one.
+        assert.equal(await page.isVisible('#api-key'), true);
+        assert.equal(await page.evaluate(() => document.activeElement?.id), 'api-key');
+        assert.equal(await page.isHidden('#change-key'), true);
+        assert.equal(
+            await page.$eval('#form-heading .provider-icon', (i) => i.dataset.kind),
+            'openai',
+        );
+        await page.click('#cancel-form');
+        assert.equal(await page.isHidden('#provider-form-section'), true);
     });
 
     test('the Primary radio makes exactly one primary', async () => {

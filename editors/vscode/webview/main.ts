@@ -66,6 +66,9 @@ window.addEventListener('message', (event: MessageEvent) => {
         }
     } else if (message.type === 'status') {
         scheduleRefresh();
+    } else if (message.type === 'edit') {
+        editWanted = message.providerId;
+        scheduleRefresh();
     }
 });
 
@@ -95,6 +98,8 @@ interface FormState {
     busy: boolean;
 }
 let form: FormState | undefined;
+/** A provider whose edit form the editor asked for ("Update Key"); opened once it is listed. */
+let editWanted: number | string | undefined;
 
 const el = {
     addButton: byId<HTMLButtonElement>('add-provider'),
@@ -136,6 +141,20 @@ function catalogEntry(kind: string): CatalogEntry | undefined {
 
 function nameOf(p: ProviderEntry): string {
     return p.displayName || catalogEntry(p.provider)?.displayName || p.provider;
+}
+
+/**
+ * A letter badge for a provider kind, coloured per kind by the stylesheet. The letter is drawn by
+ * CSS (`content: attr(data-letter)`), so it adds nothing to the text of the row or the heading.
+ */
+function providerIcon(kind: string): HTMLSpanElement {
+    const icon = document.createElement('span');
+    icon.className = 'provider-icon';
+    icon.dataset.kind = kind;
+    const name = catalogEntry(kind)?.displayName ?? kind;
+    icon.dataset.letter = (name.trim()[0] ?? '?').toUpperCase();
+    icon.setAttribute('aria-hidden', 'true');
+    return icon;
 }
 
 // ---- notices --------------------------------------------------------------------------------
@@ -202,6 +221,8 @@ function usageText(p: ProviderEntry, now: number = Date.now()): string {
 
 function statusCell(p: ProviderEntry): HTMLTableCellElement {
     const td = cell(HEALTH[p.health ?? 'unknown'] ?? '');
+    td.className = 'health';
+    td.dataset.health = p.health ?? 'unknown';
     const usage = usageText(p);
     if (usage) {
         const line = document.createElement('div');
@@ -236,6 +257,7 @@ function renderList(): void {
 
         const nameCell = cell(name);
         nameCell.className = 'provider-name';
+        nameCell.prepend(providerIcon(p.provider));
         tr.append(nameCell, cell(p.model ?? ''), cell(keyDescription(p)), statusCell(p));
 
         const active = document.createElement('input');
@@ -290,8 +312,23 @@ async function refresh(): Promise<void> {
         }
         providers = arrayIn(result) as ProviderEntry[];
         renderList();
+        openWantedEdit();
     } catch (error) {
         showNotice(errorText(error));
+    }
+}
+
+/** Opens the edit form the editor asked for, once the catalogue and that provider are known. */
+function openWantedEdit(): void {
+    if (editWanted === undefined || catalog.length === 0) {
+        return;
+    }
+    const wanted = providers.find((p) => String(p.id) === String(editWanted));
+    editWanted = undefined;
+    if (wanted) {
+        // Asked for because of its key ("Update Key", "Open Settings"): ready for the new one.
+        openForm('edit', wanted);
+        changeKey();
     }
 }
 
@@ -385,8 +422,10 @@ function syncForm(): void {
     el.apiKey.hidden = !editingKey;
     el.keyHint.hidden = editingKey;
     el.changeKey.hidden = editingKey;
-    if (entry?.keyHelpUrl && editingKey) {
+    // Only where there is a key to get: the server sends no link text for Custom.
+    if (entry?.keyHelpUrl && entry.keyHelpText && editingKey) {
         el.keyHelp.href = entry.keyHelpUrl;
+        el.keyHelp.textContent = entry.keyHelpText;
         el.keyHelp.hidden = false;
     } else {
         el.keyHelp.hidden = true;
@@ -441,6 +480,7 @@ function openForm(mode: 'add' | 'edit', editing?: ProviderEntry): void {
         el.setPrimary.checked = providers.length === 0;
     } else if (editing) {
         el.formHeading.textContent = `Edit ${nameOf(editing)}`;
+        el.formHeading.prepend(providerIcon(editing.provider));
         el.kind.value = editing.provider;
         el.kind.disabled = true;
         el.keyHint.textContent = keyDescription(editing) || 'No key stored';
@@ -511,8 +551,10 @@ async function testConnection(): Promise<void> {
     current.busy = true;
     current.tested = false;
     el.testResult.hidden = false;
+    // The stylesheet draws a spinner while pending, then ✓ or ✗ before the server's verdict.
     el.testResult.className = 'test-result pending';
     el.testResult.textContent = texts.testingConnection;
+    el.testButton.setAttribute('aria-busy', 'true');
     syncForm();
     try {
         const result = (await request('test', formArgs('test'))) as { model?: string } | null;
@@ -532,6 +574,7 @@ async function testConnection(): Promise<void> {
         el.testResult.textContent = errorText(error);
     } finally {
         current.busy = false;
+        el.testButton.removeAttribute('aria-busy');
         syncForm();
     }
 }
@@ -621,7 +664,7 @@ el.endpoint.addEventListener('change', () => {
         void offerModels(true);
     }
 });
-el.changeKey.addEventListener('click', () => {
+function changeKey(): void {
     if (!form) {
         return;
     }
@@ -629,7 +672,8 @@ el.changeKey.addEventListener('click', () => {
     el.apiKey.value = '';
     invalidateTest();
     el.apiKey.focus();
-});
+}
+el.changeKey.addEventListener('click', changeKey);
 el.testButton.addEventListener('click', () => void testConnection());
 el.form.addEventListener('submit', (event) => {
     event.preventDefault();

@@ -26,6 +26,10 @@ const OPS: ReadonlySet<ProviderOp> = new Set<ProviderOp>([
 
 export class ProvidersPageHost {
     private lastStatus: StatusReport | undefined;
+    /** The page said `ready`: it listens for messages now. */
+    private pageReady = false;
+    /** An edit form asked for before the page was ready. */
+    private pendingEdit: number | string | undefined;
 
     constructor(
         private readonly execute: ExecuteCommand,
@@ -38,8 +42,13 @@ export class ProvidersPageHost {
             return;
         }
         if (message.type === 'ready') {
+            this.pageReady = true;
             if (this.lastStatus) {
                 this.post({ type: 'status', status: this.lastStatus });
+            }
+            if (this.pendingEdit !== undefined) {
+                this.post({ type: 'edit', providerId: this.pendingEdit });
+                this.pendingEdit = undefined;
             }
             return;
         }
@@ -49,6 +58,15 @@ export class ProvidersPageHost {
             this.post({ type: 'opResult', requestId, ok: true, result });
         } catch (error) {
             this.post({ type: 'opResult', requestId, ok: false, error: pageError(error) });
+        }
+    }
+
+    /** Asks the page to open the edit form of provider `providerId` (now, or once it is ready). */
+    edit(providerId: number | string): void {
+        if (this.pageReady) {
+            this.post({ type: 'edit', providerId });
+        } else {
+            this.pendingEdit = providerId;
         }
     }
 

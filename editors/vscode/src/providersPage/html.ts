@@ -100,7 +100,7 @@ export function renderProvidersPage(resources: PageResources): string {
       <div class="field">
         <label for="provider-kind">Provider</label>
         <select id="provider-kind" name="provider"></select>
-        <a id="key-help" class="help-link" hidden>Where do I get a key?</a>
+        <a id="key-help" class="help-link" hidden></a>
       </div>
       <div class="field" id="key-field">
         <label for="api-key">API key</label>

@@ -36,6 +36,8 @@ export interface CatalogEntry {
     defaultModel?: string;
     defaultEndpoint?: string;
     keyHelpUrl?: string;
+    /** The text of the link to `keyHelpUrl` ("Get your OpenAI API key"); absent: no link. */
+    keyHelpText?: string | null;
     capabilities?: CatalogCapabilities;
 }
 
@@ -81,7 +83,9 @@ export type PageToHost =
 export type HostToPage =
     | { type: 'opResult'; requestId: number; ok: true; result: unknown }
     | { type: 'opResult'; requestId: number; ok: false; error: PageError }
-    | { type: 'status'; status: StatusReport };
+    | { type: 'status'; status: StatusReport }
+    /** Open the edit form of this provider (`providerId` of `storyteller/openSettings`). */
+    | { type: 'edit'; providerId: number | string };
 
 /** The §7 texts the page shows; `{model}` and `{provider}` are filled in by the page. */
 export interface PageTexts {

@@ -34,10 +34,16 @@ export class ProvidersPanel {
         });
     }
 
-    /** Shows the page, creating it on first use. */
-    static show(extensionUri: vscode.Uri, execute: ExecuteCommand): void {
+    /**
+     * Shows the page, creating it on first use; with `providerId`, at that provider's edit form
+     * ("Update Key", "Open Settings" of a key problem).
+     */
+    static show(extensionUri: vscode.Uri, execute: ExecuteCommand, providerId?: number | string): void {
         if (ProvidersPanel.current) {
             ProvidersPanel.current.panel.reveal();
+            if (providerId !== undefined) {
+                ProvidersPanel.current.host.edit(providerId);
+            }
             return;
         }
         const panel = vscode.window.createWebviewPanel('storyteller.providers', 'AI Providers', vscode.ViewColumn.Active, {
@@ -48,6 +54,9 @@ export class ProvidersPanel {
             localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'out', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
         });
         ProvidersPanel.current = new ProvidersPanel(panel, extensionUri, execute);
+        if (providerId !== undefined) {
+            ProvidersPanel.current.host.edit(providerId);
+        }
     }
 
     static status(report: StatusReport): void {
