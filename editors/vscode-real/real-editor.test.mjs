@@ -12,7 +12,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -81,6 +81,16 @@ describe('StoryTeller in a real VS Code (code-server)', () => {
 
     async function focusManuscript() {
         await page.locator('.editor-group-container .monaco-editor .view-lines').first().click();
+    }
+
+    /**
+     * Ctrl+. once the editor has settled on the cursor or selection: its light bulb (an automatic
+     * request for this very selection) is up, as it is when an author reaches for the keys.
+     */
+    async function ctrlDot() {
+        await page.locator('.editor-group-container .lightBulbWidget').first().waitFor({ state: 'visible', timeout: STEP_MS });
+        await page.waitForTimeout(300);
+        await page.keyboard.press('Control+.');
     }
 
     /** The open code action menu's rows, or [] once it is gone. */
@@ -219,7 +229,12 @@ describe('StoryTeller in a real VS Code (code-server)', () => {
             }
         }
         sim?.stop();
-        if (root) rmSync(root, { recursive: true, force: true });
+        if (root) {
+            // code-server's logs (the StoryTeller channel among them) beside the screenshots.
+            const logs = join(root, 'user-data', 'logs');
+            if (existsSync(logs)) cpSync(logs, join(SHOTS, 'code-server-logs'), { recursive: true });
+            rmSync(root, { recursive: true, force: true });
+        }
     });
 
     test('opening a chapter activates the extension, starts the server, and the status bar says "set up AI"', async () => {
@@ -285,7 +300,7 @@ describe('StoryTeller in a real VS Code (code-server)', () => {
     test('Ctrl+. lists the writing actions at the cursor', async () => {
         await focusManuscript();
         await page.keyboard.press('Control+End');
-        await page.keyboard.press('Control+.');
+        await ctrlDot();
         const rows = await actionMenu();
         await shot('actions-at-cursor');
         assert.ok(rows.some((r) => r.includes('Continue scene')), JSON.stringify(rows));
@@ -302,7 +317,7 @@ describe('StoryTeller in a real VS Code (code-server)', () => {
         await page.keyboard.press('Home');
         await page.keyboard.press('Shift+End');
         const before = await manuscript();
-        await page.keyboard.press('Control+.');
+        await ctrlDot();
         const rows = await actionMenu();
         await shot('actions-on-selection');
         assert.ok(rows.some((r) => r.includes('Rewrite selection: concise')), JSON.stringify(rows));
