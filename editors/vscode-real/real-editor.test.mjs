@@ -142,6 +142,7 @@ describe('StoryTeller in a real VS Code (code-server)', () => {
                     'telemetry.telemetryLevel': 'off',
                     'update.mode': 'none',
                     'extensions.autoCheckUpdates': false,
+                    'extensions.autoUpdate': false,
                     'editor.inlineSuggest.enabled': true,
                     'editor.quickSuggestions': { other: false, comments: false, strings: false },
                     'editor.lightbulb.enabled': 'on',
@@ -156,6 +157,9 @@ describe('StoryTeller in a real VS Code (code-server)', () => {
         // The server inherits code-server's environment: the file store's key, no vendor keys.
         const env = { ...testEnvironment(dataDir), STORYTELLER_LOG: 'info' };
         delete env.VSCODE_IPC_HOOK_CLI;
+        // No marketplace: code-server's extension gallery points at a closed loopback port, so
+        // nothing in the test leaves 127.0.0.1.
+        env.EXTENSIONS_GALLERY = JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/item' });
         const installed = spawnSync(
             CODE_SERVER,
             ['--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', VSIX],
