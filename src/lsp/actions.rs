@@ -25,7 +25,7 @@ use tower_lsp::lsp_types::{
 };
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::capabilities::{REWRITE_KIND, SOURCE_KIND};
+use super::capabilities::{REWRITE_KIND, WRITE_KIND};
 use super::commands::StorytellerCommand;
 use super::notify;
 use super::positions::to_document_range;
@@ -195,7 +195,7 @@ fn is_block_cursor(selected: &RopeSlice<'_>) -> bool {
 fn kind_name(kind: ActionKind) -> &'static str {
     match kind {
         ActionKind::Rewrite => REWRITE_KIND,
-        ActionKind::Source => SOURCE_KIND,
+        ActionKind::Source => WRITE_KIND,
     }
 }
 
@@ -279,8 +279,11 @@ mod tests {
             (&["refactor.rewrite.storyteller"], REWRITE_KIND, true),
             (&["refactor.re"], REWRITE_KIND, false),
             (&["quickfix"], REWRITE_KIND, false),
-            (&["source"], SOURCE_KIND, true),
-            (&["refactor"], SOURCE_KIND, false),
+            (&["refactor"], WRITE_KIND, true),
+            (&["refactor.write"], WRITE_KIND, true),
+            (&["refactor.rewrite"], WRITE_KIND, false),
+            (&["source"], WRITE_KIND, false),
+            (&["source"], REWRITE_KIND, false),
         ];
         for (only, kind, expected) in cases {
             assert_eq!(wanted(&kinds(only), kind), *expected, "{only:?} {kind}");

@@ -17,8 +17,13 @@ use crate::documents::PositionEncoding;
 
 /// Code action kind of the actions that rewrite a selection.
 pub const REWRITE_KIND: &str = "refactor.rewrite.storyteller";
-/// Code action kind of the actions that generate new text (continue scene, describe, …).
-pub const SOURCE_KIND: &str = "source.storyteller";
+/// Code action kind of the actions that write new text (continue scene, describe, …).
+///
+/// Under `refactor`, not `source`: VS Code leaves `source` actions out of the light bulb and the
+/// Ctrl+. menu (they appear only in "Source Action…"), so an author at the cursor saw "No code
+/// actions available". Not `refactor.rewrite`, so that `only: ["refactor.rewrite"]` still asks
+/// for the rewrites of a selection alone.
+pub const WRITE_KIND: &str = "refactor.write.storyteller";
 
 /// The encoding of every position in this session: UTF-8 when the client offers it (no
 /// conversion work on our side); UTF-32 when the client names it but not UTF-16; otherwise
@@ -71,7 +76,7 @@ pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![
                 CodeActionKind::new(REWRITE_KIND),
-                CodeActionKind::new(SOURCE_KIND),
+                CodeActionKind::new(WRITE_KIND),
             ]),
             work_done_progress_options: WorkDoneProgressOptions::default(),
             resolve_provider: None,
@@ -140,7 +145,7 @@ mod tests {
         assert!(caps["textDocumentSync"]["save"].is_object());
         assert_eq!(
             caps["codeActionProvider"]["codeActionKinds"],
-            serde_json::json!([REWRITE_KIND, SOURCE_KIND])
+            serde_json::json!([REWRITE_KIND, WRITE_KIND])
         );
         let commands = caps["executeCommandProvider"]["commands"]
             .as_array()

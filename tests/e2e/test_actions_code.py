@@ -78,7 +78,7 @@ async def test_listing_calls_no_provider_and_running_applies_a_versioned_edit(
         "Suggest dialogue",
         "Describe character",
     ]
-    assert {a.kind for a in on_selection} == {"refactor.rewrite.storyteller", "source.storyteller"}
+    assert {a.kind for a in on_selection} == {"refactor.rewrite.storyteller", "refactor.write.storyteller"}
     end = model.position(len(MANUSCRIPT))
     at_cursor = await code_actions(ai_client, URI, types.Range(start=end, end=end))
     assert [a.title for a in at_cursor] == ["Continue scene", "Expand worldbuilding"]

@@ -157,7 +157,7 @@ async def test_helix_code_actions_are_listed_and_applied_with_a_versioned_edit(c
     # The block cursor is a cursor, not a one-letter passage to rewrite.
     assert titles == ["Continue scene", "Expand worldbuilding"], f"actions at the cursor (space a): {titles}"
     action = actions[titles.index("Continue scene")]
-    assert action.kind == "source.storyteller"
+    assert action.kind == "refactor.write.storyteller"
     assert action.disabled is None, f"a configured provider leaves actions enabled: {action.disabled}"
     assert action.command is not None and action.command.command == "storyteller.generate"
 

@@ -98,7 +98,7 @@ async def test_continue_scene_with_runs_the_authors_direction_into_the_prompt(
     assert titles[:2] == ["Continue scene", "Continue scene with…"], titles
     assert await simulator.requests() == [], "listing called a provider"
     with_ = actions[1]
-    assert with_.kind == "source.storyteller"
+    assert with_.kind == "refactor.write.storyteller"
     assert with_.command.command == CONTINUE_WITH
     # What the editor does with it: ask the author, then run storyteller.generate with the
     # command's arguments and the answer as `instruction`.

@@ -23,6 +23,7 @@ import { CLIENT_EXPERIMENTAL, Commands, Notifications, SETTINGS_SECTION, setting
 import type { StatusReport } from './providersPage/messages';
 import { ProvidersPanel } from './providersPage/panel';
 import { PromptVersionTexts, checkWeight, choiceItems, promptVersions, setActiveArgs, versionItems } from './promptVersions';
+import { pipeServerLog } from './serverLog';
 import { servedLanguages, serverSettings } from './settings';
 import { describeStatus } from './status';
 import {
@@ -96,6 +97,12 @@ function createClient(context: vscode.ExtensionContext): LanguageClient {
     const clientOptions: LanguageClientOptions = {
         documentSelector,
         initializationOptions: { [SETTINGS_SECTION]: serverSettings(config) },
+        // The server's log lines at their own levels (the client's default shows every stderr
+        // line as [error]). stdout carries the protocol; other transports' stdout is info.
+        stdioOptions: {
+            stdout: (input, channel) => pipeServerLog(input, channel),
+            stderr: (input, channel) => pipeServerLog(input, channel),
+        },
         middleware: {
             workspace: {
                 // The server's pull (`workspace/configuration`) gets the section without the

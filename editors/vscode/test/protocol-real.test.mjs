@@ -91,7 +91,7 @@ describe('VS Code client protocol against the real server', () => {
         const caps = initResult.capabilities;
         assert.equal(caps.positionEncoding, 'utf-16', 'VS Code offers only utf-16');
         assert.equal(caps.inlineCompletionProvider, true);
-        assert.deepEqual(caps.codeActionProvider.codeActionKinds, ['refactor.rewrite.storyteller', 'source.storyteller']);
+        assert.deepEqual(caps.codeActionProvider.codeActionKinds, ['refactor.rewrite.storyteller', 'refactor.write.storyteller']);
         for (const command of ['storyteller.providers.add', 'storyteller.generate', 'storyteller.feedback', 'storyteller.status']) {
             assert.ok(caps.executeCommandProvider.commands.includes(command), `${command} is advertised`);
         }
@@ -157,7 +157,7 @@ describe('VS Code client protocol against the real server', () => {
         const titles = actions.map((a) => a.title);
         assert.ok(titles.includes('Continue scene'), `actions at the cursor: ${titles}`);
         const action = actions.find((a) => a.title === 'Continue scene');
-        assert.equal(action.kind, 'source.storyteller');
+        assert.equal(action.kind, 'refactor.write.storyteller');
         assert.equal(action.disabled, undefined);
         assert.equal(action.command.command, 'storyteller.generate');
 
