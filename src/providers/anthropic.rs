@@ -349,10 +349,9 @@ impl MessagesStreamDecoder {
     }
 }
 
-impl StreamDecoder for MessagesStreamDecoder {
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        // Events framed before a framing error are handled first (see `ChatStreamDecoder`).
-        let framed = self.sse.push(chunk, &mut self.events);
+impl MessagesStreamDecoder {
+    /// Handles framed events; `Ok(true)` once `message_stop` has ended the stream.
+    fn handle(&mut self, out: &mut Vec<StreamEvent>) -> Result<bool, ProviderError> {
         let events = std::mem::take(&mut self.events);
         for event in events {
             let data: StreamData =
@@ -383,7 +382,7 @@ impl StreamDecoder for MessagesStreamDecoder {
                         finish: self.finish.unwrap_or(FinishReason::Stop),
                         usage: self.saw_usage.then_some(self.usage),
                     });
-                    return Ok(());
+                    return Ok(true);
                 }
                 "error" => {
                     let value: Value = serde_json::from_str(&event.data)
@@ -396,10 +395,29 @@ impl StreamDecoder for MessagesStreamDecoder {
                 _ => {}
             }
         }
+        Ok(false)
+    }
+}
+
+impl StreamDecoder for MessagesStreamDecoder {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        // Events framed before a framing error are handled first (see `ChatStreamDecoder`).
+        let framed = self.sse.push(chunk, &mut self.events);
+        if self.handle(out)? {
+            return Ok(());
+        }
         framed.map_err(sse_error)
     }
 
-    fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        // The body may end right after `message_stop`'s data line, without the blank line
+        // (anthropic-sdk-python's own recorded fixtures do): that event is whole if it parses.
+        if self.sse.mid_event() {
+            self.sse.end(&mut self.events).map_err(sse_error)?;
+            if self.handle(out)? {
+                return Ok(());
+            }
+        }
         Err(ProviderError::Protocol {
             detail: Detail::new("the stream ended before `message_stop`"),
             partial: None,
