@@ -347,3 +347,45 @@ async fn gemini_recorded_error_bodies_keep_their_kind() {
         }
     }
 }
+
+/// LiteLLM's proxy (recorded from 1.108.7): the 429 of an rpm limit carries its Retry-After only
+/// as `llm_provider-retry-after`, and a `code` of "429" in an OpenAI-shaped error body.
+#[tokio::test]
+async fn litellm_recorded_rate_limit_is_rate_limited_with_its_retry_hint() {
+    let mut canned = Canned::json(429, fixture("litellm/rate_limit_429.json"));
+    canned.headers = fixture_headers("litellm/rate_limit_429.headers");
+    for kind in [ProviderKind::Custom, ProviderKind::OpenAi] {
+        let p = provider(kind, canned.clone()).await;
+        for e in [
+            p.generate(&request()).await.unwrap_err(),
+            p.stream(&request()).await.unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::RateLimited, "{kind}: {e}");
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(60)), "{kind}");
+            assert!(!e.to_string().contains("story-limited"), "{e}");
+        }
+    }
+}
+
+/// LiteLLM's `/v1/messages` answers a `stream: true` request for a mock model with the whole
+/// message as JSON (recorded from 1.108.7): the stream is that text, then its end.
+#[tokio::test]
+async fn a_stream_request_answered_with_a_whole_message_gives_its_text() {
+    let mut canned = Canned::json(200, fixture("litellm/messages_stream_mock_reply.json"));
+    canned.headers = fixture_headers("litellm/messages_stream_mock_reply.headers");
+    let p = provider(ProviderKind::Claude, canned).await;
+    let got = stream(p.as_ref()).await;
+    assert_eq!(
+        got.text,
+        "The lamp guttered, and Elena stepped into the cold hall."
+    );
+    let (finish, usage) = got.end.unwrap();
+    assert_eq!(finish, FinishReason::Stop);
+    assert_eq!(
+        usage,
+        Some(Usage {
+            input_tokens: 2095,
+            output_tokens: 503
+        })
+    );
+}

@@ -115,6 +115,37 @@ struct ClaudeModel {
     display_name: Option<String>,
 }
 
+impl MessagesResponse {
+    /// The text blocks joined, why the model stopped, and the token counts.
+    fn whole(&self) -> (String, FinishReason, Usage) {
+        let text = self
+            .content
+            .iter()
+            .filter(|b| b.kind == "text")
+            .filter_map(|b| b.text.as_deref())
+            .collect();
+        let finish = self
+            .stop_reason
+            .as_deref()
+            .map_or(FinishReason::Other, stop_reason);
+        let usage = self.usage.unwrap_or_default();
+        let usage = Usage {
+            input_tokens: usage.input_tokens.unwrap_or(0),
+            output_tokens: usage.output_tokens.unwrap_or(0),
+        };
+        (text, finish, usage)
+    }
+}
+
+/// Whether a successful response is a JSON document rather than an event stream.
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
 /// Model listings are paged; more than this many pages is not a listing an author reads.
 const MAX_MODEL_PAGES: usize = 5;
 
@@ -206,23 +237,11 @@ impl AiProvider for Anthropic {
         let rate_limit =
             super::classify::rate_limit_hint(self.ep.kind, response.headers(), chrono::Utc::now());
         let parsed: MessagesResponse = http::read_json(response, &attempt).await?;
-        let text: String = parsed
-            .content
-            .iter()
-            .filter(|b| b.kind == "text")
-            .filter_map(|b| b.text.as_deref())
-            .collect();
-        let usage = parsed.usage.unwrap_or_default();
+        let (text, finish, usage) = parsed.whole();
         Ok(Completion {
             text,
-            finish: parsed
-                .stop_reason
-                .as_deref()
-                .map_or(FinishReason::Other, stop_reason),
-            usage: Some(Usage {
-                input_tokens: usage.input_tokens.unwrap_or(0),
-                output_tokens: usage.output_tokens.unwrap_or(0),
-            }),
+            finish,
+            usage: Some(usage),
             model: parsed.model.unwrap_or_else(|| self.ep.model.clone()),
             rate_limit,
         })
@@ -233,6 +252,25 @@ impl AiProvider for Anthropic {
         let response = self.post(request, true, &attempt).await?;
         let rate_limit =
             super::classify::rate_limit_hint(self.ep.kind, response.headers(), chrono::Utc::now());
+        if is_json(&response) {
+            // A gateway that ignores `stream: true` (LiteLLM's proxy answers `/v1/messages` so
+            // for its mock models) sends the whole message: one delta, then the end.
+            let parsed: MessagesResponse = http::read_json(response, &attempt).await?;
+            let (text, finish, usage) = parsed.whole();
+            let mut events = Vec::with_capacity(2);
+            if !text.is_empty() {
+                events.push(Ok(StreamEvent::Delta(text)));
+            }
+            events.push(Ok(StreamEvent::Done {
+                finish,
+                usage: Some(usage),
+            }));
+            return Ok(StreamResponse {
+                model: parsed.model.unwrap_or_else(|| self.ep.model.clone()),
+                rate_limit,
+                events: Box::pin(futures::stream::iter(events)),
+            });
+        }
         Ok(StreamResponse {
             model: self.ep.model.clone(),
             rate_limit,
