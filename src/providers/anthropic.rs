@@ -57,8 +57,9 @@ struct MessagesRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<&'a str>,
     messages: Vec<TurnOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
+    // No `temperature` (nor `top_p`/`top_k`): the anthropic SDK (2.x, 2026-10) no longer has
+    // sampling parameters, API version 2026-10-21 refuses them, and generation-5 models refuse
+    // them under 2023-06-01 too. Alternatives differ by their prompt (`assist::inline`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     stop_sequences: &'a [String],
     stream: bool,
@@ -174,7 +175,6 @@ impl Anthropic {
                 .into_iter()
                 .map(|(role, content)| TurnOut { role, content })
                 .collect(),
-            temperature: request.temperature,
             stop_sequences: &request.stop,
             stream,
         }
