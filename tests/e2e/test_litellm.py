@@ -16,13 +16,14 @@ The proxy is started once for the module (its start-up takes most of the time), 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import pathlib
 import re
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -98,8 +99,8 @@ def _alive(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def litellm(tmp_path_factory: pytest.TempPathFactory):
-    executable = shutil.which("litellm")
-    if executable is None:
+    # The interpreter that runs the tests, which requirements.txt installed LiteLLM into.
+    if importlib.util.find_spec("litellm") is None:
         pytest.fail("litellm is not installed: python3 -m pip install -r tests/e2e/requirements.txt")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES and k != "DATABASE_URL"}
@@ -114,7 +115,8 @@ def litellm(tmp_path_factory: pytest.TempPathFactory):
     started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [executable, "--config", str(CONFIG), "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(CONFIG)]
+            + ["--host", "127.0.0.1", "--port", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
