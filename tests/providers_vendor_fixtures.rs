@@ -389,3 +389,34 @@ async fn a_stream_request_answered_with_a_whole_message_gives_its_text() {
         })
     );
 }
+
+#[tokio::test]
+async fn openai_recorded_answers_not_streamed_give_text_or_refusal() {
+    let p = provider(
+        ProviderKind::OpenAi,
+        Canned::json(200, fixture("openai/chat_text.json")),
+    )
+    .await;
+    let done = p.generate(&request()).await.unwrap();
+    assert!(
+        done.text
+            .starts_with("I'm unable to provide real-time weather updates.")
+    );
+    assert_eq!(done.finish, FinishReason::Stop);
+    assert_eq!(
+        done.usage,
+        Some(Usage {
+            input_tokens: 14,
+            output_tokens: 37
+        })
+    );
+
+    let p = provider(
+        ProviderKind::OpenAi,
+        Canned::json(200, fixture("openai/chat_refusal.json")),
+    )
+    .await;
+    let done = p.generate(&request()).await.unwrap();
+    assert_eq!(done.text, "");
+    assert_eq!(done.finish, FinishReason::ContentFilter);
+}
