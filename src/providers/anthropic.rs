@@ -57,8 +57,9 @@ struct MessagesRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<&'a str>,
     messages: Vec<TurnOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
+    // No `temperature` (nor `top_p`/`top_k`): the anthropic SDK (2.x, 2026-10) no longer has
+    // sampling parameters, API version 2026-10-21 refuses them, and generation-5 models refuse
+    // them under 2023-06-01 too. Alternatives differ by their prompt (`assist::inline`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     stop_sequences: &'a [String],
     stream: bool,
@@ -115,6 +116,37 @@ struct ClaudeModel {
     display_name: Option<String>,
 }
 
+impl MessagesResponse {
+    /// The text blocks joined, why the model stopped, and the token counts.
+    fn whole(&self) -> (String, FinishReason, Usage) {
+        let text = self
+            .content
+            .iter()
+            .filter(|b| b.kind == "text")
+            .filter_map(|b| b.text.as_deref())
+            .collect();
+        let finish = self
+            .stop_reason
+            .as_deref()
+            .map_or(FinishReason::Other, stop_reason);
+        let usage = self.usage.unwrap_or_default();
+        let usage = Usage {
+            input_tokens: usage.input_tokens.unwrap_or(0),
+            output_tokens: usage.output_tokens.unwrap_or(0),
+        };
+        (text, finish, usage)
+    }
+}
+
+/// Whether a successful response is a JSON document rather than an event stream.
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
 /// Model listings are paged; more than this many pages is not a listing an author reads.
 const MAX_MODEL_PAGES: usize = 5;
 
@@ -143,7 +175,6 @@ impl Anthropic {
                 .into_iter()
                 .map(|(role, content)| TurnOut { role, content })
                 .collect(),
-            temperature: request.temperature,
             stop_sequences: &request.stop,
             stream,
         }
@@ -206,23 +237,11 @@ impl AiProvider for Anthropic {
         let rate_limit =
             super::classify::rate_limit_hint(self.ep.kind, response.headers(), chrono::Utc::now());
         let parsed: MessagesResponse = http::read_json(response, &attempt).await?;
-        let text: String = parsed
-            .content
-            .iter()
-            .filter(|b| b.kind == "text")
-            .filter_map(|b| b.text.as_deref())
-            .collect();
-        let usage = parsed.usage.unwrap_or_default();
+        let (text, finish, usage) = parsed.whole();
         Ok(Completion {
             text,
-            finish: parsed
-                .stop_reason
-                .as_deref()
-                .map_or(FinishReason::Other, stop_reason),
-            usage: Some(Usage {
-                input_tokens: usage.input_tokens.unwrap_or(0),
-                output_tokens: usage.output_tokens.unwrap_or(0),
-            }),
+            finish,
+            usage: Some(usage),
             model: parsed.model.unwrap_or_else(|| self.ep.model.clone()),
             rate_limit,
         })
@@ -233,6 +252,25 @@ impl AiProvider for Anthropic {
         let response = self.post(request, true, &attempt).await?;
         let rate_limit =
             super::classify::rate_limit_hint(self.ep.kind, response.headers(), chrono::Utc::now());
+        if is_json(&response) {
+            // A gateway that ignores `stream: true` (LiteLLM's proxy answers `/v1/messages` so
+            // for its mock models) sends the whole message: one delta, then the end.
+            let parsed: MessagesResponse = http::read_json(response, &attempt).await?;
+            let (text, finish, usage) = parsed.whole();
+            let mut events = Vec::with_capacity(2);
+            if !text.is_empty() {
+                events.push(Ok(StreamEvent::Delta(text)));
+            }
+            events.push(Ok(StreamEvent::Done {
+                finish,
+                usage: Some(usage),
+            }));
+            return Ok(StreamResponse {
+                model: parsed.model.unwrap_or_else(|| self.ep.model.clone()),
+                rate_limit,
+                events: Box::pin(futures::stream::iter(events)),
+            });
+        }
         Ok(StreamResponse {
             model: self.ep.model.clone(),
             rate_limit,
@@ -349,10 +387,9 @@ impl MessagesStreamDecoder {
     }
 }
 
-impl StreamDecoder for MessagesStreamDecoder {
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        // Events framed before a framing error are handled first (see `ChatStreamDecoder`).
-        let framed = self.sse.push(chunk, &mut self.events);
+impl MessagesStreamDecoder {
+    /// Handles framed events; `Ok(true)` once `message_stop` has ended the stream.
+    fn handle(&mut self, out: &mut Vec<StreamEvent>) -> Result<bool, ProviderError> {
         let events = std::mem::take(&mut self.events);
         for event in events {
             let data: StreamData =
@@ -383,7 +420,7 @@ impl StreamDecoder for MessagesStreamDecoder {
                         finish: self.finish.unwrap_or(FinishReason::Stop),
                         usage: self.saw_usage.then_some(self.usage),
                     });
-                    return Ok(());
+                    return Ok(true);
                 }
                 "error" => {
                     let value: Value = serde_json::from_str(&event.data)
@@ -396,10 +433,29 @@ impl StreamDecoder for MessagesStreamDecoder {
                 _ => {}
             }
         }
+        Ok(false)
+    }
+}
+
+impl StreamDecoder for MessagesStreamDecoder {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        // Events framed before a framing error are handled first (see `ChatStreamDecoder`).
+        let framed = self.sse.push(chunk, &mut self.events);
+        if self.handle(out)? {
+            return Ok(());
+        }
         framed.map_err(sse_error)
     }
 
-    fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        // The body may end right after `message_stop`'s data line, without the blank line
+        // (anthropic-sdk-python's own recorded fixtures do): that event is whole if it parses.
+        if self.sse.mid_event() {
+            self.sse.end(&mut self.events).map_err(sse_error)?;
+            if self.handle(out)? {
+                return Ok(());
+            }
+        }
         Err(ProviderError::Protocol {
             detail: Detail::new("the stream ended before `message_stop`"),
             partial: None,

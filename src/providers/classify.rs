@@ -350,7 +350,8 @@ fn should_retry_header(headers: &HeaderMap) -> Option<bool> {
 }
 
 /// `retry-after-ms` first (it is the more precise), then `Retry-After` as delta-seconds or an
-/// HTTP-date relative to `now`.
+/// HTTP-date relative to `now`, then LiteLLM's `llm_provider-retry-after` (the proxy sends its
+/// own and the upstream's Retry-After only under that name, e.g. with the 429 of an rpm limit).
 pub fn retry_after_header(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     if let Some(ms) = header_str(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok())
         && ms.is_finite()
@@ -358,8 +359,13 @@ pub fn retry_after_header(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Dur
     {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
-    parse_retry_after(header_str(headers, "retry-after")?, now)
+    let value =
+        header_str(headers, "retry-after").or_else(|| header_str(headers, LITELLM_RETRY_AFTER))?;
+    parse_retry_after(value, now)
 }
+
+/// The name under which LiteLLM's proxy forwards a Retry-After.
+const LITELLM_RETRY_AFTER: &str = "llm_provider-retry-after";
 
 /// One `Retry-After` value: delta-seconds (`120`, also `1.5` from lenient servers) or an
 /// HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`); a date in the past means "now".
@@ -502,7 +508,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         type Case<'a> = (&'a [(&'a str, &'a str)], Option<u64>);
-        let cases: [Case<'_>; 6] = [
+        let cases: [Case<'_>; 8] = [
             (&[("retry-after", "2")], Some(2000)),
             (
                 &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
@@ -514,6 +520,11 @@ mod tests {
                 Some(1500),
             ),
             (&[("retry-after", "soon")], None),
+            (&[("llm_provider-retry-after", "60")], Some(60_000)),
+            (
+                &[("retry-after", "2"), ("llm_provider-retry-after", "60")],
+                Some(2000),
+            ),
             (&[], None),
         ];
         for (pairs, want) in cases {

@@ -126,6 +126,17 @@ struct Choice {
 struct Content {
     #[serde(default)]
     content: Option<String>,
+    /// The model declined (OpenAI, structured outputs): the refusal comes here instead of
+    /// `content`, with `finish_reason: "stop"`. Its text is the model's, never the author's
+    /// manuscript: it is not inserted.
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+impl Content {
+    fn refused(&self) -> bool {
+        self.refusal.as_deref().is_some_and(|r| !r.is_empty())
+    }
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -305,12 +316,17 @@ impl AiProvider for OpenAiCompatible {
                 detail: Detail::new("the response has no choices"),
                 partial: None,
             })?;
+        let refused = choice.message.as_ref().is_some_and(Content::refused);
         Ok(Completion {
             text: choice.message.and_then(|m| m.content).unwrap_or_default(),
-            finish: choice
-                .finish_reason
-                .as_deref()
-                .map_or(FinishReason::Other, finish_reason),
+            finish: if refused {
+                FinishReason::ContentFilter
+            } else {
+                choice
+                    .finish_reason
+                    .as_deref()
+                    .map_or(FinishReason::Other, finish_reason)
+            },
             usage: parsed.usage.map(Usage::from),
             model: parsed.model.unwrap_or_else(|| self.ep.model.clone()),
             rate_limit,
@@ -373,6 +389,8 @@ pub struct ChatStreamDecoder {
     events: Vec<SseEvent>,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
+    /// A `delta.refusal` arrived: the stream ends as [`FinishReason::ContentFilter`].
+    refused: bool,
 }
 
 impl ChatStreamDecoder {
@@ -383,12 +401,17 @@ impl ChatStreamDecoder {
             events: Vec::new(),
             finish: None,
             usage: None,
+            refused: false,
         }
     }
 
     fn done(&self) -> StreamEvent {
         StreamEvent::Done {
-            finish: self.finish.unwrap_or(FinishReason::Stop),
+            finish: if self.refused {
+                FinishReason::ContentFilter
+            } else {
+                self.finish.unwrap_or(FinishReason::Stop)
+            },
             usage: self.usage,
         }
     }
@@ -436,6 +459,7 @@ impl StreamDecoder for ChatStreamDecoder {
                 self.usage = Some(usage.into());
             }
             if let Some(choice) = parsed.choices.into_iter().next() {
+                self.refused |= choice.delta.as_ref().is_some_and(Content::refused);
                 if let Some(text) = choice
                     .delta
                     .and_then(|d| d.content)

@@ -39,11 +39,37 @@ pub struct SseParser {
     /// Some field line was seen since the last dispatch (for [`SseParser::mid_event`]).
     pending_fields: bool,
     started: bool,
+    /// A line that starts with `{` is a whole JSON event of its own (see
+    /// [`SseParser::with_bare_json_lines`]).
+    bare_json_lines: bool,
 }
 
 impl SseParser {
     pub fn new() -> Self {
         SseParser::default()
+    }
+
+    /// A parser that also takes a line starting with `{` as one whole event whose data is that
+    /// line. Gemini's SDK (python-genai) reads its streams so: an error object can come as a bare
+    /// JSON line among the `data:` lines. Plain SSE would ignore it as an unknown field.
+    pub fn with_bare_json_lines() -> Self {
+        SseParser {
+            bare_json_lines: true,
+            ..SseParser::default()
+        }
+    }
+
+    /// The body ended: an unfinished last line counts as a whole line, and fields not yet
+    /// dispatched form a last event, which is appended to `out`. Vendors' own fixtures end their
+    /// last event at the end of the body without the blank line; whether that event is whole is
+    /// for the caller to judge from its data (a cut JSON line does not parse).
+    pub fn end(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        self.after_cr = false;
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line, out)?;
+        }
+        self.line(b"", out)
     }
 
     /// Feeds one chunk; appends every event it completes to `out`.
@@ -113,6 +139,13 @@ impl SseParser {
         }
         if line.starts_with(':') {
             return Ok(()); // comment or keep-alive
+        }
+        if self.bare_json_lines && line.starts_with('{') {
+            out.push(SseEvent {
+                event: String::new(),
+                data: line.to_string(),
+            });
+            return Ok(());
         }
         let (field, value) = match line.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
@@ -196,6 +229,37 @@ mod tests {
         );
         p.push(b"\n", &mut out).unwrap();
         assert!(!p.mid_event());
+    }
+
+    #[test]
+    fn the_end_of_the_body_ends_the_last_line_and_event() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.push(b"data: a\n\nevent: stop\ndata: {}", &mut out)
+            .unwrap();
+        assert_eq!(out, vec![ev("", "a")]);
+        p.end(&mut out).unwrap();
+        assert_eq!(out, vec![ev("", "a"), ev("stop", "{}")]);
+        assert!(!p.mid_event());
+        p.end(&mut out).unwrap();
+        assert_eq!(out.len(), 2, "nothing more to dispatch");
+    }
+
+    #[test]
+    fn bare_json_lines_are_events_only_when_asked_for() {
+        let body: &[u8] = b"{\"a\":1}\ndata: {\"b\":2}\n\n{\"c\":3}\n";
+        assert_eq!(parse_all(&[body]), vec![ev("", "{\"b\":2}")]);
+        let mut p = SseParser::with_bare_json_lines();
+        let mut out = Vec::new();
+        p.push(body, &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                ev("", "{\"a\":1}"),
+                ev("", "{\"b\":2}"),
+                ev("", "{\"c\":3}")
+            ]
+        );
     }
 
     #[test]
