@@ -1,5 +1,5 @@
 //! The OpenAI chat-completions wire format, one implementation with presets for OpenAI, DeepSeek,
-//! Scaleway (EU) and Custom OpenAI-compatible servers (Ollama, llama.cpp, vLLM, LM Studio…).
+//! Scaleway (EU), OpenRouter and Custom OpenAI-compatible servers (Ollama, llama.cpp, vLLM, LM Studio…).
 //!
 //! Presets differ only in facts (which token field, whether usage can be requested in a stream,
 //! how many stop sequences, whether a key is required); the requests, the SSE decoding and the
@@ -52,7 +52,18 @@ fn preset(kind: ProviderKind) -> Preset {
             key_required: true,
             org_headers: false,
         },
-        _ => Preset {
+        // OpenRouter documents `max_tokens` and forwards `stream_options.include_usage`.
+        ProviderKind::OpenRouter => Preset {
+            completion_tokens_field: false,
+            stream_usage: true,
+            max_stop: 4,
+            key_required: true,
+            org_headers: false,
+        },
+        ProviderKind::Custom
+        | ProviderKind::Claude
+        | ProviderKind::Gemini
+        | ProviderKind::Yandex => Preset {
             completion_tokens_field: false,
             stream_usage: false,
             max_stop: 4,

@@ -8,7 +8,7 @@
 //!
 //! # Endpoints
 //! [`SimulatorHandle::endpoint`] gives the base URL for a [`ProviderKind`]:
-//! `/openai/v1`, `/deepseek`, `/scaleway/v1`, `/custom/v1`, `/claude/v1`, `/gemini/v1beta`,
+//! `/openai/v1`, `/deepseek`, `/scaleway/v1`, `/openrouter/api/v1`, `/custom/v1`, `/claude/v1`, `/gemini/v1beta`,
 //! `/yandex/foundationModels/v1` (and the Yandex listing at `/yandex/v1/models`).
 //!
 //! Keys: any non-empty key works, unless it contains `invalid` (→ that vendor's invalid-key
@@ -380,6 +380,7 @@ pub fn path_prefix(kind: ProviderKind) -> &'static str {
         ProviderKind::OpenAi => "/openai/v1",
         ProviderKind::DeepSeek => "/deepseek",
         ProviderKind::Scaleway => "/scaleway/v1",
+        ProviderKind::OpenRouter => "/openrouter/api/v1",
         ProviderKind::Custom => "/custom/v1",
         ProviderKind::Claude => "/claude/v1",
         ProviderKind::Gemini => "/gemini/v1beta",

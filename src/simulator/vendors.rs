@@ -73,6 +73,7 @@ pub(crate) fn operation(kind: ProviderKind, method: &str, rest: &str) -> Op {
             ProviderKind::OpenAi
             | ProviderKind::DeepSeek
             | ProviderKind::Scaleway
+            | ProviderKind::OpenRouter
             | ProviderKind::Custom,
             "POST",
             "/chat/completions",
@@ -584,6 +585,11 @@ pub(crate) fn models(kind: ProviderKind, folder: Option<&str>) -> Reply {
             "mistral-small-3.2-24b-instruct-2506",
             "llama-3.3-70b-instruct",
         ],
+        ProviderKind::OpenRouter => &[
+            "openai/gpt-4o-mini",
+            "anthropic/claude-sonnet-4.5",
+            "mistralai/mistral-small-3.2-24b-instruct",
+        ],
         ProviderKind::Custom => &["llama3.2", "qwen2.5:7b"],
         ProviderKind::Claude => &["claude-sonnet-4-5", "claude-haiku-4-5"],
         ProviderKind::Gemini => &["gemini-2.5-flash", "gemini-2.5-pro"],
@@ -838,7 +844,7 @@ pub(crate) fn fault_reply(
     request_no: u32,
 ) -> Option<Reply> {
     use ProviderKind::*;
-    let openai_like = matches!(kind, OpenAi | DeepSeek | Custom | Scaleway);
+    let openai_like = matches!(kind, OpenAi | DeepSeek | Custom | Scaleway | OpenRouter);
     let spec = match fault {
         Fault::InvalidKey | Fault::KeyRevoked => {
             let revoked = matches!(fault, Fault::KeyRevoked);
