@@ -17,6 +17,7 @@ pub mod decode;
 pub use crate::failpoint;
 pub mod fields;
 pub mod journal;
+pub mod oauth;
 pub mod providers;
 pub mod requests;
 pub mod sessions;
@@ -81,6 +82,9 @@ pub enum AdminError {
     Busy,
     #[error(transparent)]
     App(AppError),
+    /// "Sign in with OpenRouter" did not produce a key; nothing was stored.
+    #[error(transparent)]
+    SignIn(#[from] crate::oauth::OAuthError),
 }
 
 impl From<StoreError> for AdminError {
@@ -127,6 +131,7 @@ impl AdminError {
             AdminError::Store(_) => "storeError",
             AdminError::Busy => "busy",
             AdminError::App(_) => "internal",
+            AdminError::SignIn(e) => e.kind(),
         }
     }
 

@@ -694,7 +694,7 @@ fn require_key(config: &ProviderConfig, display_name: &str) -> Result<(), AdminE
 
 /// The connection test: a model listing (no tokens spent), bounded by the provider's listing
 /// timeout; dropping the future aborts it.
-async fn connect(
+pub(crate) async fn connect(
     app: &App,
     config: &ProviderConfig,
     display_name: &str,

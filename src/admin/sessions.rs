@@ -108,6 +108,17 @@ pub async fn add_session(app: &App, request: SessionRequest) -> Result<SessionRo
         name,
         key,
     } = request;
+    store_session(app, kind, auth_type, name, key).await
+}
+
+/// Stores a session's key and then its row, under the change lock and the intent journal.
+pub(crate) async fn store_session(
+    app: &App,
+    kind: ProviderKind,
+    auth_type: AuthType,
+    name: crate::store::SessionName,
+    key: crate::credentials::ApiKey,
+) -> Result<SessionRow, AdminError> {
     let refuse_duplicate = || {
         let name = name.clone();
         async move {

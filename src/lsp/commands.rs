@@ -47,6 +47,8 @@ commands! {
     SessionsList => "storyteller.sessions.list",
     SessionsAdd => "storyteller.sessions.add",
     SessionsRemove => "storyteller.sessions.remove",
+    ProvidersSignIn => "storyteller.providers.signIn",
+    ProvidersSignInCode => "storyteller.providers.signInCode",
     Status => "storyteller.status",
     Generate => "storyteller.generate",
     PromptsList => "storyteller.prompts.list",
@@ -152,6 +154,9 @@ impl CommandRunner for StorytellerCommands {
             }
             Status | Generate | PromptsList | PromptsSetActive | Feedback | NotesList => {
                 super::assist_commands::run(cx, command, arguments).await
+            }
+            ProvidersSignIn | ProvidersSignInCode => {
+                super::sign_in::run(cx, command, arguments).await
             }
         }
     }

@@ -51,6 +51,7 @@
 //!   `DELETE /_sim/replies` (all) or `DELETE /_sim/replies?provider=openai` drops what is queued.
 //!   For tests of what the server does with real chat models' habits (preambles, sign-offs).
 
+pub mod oauth;
 pub mod prose;
 mod server;
 mod vendors;
@@ -233,6 +234,8 @@ pub(crate) struct SimState {
     pub(crate) connections: std::sync::atomic::AtomicU64,
     changed: Notify,
     base_url: Mutex<String>,
+    /// OpenRouter's sign-in stand-in (`oauth.rs`).
+    pub(crate) oauth: oauth::OAuthState,
 }
 
 impl SimState {

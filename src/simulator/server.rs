@@ -91,6 +91,13 @@ async fn handle(
     if let Some(control) = path.strip_prefix("/_sim/") {
         return control_api(&state, &parts.method, control, query.as_deref(), &body);
     }
+    match (parts.method.as_str(), path.as_str()) {
+        ("GET", super::oauth::AUTH_PATH) => {
+            return oauth_response(state.oauth.authorize(query.as_deref()));
+        }
+        ("POST", super::oauth::KEYS_PATH) => return oauth_response(state.oauth.exchange(&body)),
+        _ => {}
+    }
     let Some((kind, rest)) = route(&path) else {
         return json_response(
             404,
@@ -109,6 +116,14 @@ async fn handle(
         &body,
     )
     .await
+}
+
+fn oauth_response(reply: super::oauth::OAuthReply) -> Response<Body> {
+    let mut response = json_response(reply.status, &reply.body);
+    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// The provider a path belongs to, and the path below its base URL.
