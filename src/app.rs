@@ -76,7 +76,12 @@ struct Inner {
     credentials: OnceCell<credentials::OpenedStore>,
     routers: Mutex<HashMap<ProjectId, Router>>,
     events: broadcast::Sender<AppEvent>,
+    /// Per routed project and kind: the named session whose key the route uses, so its
+    /// `last_used_at` is touched when a request succeeds with that key.
+    session_keys: Mutex<HashMap<(ProjectId, providers::ProviderKind), SessionKey>>,
 }
+
+type SessionKey = (db::SessionId, credentials::ApiKey);
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,6 +133,7 @@ impl App {
                 credentials: OnceCell::new(),
                 routers: Mutex::new(HashMap::new()),
                 events,
+                session_keys: Mutex::new(HashMap::new()),
             }),
         };
         // Only after a crash is there anything to repair; otherwise this is one SELECT and the
@@ -259,7 +265,7 @@ impl App {
             let app = self.clone();
             let factory =
                 move |config: &ProviderConfig| -> Result<Arc<dyn AiProvider>, ProviderError> {
-                    Ok(app.build_provider(config))
+                    Ok(app.touching_sessions(project, app.build_provider(config), config))
                 };
             let router = Router::new(
                 Arc::new(factory),
@@ -322,7 +328,13 @@ impl App {
                     .store
                     .call(move |conn| db::sessions::get(conn, id))
                     .await?;
-                Account::session(session.kind, session.auth_type, session.name.as_str()).ok()
+                if session.is_expired(chrono::Utc::now()) {
+                    // An expired session's key is never sent (admin refuses it with a message).
+                    tracing::info!(session = id.0, "the provider's session has expired");
+                    None
+                } else {
+                    Account::session(session.kind, session.auth_type, session.name.as_str()).ok()
+                }
             }
             None => None,
         };
@@ -334,6 +346,28 @@ impl App {
             self.inner.env.as_ref(),
         )
         .await?)
+    }
+
+    /// `provider` wrapped so that a request that succeeds with a named session's key touches the
+    /// session (issue 15), when `config` carries the key of the session its row uses.
+    fn touching_sessions(
+        &self,
+        project: ProjectId,
+        provider: Arc<dyn AiProvider>,
+        config: &ProviderConfig,
+    ) -> Arc<dyn AiProvider> {
+        let session = lock(&self.inner.session_keys)
+            .get(&(project, config.kind))
+            .filter(|(_, key)| config.api_key.as_ref() == Some(key))
+            .map(|(id, _)| *id);
+        match session {
+            Some(id) => Arc::new(crate::admin::sessions::TouchOnUse::new(
+                provider,
+                id,
+                self.inner.store.clone(),
+            )),
+            None => provider,
+        }
     }
 
     async fn route_entries(&self, project: ProjectId) -> Result<Vec<RouteEntry>, AppError> {
@@ -354,6 +388,17 @@ impl App {
                     None
                 }
             };
+            {
+                let mut session_keys = lock(&self.inner.session_keys);
+                match (row.session_id, &key) {
+                    (Some(session), Some(key)) => {
+                        session_keys.insert((project, row.kind), (session, key.clone()));
+                    }
+                    _ => {
+                        session_keys.remove(&(project, row.kind));
+                    }
+                }
+            }
             let system_key = credentials::env::system_key(row.kind, self.inner.env.as_ref());
             entries.push(RouteEntry {
                 provider: ProviderRef {

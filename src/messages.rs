@@ -401,6 +401,13 @@ pub mod admin {
         format!("A session named {name} already exists for {provider}.")
     }
 
+    /// A named session past its `expiresAt`.
+    pub fn session_expired(name: &str, provider: &str) -> String {
+        format!(
+            "The {provider} session {name} has expired, so its key is no longer used. Add a new session (or sign in again) and point the provider at it."
+        )
+    }
+
     /// A provider needs a key and none was given or found.
     pub fn no_key(provider: &str, variable: Option<&str>) -> String {
         match variable {

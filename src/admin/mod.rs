@@ -59,6 +59,12 @@ pub enum AdminError {
         kind: ProviderKind,
         name: SessionName,
     },
+    /// A named session past its `expiresAt`: its key is not used.
+    #[error("{}", messages::admin::session_expired(name.as_str(), kind.display_name()))]
+    SessionExpired {
+        kind: ProviderKind,
+        name: SessionName,
+    },
     /// No key was given and none is available.
     #[error("{}", messages::admin::no_key(provider, kind.entry().key_env))]
     NoKey {
@@ -112,6 +118,7 @@ impl AdminError {
             AdminError::NotFound { .. } => "notFound",
             AdminError::DuplicateProvider { .. } => "duplicateProvider",
             AdminError::DuplicateSession { .. } => "duplicateSession",
+            AdminError::SessionExpired { .. } => "sessionExpired",
             AdminError::NoKey { .. } => ErrorKind::InvalidKey.as_str(),
             AdminError::Connection { error, .. } => error.kind().as_str(),
             AdminError::Credentials(e) => match e {

@@ -131,7 +131,7 @@ pub async fn sign_in(
     };
     connect(app, &config, &display_name).await?;
 
-    let session = store_session(app, kind, AuthType::Oauth, name, key).await?;
+    let session = store_session(app, kind, AuthType::Oauth, name, key, None).await?;
     let session_id = session.id;
     let (provider, provider_added) = match existing {
         Some(row) => {
