@@ -71,7 +71,7 @@ describe('AI Providers page against the real server', () => {
         await page.click('#add-provider');
         const options = await page.$$eval('#provider-kind option', (os) => os.map((o) => [o.value, o.textContent]));
         assert.deepEqual(options, catalog.map((c) => [c.provider, c.displayName]));
-        assert.deepEqual(options.map(([value]) => value), ['openai', 'claude', 'gemini', 'deepseek', 'yandex', 'scaleway', 'custom']);
+        assert.deepEqual(options.map(([value]) => value), ['openai', 'claude', 'gemini', 'deepseek', 'yandex', 'scaleway', 'openrouter', 'custom']);
         assert.equal(await page.inputValue('#model'), 'gpt-4o');
         assert.equal(await page.getAttribute('#api-key', 'type'), 'password');
         assert.equal(await page.getAttribute('#key-help', 'href'), 'https://platform.openai.com/api-keys');
