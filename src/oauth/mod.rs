@@ -1,14 +1,14 @@
 //! "Sign in with OpenRouter": OAuth PKCE (RFC 7636, S256) with a one-shot loopback listener.
 //!
 //! The flow, driven by `admin::oauth` (which stores the key), step by step:
-//! 1. [`Pkce::generate`]: a random verifier (64 unreserved characters) and its S256 challenge;
-//! 2. [`CallbackListener::bind`]: `127.0.0.1`, a random port, a random path;
-//! 3. [`authorize_url`]: `{auth}?callback_url=…&code_challenge=…&code_challenge_method=S256`,
+//! 1. [`Pkce::generate`] makes a random verifier (64 unreserved characters) and its S256 challenge;
+//! 2. [`CallbackListener::bind`] listens on `127.0.0.1`, a random port, a random path;
+//! 3. [`authorize_url`] builds `{auth}?callback_url=…&code_challenge=…&code_challenge_method=S256`,
 //!    which the editor (or the author) opens in a browser;
-//! 4. [`wait_for_code`]: the browser comes back to the listener with `?code=` (answered with a
+//! 4. [`wait_for_code`] waits: the browser comes back to the listener with `?code=` (answered with a
 //!    small "you can close this tab" page), or the author pastes the code (remote sessions), or
 //!    the wait times out or is cancelled;
-//! 5. [`exchange`]: `POST {api}/auth/keys` `{code, code_verifier, code_challenge_method}` →
+//! 5. [`exchange`] sends `POST {api}/auth/keys` `{code, code_verifier, code_challenge_method}` →
 //!    `{key}`, returned as an [`ApiKey`].
 //!
 //! The verifier and the key never appear in `Debug` output, logs or errors. Only the loopback
@@ -492,5 +492,62 @@ mod tests {
             Some("x+y z")
         );
         assert_eq!(query_value("code=%zz", "code"), None);
+    }
+
+    async fn get(url: &str) -> (u16, String) {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_listener_answers_its_path_only_and_gives_the_code() {
+        let listener = CallbackListener::bind().await.unwrap();
+        let callback = listener.callback_url().unwrap();
+        assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+        let (_tx, rx) = oneshot::channel();
+        let cancel = CancellationToken::new();
+        let wait = tokio::spawn(async move {
+            wait_for_code(listener, rx, &cancel, Duration::from_secs(10)).await
+        });
+        let base = callback.rsplit_once("/callback/").unwrap().0.to_string();
+        assert_eq!(get(&format!("{base}/callback/guess?code=x")).await.0, 404);
+        assert_eq!(get(&format!("{callback}?state=1")).await.0, 400);
+        let (status, page) = get(&format!("{callback}?code=abc%2D1")).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("You can close this tab"));
+        assert_eq!(wait.await.unwrap().unwrap().as_str(), "abc-1");
+    }
+
+    #[tokio::test]
+    async fn the_wait_times_out_is_cancelled_or_takes_a_pasted_code() {
+        let (_tx, rx) = oneshot::channel();
+        let listener = CallbackListener::bind().await.unwrap();
+        let never = CancellationToken::new();
+        let timed_out = wait_for_code(listener, rx, &never, Duration::from_millis(50)).await;
+        assert!(
+            matches!(timed_out, Err(OAuthError::TimedOut)),
+            "{timed_out:?}"
+        );
+
+        let (_tx, rx) = oneshot::channel();
+        let listener = CallbackListener::bind().await.unwrap();
+        let callback = listener.callback_url().unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let cancelled = wait_for_code(listener, rx, &cancel, Duration::from_secs(10)).await;
+        assert!(
+            matches!(cancelled, Err(OAuthError::Cancelled)),
+            "{cancelled:?}"
+        );
+        assert!(
+            reqwest::get(format!("{callback}?code=late")).await.is_err(),
+            "the listener is closed"
+        );
+
+        let (tx, rx) = oneshot::channel();
+        let listener = CallbackListener::bind().await.unwrap();
+        tx.send("pasted-code".to_string()).unwrap();
+        let pasted = wait_for_code(listener, rx, &never, Duration::from_secs(10)).await;
+        assert_eq!(pasted.unwrap().as_str(), "pasted-code");
     }
 }
