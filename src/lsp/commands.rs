@@ -230,7 +230,7 @@ mod tests {
         let names: std::collections::HashSet<_> =
             StorytellerCommand::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), StorytellerCommand::ALL.len());
-        assert_eq!(StorytellerCommand::ALL.len(), 17);
+        assert_eq!(StorytellerCommand::ALL.len(), 19);
     }
 
     #[test]

@@ -966,8 +966,13 @@ pub(crate) fn fault_reply(
                 "You exceeded your current quota, please check your plan and billing details.",
             )
             .code("insufficient_quota"),
+            // OpenRouter: out of credits is a 402 in its {"error": {"code", "message"}} shape.
+            OpenRouter => Spec::new(
+                402,
+                "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
+            ),
             // Scaleway and Yandex have no separate quota error: their 429 is a rate limit.
-            _ => rate_limit_spec(kind, 1.0),
+            Scaleway | Yandex => rate_limit_spec(kind, 1.0),
         },
         Fault::PaymentRequired => match kind {
             Claude => Spec::new(402, "Your account has a billing issue."),
