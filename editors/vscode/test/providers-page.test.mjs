@@ -80,7 +80,13 @@ describe('AI Providers page against the real server', () => {
         assert.equal(await page.inputValue('#model'), 'claude-sonnet-4-5');
         await page.selectOption('#provider-kind', 'yandex');
         assert.equal(await page.isVisible('#folder-field'), true, 'Yandex asks for its folder');
+        assert.equal(await page.isHidden('#sign-in'), true, 'no browser sign-in for Yandex');
+        await page.selectOption('#provider-kind', 'openrouter');
+        assert.equal(await page.isVisible('#sign-in'), true, 'OpenRouter offers a browser sign-in');
+        assert.equal((await page.textContent('#sign-in')).trim(), 'Sign in with OpenRouter');
+        assert.equal(await page.getAttribute('#key-help', 'href'), 'https://openrouter.ai/keys');
         await page.selectOption('#provider-kind', 'custom');
+        assert.equal(await page.isHidden('#sign-in'), true);
         assert.equal(await page.isVisible('#endpoint-field'), true);
         assert.equal(await page.isHidden('#folder-field'), true);
         assert.equal(await page.isDisabled('#save'), true);
