@@ -153,10 +153,21 @@ async fn the_browser_returns_to_the_loopback_listener_and_the_key_becomes_an_oau
         accounts(s.dir.path()).await,
         vec![account.as_str().to_string()]
     );
-    // The key was tested against the provider before it was stored.
+    // The key was tested before it was stored: OpenRouter lists models without a key, so the
+    // test also asks what the key is (GET /key), with the key.
     let tested = s.sim.requests(Some(ProviderKind::OpenRouter));
-    assert_eq!(tested.len(), 1);
-    assert_eq!(tested[0].path, "/openrouter/api/v1/models");
+    let paths: Vec<_> = tested.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/openrouter/api/v1/models", "/openrouter/api/v1/key"]
+    );
+    assert!(
+        tested[1]
+            .header("authorization")
+            .is_some_and(|h| h.starts_with("Bearer ••••")),
+        "{:?}",
+        tested[1].header("authorization")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,4 +227,41 @@ async fn a_declined_sign_in_stores_nothing() {
     );
     let (providers, sessions) = rows(s.dir.path());
     assert!(providers.is_empty() && sessions.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openrouter_key_is_proved_by_get_key_since_its_model_list_is_public() {
+    let s = SignIn::new().await;
+    let bin = Binary::new(s.dir.path());
+    let endpoint = s.sim.endpoint(ProviderKind::OpenRouter);
+    let args = [
+        "provider",
+        "test",
+        "openrouter",
+        "--endpoint",
+        &endpoint,
+        "--key-stdin",
+    ];
+    let out = bin.run(&args, "sk-or-invalid-0001\n").await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("The API key for OpenRouter is invalid"),
+        "{err}"
+    );
+    let paths: Vec<_> = s
+        .sim
+        .requests(Some(ProviderKind::OpenRouter))
+        .into_iter()
+        .map(|r| (r.path, r.status))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("/openrouter/api/v1/models".to_string(), Some(200)),
+            ("/openrouter/api/v1/key".to_string(), Some(401)),
+        ]
+    );
+    let good = bin.run(&args, "sk-or-good-0002\n").await;
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good.stderr));
 }

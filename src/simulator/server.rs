@@ -239,14 +239,16 @@ async fn provider_request(
     }
 
     let op = vendors::operation(kind, method.as_str(), rest);
-    let listing = op == Op::Models;
+    let listing = matches!(op, Op::Models | Op::KeyInfo);
     let key = vendors::credential(kind, headers, query.as_deref());
     let mut fault = state.take_fault(kind, listing);
     if let Some(f) = &fault {
         state.update(id, |r| r.fault = Some(f.name()));
     }
-    // Planted keys act like faults, so a test needs no setup to see a bad key.
-    if fault.is_none() {
+    // Planted keys act like faults, so a test needs no setup to see a bad key. OpenRouter lists
+    // its models for anyone, key or not.
+    let public = kind == ProviderKind::OpenRouter && op == Op::Models;
+    if fault.is_none() && !public {
         fault = match key.as_deref() {
             None if kind != ProviderKind::Custom => Some(Fault::InvalidKey),
             Some(k) if k.contains("revoked") => Some(Fault::KeyRevoked),
@@ -349,6 +351,7 @@ fn answer(
             }
             Ok((with_headers(vendors::models(kind, folder)), false))
         }
+        Op::KeyInfo => Ok((with_headers(vendors::key_info()), false)),
         Op::Generate { .. } => {
             if kind == ProviderKind::Claude && headers.get("anthropic-version").is_none() {
                 return Err(vendors::error_reply(

@@ -19,6 +19,8 @@ pub(crate) enum Op {
         path_stream: bool,
     },
     Models,
+    /// OpenRouter's `GET /key`: what the key is (label, limit, usage).
+    KeyInfo,
     Unknown,
 }
 
@@ -69,6 +71,7 @@ pub(crate) fn operation(kind: ProviderKind, method: &str, rest: &str) -> Op {
     };
     match (kind, method, rest) {
         (_, "GET", "/models") => Op::Models,
+        (ProviderKind::OpenRouter, "GET", "/key") => Op::KeyInfo,
         (
             ProviderKind::OpenAi
             | ProviderKind::DeepSeek
@@ -574,6 +577,15 @@ fn yandex_success(call: &Call, story: &Continuation, seed: u64, filtered: bool) 
         out.push(line(&sofar, final_status, &usage));
     }
     stream_reply(out, "application/json")
+}
+
+/// OpenRouter's `GET /key` answer for a key it accepts.
+pub(crate) fn key_info() -> Reply {
+    Reply::json(
+        200,
+        &json!({"data": {"label": "sk-or-v1-sim…", "limit": null, "usage": 0,
+                         "is_free_tier": false, "rate_limit": {"requests": 20, "interval": "10s"}}}),
+    )
 }
 
 /// The model listing in the vendor's shape.
