@@ -614,7 +614,8 @@ fn check_yandex_folder(
     Ok(())
 }
 
-/// The key of the named `api_key` session of `kind`, and the session's id.
+/// The key of the named session of `kind` (`api_key`, else `oauth`) and its id; an expired
+/// session is refused.
 async fn session_key(
     app: &App,
     kind: ProviderKind,
