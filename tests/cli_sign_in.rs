@@ -265,3 +265,53 @@ async fn an_openrouter_key_is_proved_by_get_key_since_its_model_list_is_public()
     let good = bin.run(&args, "sk-or-good-0002\n").await;
     assert_eq!(good.status.code(), Some(0), "{}", text(&good.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_points_an_existing_openrouter_provider_at_the_session() {
+    let s = SignIn::new().await;
+    let bin = Binary::new(s.dir.path());
+    let endpoint = s.sim.endpoint(ProviderKind::OpenRouter);
+    let added = bin
+        .run(
+            &[
+                "provider",
+                "add",
+                "openrouter",
+                "--endpoint",
+                &endpoint,
+                "--model",
+                "anthropic/claude-sonnet-4.5",
+                "--key-stdin",
+            ],
+            "sk-or-pasted-key-0003\n",
+        )
+        .await;
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+    let own = Account::project(1, ProviderKind::OpenRouter);
+    assert!(stored_key(s.dir.path(), &own).await.is_some());
+
+    let (run, url) = s.start(&["--session", "signed"]).await;
+    browse(&url).await;
+    let (code, out, err) = run.finish().await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (providers, sessions) = rows(s.dir.path());
+    assert_eq!(providers.len(), 1, "no second provider");
+    assert_eq!(providers[0].session_id, Some(sessions[0].id));
+    assert_eq!(providers[0].model, "anthropic/claude-sonnet-4.5", "kept");
+    assert_eq!(
+        stored_key(s.dir.path(), &own).await,
+        None,
+        "its own key, which would win over the session, is gone"
+    );
+    let session = Account::session(ProviderKind::OpenRouter, AuthType::Oauth, "signed").unwrap();
+    assert_eq!(
+        accounts(s.dir.path()).await,
+        vec![session.as_str().to_string()]
+    );
+    // The key was tested with the provider's model and endpoint.
+    let last = s.sim.requests(Some(ProviderKind::OpenRouter));
+    assert!(
+        last.iter()
+            .all(|r| r.path.starts_with("/openrouter/api/v1/"))
+    );
+}
