@@ -1,10 +1,11 @@
--- The request log gains the model a request went to (statistics per model; never text), and
--- its provider_name check no longer lists the kinds: a kind added later (OpenRouter) logs its
--- requests without rebuilding this table again. SQLite cannot alter a CHECK, hence the copy.
+-- The request log gains the model a request went to (statistics per model; never text). Its
+-- provider_name keeps referring to provider_kinds (V10), so a kind added later is one row there.
+-- The column goes before the others for readers of the table, hence the copy (V10's rebuild
+-- procedure: store::migrate runs this with foreign keys off and the check below rolls back).
 CREATE TABLE request_log_v12 (
     id            INTEGER PRIMARY KEY,
     provider_id   INTEGER REFERENCES ai_providers (id) ON DELETE SET NULL,
-    provider_name TEXT NOT NULL CHECK (length(provider_name) BETWEEN 1 AND 32),
+    provider_name TEXT NOT NULL REFERENCES provider_kinds (name) ON DELETE RESTRICT,
     model         TEXT CHECK (model IS NULL OR length(model) BETWEEN 1 AND 200),
     action        TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 64),
     outcome       TEXT NOT NULL CHECK (length(outcome) BETWEEN 1 AND 32),
@@ -25,3 +26,7 @@ ALTER TABLE request_log_v12 RENAME TO request_log;
 
 CREATE INDEX request_log_created ON request_log (created_at);
 CREATE INDEX request_log_provider_created ON request_log (provider_id, created_at);
+
+CREATE TEMP TABLE v12_foreign_keys_hold (violations INTEGER NOT NULL CHECK (violations = 0));
+INSERT INTO v12_foreign_keys_hold SELECT count(*) FROM pragma_foreign_key_check;
+DROP TABLE v12_foreign_keys_hold;

@@ -82,7 +82,12 @@ struct Inner {
     /// routes to (for the records of the providers its factory builds).
     usage: UsageLog,
     route_ids: Mutex<HashMap<ProjectId, HashMap<providers::ProviderKind, i64>>>,
+    /// Per routed project and kind: the named session whose key the route uses, so its
+    /// `last_used_at` is touched when a request succeeds with that key.
+    session_keys: Mutex<HashMap<(ProjectId, providers::ProviderKind), SessionKey>>,
 }
+
+type SessionKey = (db::SessionId, credentials::ApiKey);
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +142,7 @@ impl App {
                 events,
                 usage,
                 route_ids: Mutex::new(HashMap::new()),
+                session_keys: Mutex::new(HashMap::new()),
             }),
         };
         // Only after a crash is there anything to repair; otherwise this is one SELECT and the
@@ -289,7 +295,9 @@ impl App {
                         .get(&project)
                         .and_then(|ids| ids.get(&config.kind))
                         .map(|id| db::ProviderId(*id));
-                    Ok(app.inner.usage.wrap(app.build_provider(config), id))
+                    let provider =
+                        app.touching_sessions(project, app.build_provider(config), config);
+                    Ok(app.inner.usage.wrap(provider, id))
                 };
             self.remember_ids(project, &entries);
             let router = Router::new(
@@ -354,7 +362,13 @@ impl App {
                     .store
                     .call(move |conn| db::sessions::get(conn, id))
                     .await?;
-                Account::session(session.kind, session.auth_type, session.name.as_str()).ok()
+                if session.is_expired(chrono::Utc::now()) {
+                    // An expired session's key is never sent (admin refuses it with a message).
+                    tracing::info!(session = id.0, "the provider's session has expired");
+                    None
+                } else {
+                    Account::session(session.kind, session.auth_type, session.name.as_str()).ok()
+                }
             }
             None => None,
         };
@@ -377,6 +391,28 @@ impl App {
         lock(&self.inner.route_ids).insert(project, ids);
     }
 
+    /// `provider` wrapped so that a request that succeeds with a named session's key touches the
+    /// session (issue 15), when `config` carries the key of the session its row uses.
+    fn touching_sessions(
+        &self,
+        project: ProjectId,
+        provider: Arc<dyn AiProvider>,
+        config: &ProviderConfig,
+    ) -> Arc<dyn AiProvider> {
+        let session = lock(&self.inner.session_keys)
+            .get(&(project, config.kind))
+            .filter(|(_, key)| config.api_key.as_ref() == Some(key))
+            .map(|(id, _)| *id);
+        match session {
+            Some(id) => Arc::new(crate::admin::sessions::TouchOnUse::new(
+                provider,
+                id,
+                self.inner.store.clone(),
+            )),
+            None => provider,
+        }
+    }
+
     async fn route_entries(&self, project: ProjectId) -> Result<Vec<RouteEntry>, AppError> {
         let source = self.providers_project(project).await?;
         let rows = self
@@ -395,6 +431,17 @@ impl App {
                     None
                 }
             };
+            {
+                let mut session_keys = lock(&self.inner.session_keys);
+                match (row.session_id, &key) {
+                    (Some(session), Some(key)) => {
+                        session_keys.insert((project, row.kind), (session, key.clone()));
+                    }
+                    _ => {
+                        session_keys.remove(&(project, row.kind));
+                    }
+                }
+            }
             let system_key = credentials::env::system_key(row.kind, self.inner.env.as_ref());
             entries.push(RouteEntry {
                 provider: ProviderRef {

@@ -15,6 +15,7 @@ pub mod documents;
 pub mod failpoint;
 pub mod lsp;
 pub mod messages;
+pub mod oauth;
 pub mod prompts;
 pub mod providers;
 pub mod routing;

@@ -152,7 +152,7 @@ struct ProviderArgs {
 enum ProviderCommand {
     /// Add a provider: the connection is tested first, and nothing is saved if it fails.
     Add {
-        /// openai, claude, gemini, deepseek, yandex, scaleway or custom
+        /// openai, claude, gemini, deepseek, yandex, scaleway, openrouter or custom
         provider: String,
         /// The model [default: the catalogue's default for the provider]
         #[arg(long)]
@@ -179,6 +179,18 @@ enum ProviderCommand {
         /// custom endpoint
         #[arg(long, conflicts_with_all = ["key_stdin", "session"])]
         no_key: bool,
+    },
+    /// Sign in with OpenRouter in a browser (OAuth PKCE): the key is saved as a named session
+    /// and the project's OpenRouter provider uses it. The code the browser shows may be pasted.
+    SignIn {
+        /// openrouter
+        provider: String,
+        /// Name of the session the key is saved as [default: openrouter-DATE-TIME]
+        #[arg(long, value_name = "NAME")]
+        session: Option<String>,
+        /// Only print the address to open (remote machines)
+        #[arg(long)]
+        no_browser: bool,
     },
     /// List the project's providers (key source and a masked hint, never the key).
     List {
@@ -444,6 +456,18 @@ fn provider_command(args: ProviderArgs) -> ExitCode {
                 options,
                 key_stdin,
                 no_key,
+            },
+        )),
+        ProviderCommand::SignIn {
+            provider,
+            session,
+            no_browser,
+        } => cli::run(cli::sign_in::sign_in(
+            place,
+            cli::sign_in::SignInOptions {
+                provider,
+                session,
+                no_browser,
             },
         )),
         ProviderCommand::List { json } => cli::run(provider::list(place, json)),

@@ -401,6 +401,13 @@ pub mod admin {
         format!("A session named {name} already exists for {provider}.")
     }
 
+    /// A named session past its `expiresAt`.
+    pub fn session_expired(name: &str, provider: &str) -> String {
+        format!(
+            "The {provider} session {name} has expired, so its key is no longer used. Add a new session (or sign in again) and point the provider at it."
+        )
+    }
+
     /// A provider needs a key and none was given or found.
     pub fn no_key(provider: &str, variable: Option<&str>) -> String {
         match variable {
@@ -586,4 +593,59 @@ pub fn key_help_link(display_name: &str) -> String {
         _ => display_name,
     };
     format!("Get your {name} API key")
+}
+
+/// "Sign in with OpenRouter" (`oauth`, `admin::oauth`, `storyteller.providers.signIn`,
+/// `storyteller-lsp provider sign-in`). Never the code, the verifier or the key.
+pub mod oauth {
+    pub const TIMED_OUT: &str = "Sign-in with OpenRouter timed out: the browser did not come back within 5 minutes. Try again, or paste the code shown in the browser.";
+    pub const CANCELLED: &str = "Sign-in with OpenRouter was cancelled.";
+    pub fn denied(error: &str) -> String {
+        if error.is_empty() {
+            "OpenRouter did not grant access, so nothing was saved.".to_string()
+        } else {
+            format!("OpenRouter did not grant access ({error}), so nothing was saved.")
+        }
+    }
+    pub fn listener(e: &std::io::Error) -> String {
+        format!(
+            "Could not listen on 127.0.0.1 for OpenRouter's answer ({e}). Paste the code instead."
+        )
+    }
+    pub fn exchange_refused(status: u16) -> String {
+        format!(
+            "OpenRouter refused the sign-in code (HTTP {status}): it is wrong, expired or already used. Sign in again."
+        )
+    }
+    pub const EXCHANGE_UNREACHABLE: &str =
+        "Could not reach OpenRouter to finish signing in. Check your connection and sign in again.";
+    pub const EXCHANGE_INVALID: &str =
+        "OpenRouter's answer held no key, so nothing was saved. Sign in again.";
+    pub const NO_PENDING: &str =
+        "No sign-in is waiting for a code. Start \"Sign in with OpenRouter\" first.";
+    pub const ALREADY_PENDING: &str =
+        "A sign-in with OpenRouter is already waiting for the browser. Finish or cancel it first.";
+    pub const OPEN_BROWSER: &str = "Sign in with OpenRouter in your browser.";
+    pub fn open_manually(url: &str) -> String {
+        format!(
+            "Open this address in a browser to sign in with OpenRouter:\n{url}\nWaiting for the browser… (or paste the code it shows and press Enter)"
+        )
+    }
+    pub fn signed_in(session: &str, provider: &str) -> String {
+        format!(
+            "Signed in with OpenRouter: the key is saved as session {session}, used by {provider}."
+        )
+    }
+    pub const PROGRESS_TITLE: &str = "Signing in with OpenRouter";
+    pub const PROGRESS_WAITING: &str = "Waiting for the browser…";
+    pub const PAGE_SIGNED_IN_TITLE: &str = "Signed in to StoryTeller";
+    pub const PAGE_SIGNED_IN: &str = "StoryTeller received your OpenRouter sign-in. You can close this tab and return to your editor.";
+    pub const PAGE_DENIED_TITLE: &str = "Sign-in not completed";
+    pub const PAGE_DENIED: &str =
+        "OpenRouter did not grant access. You can close this tab and try again from your editor.";
+    pub const PAGE_NOT_FOUND: &str = "Not found";
+    pub const PAGE_NO_CODE: &str = "No sign-in code in this address";
+    pub fn unsupported(provider: &str) -> String {
+        format!("Sign-in in a browser is available for openrouter only, not {provider}.")
+    }
 }

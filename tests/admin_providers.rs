@@ -567,7 +567,7 @@ async fn the_catalog_says_which_system_keys_are_set_by_name_only() {
     env.set("SCW_SECRET_KEY", "scw-system-secret-0025");
     let fx = Fixture::with_env(env).await;
     let catalog = admin::catalog(&fx.app);
-    assert_eq!(catalog.len(), 7);
+    assert_eq!(catalog.len(), 8);
     let json = serde_json::to_string(&catalog).unwrap();
     assert!(!json.contains("scw-system-secret-0025"));
     let scaleway = catalog

@@ -104,6 +104,9 @@ async fn a_full_disk_during_the_credentials_write_fails_clearly_and_changes_noth
                 auth_type: AuthType::ApiKey,
                 name: SessionName::new(format!("draft_{n:02}")).unwrap(),
                 key: key(&long_key(n)),
+                expires_at: None,
+                endpoint: admin::Endpoint::parse("endpoint", &fx.endpoint(ProviderKind::Claude))
+                    .ok(),
             },
         )
         .await

@@ -67,8 +67,15 @@ fn pick() -> impl Strategy<Value = Pick> {
 
 /// A value the field accepts (chosen by `n`), marked where the field is text.
 fn valid(field: &str, n: u8) -> Value {
-    const KINDS: [&str; 7] = [
-        "openai", "claude", "gemini", "deepseek", "yandex", "scaleway", "custom",
+    const KINDS: [&str; 8] = [
+        "openai",
+        "claude",
+        "gemini",
+        "deepseek",
+        "yandex",
+        "scaleway",
+        "openrouter",
+        "custom",
     ];
     match field {
         "provider" => json!(KINDS[n as usize % KINDS.len()]),

@@ -145,6 +145,7 @@ fn provider_name_is_checked_by_the_schema() {
         ("deepseek", true),
         ("yandex", true),
         ("scaleway", true),
+        ("openrouter", true),
         ("anthropic", false),
         ("OpenAI", false),
         ("", false),
@@ -526,6 +527,166 @@ fn v4_backfills_a_default_session_for_every_configured_provider() {
         positions,
         vec![(ProviderKind::OpenAi, 0), (ProviderKind::Claude, 1)]
     );
+}
+
+/// Every row of `table`, each column as text, in id order.
+fn dump(conn: &Connection, table: &str) -> Vec<Vec<Option<String>>> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+        .unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |row| {
+        (0..n)
+            .map(|i| {
+                let v: rusqlite::types::Value = row.get(i)?;
+                Ok(match v {
+                    rusqlite::types::Value::Null => None,
+                    rusqlite::types::Value::Integer(i) => Some(i.to_string()),
+                    rusqlite::types::Value::Real(f) => Some(f.to_string()),
+                    rusqlite::types::Value::Text(t) => Some(t),
+                    rusqlite::types::Value::Blob(_) => Some("<blob>".into()),
+                })
+            })
+            .collect()
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// The names of the schema's indexes and triggers on `table`.
+fn schema_objects(conn: &Connection, table: &str) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT type || ' ' || name FROM sqlite_master
+             WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND name NOT LIKE 'sqlite_%'
+             ORDER BY 1",
+        )
+        .unwrap();
+    stmt.query_map([table], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn v10_rebuilds_the_kind_lists_as_a_provider_kinds_table_and_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let tables = [
+        "ai_providers",
+        "saved_authentications",
+        "request_log",
+        "credential_journal",
+    ];
+    let before = {
+        let v9 = Store::open_with(
+            &path,
+            StoreOptions {
+                migrate_up_to: Some(9),
+                ..quick()
+            },
+        )
+        .unwrap();
+        assert_eq!(v9.schema_version().unwrap(), 9);
+        v9.blocking(|c| {
+            c.execute_batch(
+                "INSERT INTO projects (name, root_path) VALUES ('a', '/a'), ('b', '/b');
+                 INSERT INTO saved_authentications (provider_name, auth_type, name, last_used_at)
+                 VALUES ('openai', 'api_key', 'work', '2026-01-01T00:00:00.000Z'),
+                        ('scaleway', 'oauth', 'eu-laptop', NULL);
+                 INSERT INTO ai_providers (project_id, provider_name, display_name, model_name,
+                                           is_primary, session_id, position, options, api_endpoint)
+                 VALUES (2, 'openai', 'OpenAI', 'gpt-4o', 1, 1, 0, '{\"organization\":\"o\"}', NULL),
+                        (2, 'custom', 'Ollama', 'llama3.2', 0, NULL, 1, '{}', 'http://127.0.0.1:11434/v1'),
+                        (3, 'scaleway', 'Scaleway', 'mistral', 1, 2, 0, '{}', NULL);
+                 INSERT INTO request_log (provider_id, provider_name, action, outcome, latency_ms)
+                 VALUES (1, 'openai', 'inline', 'ok', 120), (NULL, 'claude', 'describe', 'timeout', 30000);
+                 INSERT INTO credential_journal (operation, account, provider_name, project_id, display_name)
+                 VALUES ('add_provider', 'project_2_openai', 'openai', 2, 'OpenAI');
+                 INSERT INTO credential_journal (operation, account, provider_name, auth_type, session_name, display_name)
+                 VALUES ('add_session', 'session_scaleway_oauth_eu-laptop', 'scaleway', 'oauth', 'eu-laptop', 'eu-laptop');",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        v9.blocking(|c| {
+            Ok(tables
+                .iter()
+                .map(|t| (dump(c, t), schema_objects(c, t)))
+                .collect::<Vec<_>>())
+        })
+        .unwrap()
+    };
+    let store = Store::open_with(&path, quick()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), latest_schema_version());
+    store
+        .blocking(|c| {
+            for (table, (rows, objects)) in tables.iter().zip(&before) {
+                let mut after = dump(c, table);
+                if *table == "saved_authentications" {
+                    // V11 appended expires_at (NULL for every existing session).
+                    for row in &mut after {
+                        assert_eq!(row.pop(), Some(None));
+                    }
+                }
+                assert_eq!(&after, rows, "{table} rows");
+                assert_eq!(
+                    &schema_objects(c, table),
+                    objects,
+                    "{table} indexes and triggers"
+                );
+            }
+            // The references survived the rebuild (no ON DELETE action ran).
+            let session: Option<i64> = c.query_row(
+                "SELECT session_id FROM ai_providers WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )?;
+            assert_eq!(session, Some(1));
+            let kinds: Vec<String> = c
+                .prepare("SELECT name FROM provider_kinds ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut ours: Vec<String> = ProviderKind::ALL
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect();
+            ours.sort();
+            assert_eq!(kinds, ours, "provider_kinds has one row per ProviderKind");
+            // Foreign keys are on again, and each kind column now references provider_kinds.
+            for (table, extra) in [
+                (
+                    "ai_providers",
+                    "project_id, display_name, model_name) VALUES (2, 'x', 'm'",
+                ),
+                (
+                    "saved_authentications",
+                    "auth_type, name) VALUES ('api_key', 'abc'",
+                ),
+                (
+                    "request_log",
+                    "action, outcome, latency_ms) VALUES ('a', 'ok', 1",
+                ),
+            ] {
+                let col_sql = |kind: &str| {
+                    format!(
+                        "INSERT INTO {table} (provider_name, {})",
+                        extra.replacen(") VALUES (", &format!(") VALUES ('{kind}', "), 1)
+                    )
+                };
+                let refused = c.execute(&col_sql("anthropic"), []);
+                assert!(refused.is_err(), "{table} took an unknown kind");
+                c.execute(&col_sql("openrouter"), [])
+                    .unwrap_or_else(|e| panic!("{table} refused openrouter: {e}"));
+            }
+            Ok(())
+        })
+        .unwrap();
+    // The store's own repositories accept the new kind.
+    let p = project(&store, "/c");
+    add(&store, p, ProviderKind::OpenRouter, true);
+    assert_eq!(primaries(&store, p), vec![ProviderKind::OpenRouter]);
 }
 
 #[test]

@@ -240,7 +240,17 @@ pub fn sessions_list(args: Args) -> Result<Option<ProviderKind>, AdminError> {
 
 /// `{provider, authType?, name, apiKey}`.
 pub fn sessions_add(args: Args) -> Result<SessionRequest, AdminError> {
-    let mut f = Fields::new(args, &["provider", "authType", "name", "apiKey"])?;
+    let mut f = Fields::new(
+        args,
+        &[
+            "provider",
+            "authType",
+            "name",
+            "apiKey",
+            "expiresAt",
+            "endpoint",
+        ],
+    )?;
     let kind = parse_kind("provider", &f.required_str("provider")?)?;
     let auth_type = match f.optional_str("authType")? {
         Some(t) => parse_auth_type("authType", &t)?,
@@ -248,11 +258,18 @@ pub fn sessions_add(args: Args) -> Result<SessionRequest, AdminError> {
     };
     let name = parse_session_name("name", &f.required_str("name")?)?;
     let key = parse_key("apiKey", &f.required_str("apiKey")?)?;
+    let expires_at = f
+        .optional_str("expiresAt")?
+        .map(|t| super::requests::parse_expiry("expiresAt", &t))
+        .transpose()?;
+    let endpoint = endpoint(&mut f)?;
     Ok(SessionRequest {
         kind,
         auth_type,
         name,
         key,
+        expires_at,
+        endpoint,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod decode;
 pub use crate::failpoint;
 pub mod fields;
 pub mod journal;
+pub mod oauth;
 pub mod providers;
 pub mod requests;
 pub mod sessions;
@@ -58,6 +59,12 @@ pub enum AdminError {
         kind: ProviderKind,
         name: SessionName,
     },
+    /// A named session past its `expiresAt`: its key is not used.
+    #[error("{}", messages::admin::session_expired(name.as_str(), kind.display_name()))]
+    SessionExpired {
+        kind: ProviderKind,
+        name: SessionName,
+    },
     /// No key was given and none is available.
     #[error("{}", messages::admin::no_key(provider, kind.entry().key_env))]
     NoKey {
@@ -81,6 +88,9 @@ pub enum AdminError {
     Busy,
     #[error(transparent)]
     App(AppError),
+    /// "Sign in with OpenRouter" did not produce a key; nothing was stored.
+    #[error(transparent)]
+    SignIn(#[from] crate::oauth::OAuthError),
 }
 
 impl From<StoreError> for AdminError {
@@ -108,6 +118,7 @@ impl AdminError {
             AdminError::NotFound { .. } => "notFound",
             AdminError::DuplicateProvider { .. } => "duplicateProvider",
             AdminError::DuplicateSession { .. } => "duplicateSession",
+            AdminError::SessionExpired { .. } => "sessionExpired",
             AdminError::NoKey { .. } => ErrorKind::InvalidKey.as_str(),
             AdminError::Connection { error, .. } => error.kind().as_str(),
             AdminError::Credentials(e) => match e {
@@ -127,6 +138,7 @@ impl AdminError {
             AdminError::Store(_) => "storeError",
             AdminError::Busy => "busy",
             AdminError::App(_) => "internal",
+            AdminError::SignIn(e) => e.kind(),
         }
     }
 

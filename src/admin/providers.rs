@@ -771,16 +771,23 @@ fn first_model(listed: &[ModelInfo], display_name: &str) -> Result<String, Admin
         })
 }
 
-/// The key of the named `api_key` session of `kind`, and the session's id.
+/// The key of the named session of `kind` (`api_key`, else `oauth`) and its id; an expired
+/// session is refused.
 async fn session_key(
     app: &App,
     kind: ProviderKind,
     name: &crate::store::SessionName,
 ) -> Result<(ApiKey, crate::store::SessionId), AdminError> {
     let lookup_name = name.clone();
+    // An `api_key` session of that name, else an `oauth` one (Sign in with OpenRouter).
     let session = app
         .store()
-        .call(move |c| session_rows::lookup(c, kind, AuthType::ApiKey, &lookup_name))
+        .call(
+            move |c| match session_rows::lookup(c, kind, AuthType::ApiKey, &lookup_name)? {
+                Some(row) => Ok(Some(row)),
+                None => session_rows::lookup(c, kind, AuthType::Oauth, &lookup_name),
+            },
+        )
         .await?
         .ok_or_else(|| {
             AdminError::not_found(
@@ -788,7 +795,13 @@ async fn session_key(
                 format!("no api_key session named {name} for {kind}"),
             )
         })?;
-    let account = Account::session(kind, AuthType::ApiKey, name.as_str())
+    if session.is_expired(chrono::Utc::now()) {
+        return Err(AdminError::SessionExpired {
+            kind,
+            name: name.clone(),
+        });
+    }
+    let account = Account::session(kind, session.auth_type, name.as_str())
         .map_err(|e| invalid("session", e.to_string()))?;
     let (credentials, _) = app.credentials().await?;
     match credentials.retrieve(&account).await {
@@ -825,7 +838,18 @@ async fn configured(
     };
     let key = match &overrides.key {
         Some(key) => Some(key.clone()),
-        None => app.resolve_key(row).await?.map(|r| r.key),
+        None => {
+            if let Some(id) = row.session_id {
+                let session = app.store().call(move |c| session_rows::get(c, id)).await?;
+                if session.is_expired(chrono::Utc::now()) {
+                    return Err(AdminError::SessionExpired {
+                        kind: session.kind,
+                        name: session.name,
+                    });
+                }
+            }
+            app.resolve_key(row).await?.map(|r| r.key)
+        }
     };
     Ok(ProviderConfig {
         kind: row.kind,
@@ -851,7 +875,7 @@ fn require_key(config: &ProviderConfig, display_name: &str) -> Result<(), AdminE
 
 /// The connection test: a model listing (no tokens spent), bounded by the provider's listing
 /// timeout; dropping the future aborts it.
-async fn connect(
+pub(crate) async fn connect(
     app: &App,
     config: &ProviderConfig,
     display_name: &str,

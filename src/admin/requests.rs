@@ -435,6 +435,27 @@ pub struct SessionRequest {
     pub auth_type: AuthType,
     pub name: SessionName,
     pub key: ApiKey,
+    /// When the session stops being used; `None`: never. Must lie in the future.
+    pub expires_at: Option<crate::store::Timestamp>,
+    /// Where the key is tested before it is stored; `None`: the endpoint of a provider of this
+    /// kind that is already configured, else the catalogue's.
+    pub endpoint: Option<Endpoint>,
+}
+
+/// An RFC 3339 time (e.g. `2027-01-31T00:00:00Z`) that lies in the future.
+pub fn parse_expiry(field: &str, text: &str) -> Result<crate::store::Timestamp, AdminError> {
+    let at = chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|_| {
+            invalid(
+                field,
+                "expected an RFC 3339 time such as 2027-01-31T00:00:00Z",
+            )
+        })?
+        .with_timezone(&chrono::Utc);
+    if at <= chrono::Utc::now() {
+        return Err(invalid(field, "lies in the past"));
+    }
+    Ok(at)
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Named auth sessions (DESIGN.md §6): list, add (key stored under
 //! `session_{provider}_{auth_type}_{name}`), remove (key deleted; providers using it detach).
 //!
-//! Sessions are global, not per project. A session's key is not tested when it is added: a
-//! session has no endpoint or model of its own; it is tested with the provider that uses it
-//! (`providers.add` with `session`).
+//! Sessions are global, not per project. A session's key is tested before it is stored, like a
+//! provider's: at the `endpoint` given, else with a configured provider of its kind, else at the
+//! catalogue's endpoint. A session may expire (`expiresAt`): an expired session's key is no longer
+//! used and it is listed with `expired: true`. A request that succeeds with a session's key
+//! touches its `lastUsedAt` ([`TouchOnUse`]).
 //!
 //! The sessions that the V4 migration backfilled (`default_{provider}_api_key`) have no key:
 //! nothing copies one there. Key resolution tries the project key first and falls through a
@@ -15,7 +17,7 @@ use serde::Serialize;
 use super::AdminError;
 use super::failpoint;
 use super::journal::{self, ChangeLock, Intent, Operation, Owner};
-use super::providers::{store_error, undo_key};
+use super::providers::{connect, store_error, undo_key};
 use super::requests::SessionRequest;
 use crate::app::App;
 use crate::credentials::Account;
@@ -35,6 +37,10 @@ pub struct SessionSummary {
     pub name: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// When its key stops being used; `null`: never.
+    pub expires_at: Option<String>,
+    /// Past `expiresAt`: its key is no longer used.
+    pub expired: bool,
     /// `••••` + the last 4 characters of its key; `null` when no key is stored.
     pub key_hint: Option<String>,
     /// The providers (any project) that use it.
@@ -74,6 +80,8 @@ pub async fn list_sessions(
             name: session.name.as_str().to_string(),
             created_at: session.created_at.to_rfc3339(),
             last_used_at: session.last_used_at.map(|t| t.to_rfc3339()),
+            expires_at: session.expires_at.map(|t| t.to_rfc3339()),
+            expired: session.is_expired(chrono::Utc::now()),
             key_hint: hint,
             used_by: users
                 .iter()
@@ -100,14 +108,86 @@ fn session_users(
     Ok(out)
 }
 
-/// Adds a named session with its key (key first, then the row).
+/// Adds a named session with its key: the key is tested first (like a provider's: nothing is
+/// stored when the test fails), then stored, then the row is committed.
 pub async fn add_session(app: &App, request: SessionRequest) -> Result<SessionRow, AdminError> {
     let SessionRequest {
         kind,
         auth_type,
         name,
         key,
+        expires_at,
+        endpoint,
     } = request;
+    let lookup = name.clone();
+    if app
+        .store()
+        .call(move |c| rows::lookup(c, kind, auth_type, &lookup))
+        .await?
+        .is_some()
+    {
+        return Err(AdminError::DuplicateSession { kind, name });
+    }
+    let config = test_config(app, kind, endpoint, &key).await?;
+    connect(app, &config, kind.display_name()).await?;
+    store_session(app, kind, auth_type, name, key, expires_at).await
+}
+
+/// What a new session's key is tested with: the given endpoint, else that of a provider of this
+/// kind already configured (the first, by project), else the catalogue's.
+async fn test_config(
+    app: &App,
+    kind: ProviderKind,
+    endpoint: Option<super::requests::Endpoint>,
+    key: &crate::credentials::ApiKey,
+) -> Result<crate::providers::ProviderConfig, AdminError> {
+    let existing = app
+        .store()
+        .call(move |conn| {
+            for project in projects::list(conn)? {
+                if let Some(row) = provider_rows::list(conn, project.id)?
+                    .into_iter()
+                    .find(|r| r.kind == kind)
+                {
+                    return Ok(Some(row));
+                }
+            }
+            Ok(None)
+        })
+        .await?;
+    let (row_endpoint, model, options) = match existing {
+        Some(row) => (row.endpoint(), row.model.clone(), row.options.clone()),
+        None => (
+            kind.entry().default_endpoint.to_string(),
+            kind.default_model().to_string(),
+            Default::default(),
+        ),
+    };
+    let endpoint = endpoint.map_or(row_endpoint, |e| e.as_str().to_string());
+    if endpoint.is_empty() {
+        return Err(super::requests::invalid(
+            "endpoint",
+            "is required to test a custom session's key (no custom provider is configured)",
+        ));
+    }
+    Ok(crate::providers::ProviderConfig {
+        kind,
+        endpoint,
+        model,
+        api_key: Some(key.clone()),
+        options,
+    })
+}
+
+/// Stores a session's key and then its row, under the change lock and the intent journal.
+pub(crate) async fn store_session(
+    app: &App,
+    kind: ProviderKind,
+    auth_type: AuthType,
+    name: crate::store::SessionName,
+    key: crate::credentials::ApiKey,
+    expires_at: Option<crate::store::Timestamp>,
+) -> Result<SessionRow, AdminError> {
     let refuse_duplicate = || {
         let name = name.clone();
         async move {
@@ -151,7 +231,10 @@ pub async fn add_session(app: &App, request: SessionRequest) -> Result<SessionRo
         .store()
         .call(move |conn| {
             let tx = conn.transaction()?;
-            let row = rows::add(&tx, kind, auth_type, &name)?;
+            let mut row = rows::add(&tx, kind, auth_type, &name)?;
+            if expires_at.is_some() {
+                row = rows::set_expiry(&tx, row.id, expires_at)?;
+            }
             journal::clear(&tx, journal)?;
             tx.commit()?;
             Ok(row)
@@ -249,5 +332,96 @@ fn unknown_session(e: StoreError) -> AdminError {
             AdminError::not_found("id", format!("no session with id {id}"))
         }
         other => store_error(other),
+    }
+}
+
+/// A provider whose key is a named session's: a request that succeeds records the use
+/// (`sessions::touch`) on a task of its own, at most once a minute, so the request never waits
+/// on SQLite and a stream is counted once, not per token.
+#[derive(Debug)]
+pub struct TouchOnUse {
+    inner: std::sync::Arc<dyn crate::providers::AiProvider>,
+    session: SessionId,
+    store: crate::store::Store,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// The shortest interval between two touches of one session by one provider.
+const TOUCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl TouchOnUse {
+    pub fn new(
+        inner: std::sync::Arc<dyn crate::providers::AiProvider>,
+        session: SessionId,
+        store: crate::store::Store,
+    ) -> TouchOnUse {
+        TouchOnUse {
+            inner,
+            session,
+            store,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn used(&self) {
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < TOUCH_INTERVAL) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let store = self.store.clone();
+        let id = self.session;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = store.call(move |c| rows::touch(c, id)).await {
+                    tracing::debug!(session = id.0, "session use not recorded: {e}");
+                }
+            });
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::providers::AiProvider for TouchOnUse {
+    fn kind(&self) -> ProviderKind {
+        self.inner.kind()
+    }
+    fn capabilities(&self) -> crate::providers::Capabilities {
+        self.inner.capabilities()
+    }
+    fn model_info(&self) -> crate::providers::ModelInfo {
+        self.inner.model_info()
+    }
+    async fn generate(
+        &self,
+        request: &crate::providers::CompletionRequest,
+    ) -> Result<crate::providers::Completion, crate::providers::ProviderError> {
+        let result = self.inner.generate(request).await;
+        if result.is_ok() {
+            self.used();
+        }
+        result
+    }
+    async fn stream(
+        &self,
+        request: &crate::providers::CompletionRequest,
+    ) -> Result<crate::providers::StreamResponse, crate::providers::ProviderError> {
+        let result = self.inner.stream(request).await;
+        if result.is_ok() {
+            self.used();
+        }
+        result
+    }
+    async fn list_models(
+        &self,
+    ) -> Result<Vec<crate::providers::ModelInfo>, crate::providers::ProviderError> {
+        self.inner.list_models().await
+    }
+    async fn test_connection(
+        &self,
+    ) -> Result<crate::providers::ConnectionReport, crate::providers::ProviderError> {
+        self.inner.test_connection().await
     }
 }

@@ -115,6 +115,7 @@ mod tests {
             (ProviderKind::DeepSeek, "DEEPSEEK_API_KEY"),
             (ProviderKind::Yandex, "YANDEX_API_KEY"),
             (ProviderKind::Scaleway, "SCW_SECRET_KEY"),
+            (ProviderKind::OpenRouter, "OPENROUTER_API_KEY"),
         ];
         for (kind, var) in cases {
             let value = format!("key-for-{var}-0123");
@@ -158,7 +159,7 @@ mod tests {
             .map(|name| (name, "some-value-123456"))
             .collect();
         assert!(system_key(ProviderKind::Custom, &env).is_none());
-        assert_eq!(present_system_keys(&env).len(), 6);
+        assert_eq!(present_system_keys(&env).len(), 7);
     }
 
     #[test]

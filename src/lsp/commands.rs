@@ -47,6 +47,8 @@ commands! {
     SessionsList => "storyteller.sessions.list",
     SessionsAdd => "storyteller.sessions.add",
     SessionsRemove => "storyteller.sessions.remove",
+    ProvidersSignIn => "storyteller.providers.signIn",
+    ProvidersSignInCode => "storyteller.providers.signInCode",
     Status => "storyteller.status",
     Generate => "storyteller.generate",
     PromptsList => "storyteller.prompts.list",
@@ -153,6 +155,9 @@ impl CommandRunner for StorytellerCommands {
             Status | Generate | PromptsList | PromptsSetActive | Feedback | NotesList => {
                 super::assist_commands::run(cx, command, arguments).await
             }
+            ProvidersSignIn | ProvidersSignInCode => {
+                super::sign_in::run(cx, command, arguments).await
+            }
         }
     }
 }
@@ -225,7 +230,7 @@ mod tests {
         let names: std::collections::HashSet<_> =
             StorytellerCommand::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), StorytellerCommand::ALL.len());
-        assert_eq!(StorytellerCommand::ALL.len(), 17);
+        assert_eq!(StorytellerCommand::ALL.len(), 19);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod positions;
 mod provider_commands;
 pub mod server;
 pub mod settings;
+mod sign_in;
 mod stdio;
 mod story_notes;
 pub mod text_sync;

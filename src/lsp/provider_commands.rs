@@ -121,9 +121,8 @@ pub(crate) async fn run(
             let detached: Vec<i64> = removed.detached.iter().map(|p| p.0).collect();
             Ok(json!({ "removed": true, "detached": detached }))
         }
-        Status | Generate | PromptsList | PromptsSetActive | Feedback | NotesList => {
-            Err(CommandError::NotAvailable(command))
-        }
+        Status | Generate | PromptsList | PromptsSetActive | Feedback | NotesList
+        | ProvidersSignIn | ProvidersSignInCode => Err(CommandError::NotAvailable(command)),
     }
 }
 

@@ -104,6 +104,8 @@ pub struct ClientFeatures {
     /// "Continue scene with…" (asks the author what should happen, then runs
     /// `storyteller.generate` with the `instruction`); see `lsp::actions`.
     pub ask_instruction: bool,
+    /// `window/showDocument` (LSP 3.16): "Sign in with OpenRouter" opens the browser through it.
+    pub show_document: bool,
     pub name: Option<String>,
 }
 
@@ -119,6 +121,9 @@ impl ClientFeatures {
                 .and_then(|m| m.message_action_item.as_ref())
                 .is_some(),
             work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
+            show_document: window
+                .and_then(|w| w.show_document.as_ref())
+                .is_some_and(|d| d.support),
             apply_edit: workspace.and_then(|w| w.apply_edit).unwrap_or(false),
             code_action_disabled: caps
                 .text_document

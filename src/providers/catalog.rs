@@ -20,6 +20,8 @@ pub enum ProviderKind {
     DeepSeek,
     Yandex,
     Scaleway,
+    #[serde(rename = "openrouter")]
+    OpenRouter,
     Custom,
 }
 
@@ -83,18 +85,19 @@ pub struct CatalogEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown provider kind `{0}` (expected one of openai, claude, gemini, deepseek, yandex, scaleway, custom)"
+    "unknown provider kind `{0}` (expected one of openai, claude, gemini, deepseek, yandex, scaleway, openrouter, custom)"
 )]
 pub struct UnknownKind(pub String);
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 7] = [
+    pub const ALL: [ProviderKind; 8] = [
         ProviderKind::OpenAi,
         ProviderKind::Claude,
         ProviderKind::Gemini,
         ProviderKind::DeepSeek,
         ProviderKind::Yandex,
         ProviderKind::Scaleway,
+        ProviderKind::OpenRouter,
         ProviderKind::Custom,
     ];
 
@@ -106,6 +109,7 @@ impl ProviderKind {
             ProviderKind::DeepSeek => "deepseek",
             ProviderKind::Yandex => "yandex",
             ProviderKind::Scaleway => "scaleway",
+            ProviderKind::OpenRouter => "openrouter",
             ProviderKind::Custom => "custom",
         }
     }
@@ -179,6 +183,20 @@ impl ProviderKind {
                 key_help_url: "https://console.scaleway.com/iam/api-keys",
                 default_per_minute: 10,
                 capabilities: caps(true, 128_000, true),
+            },
+            ProviderKind::OpenRouter => CatalogEntry {
+                kind: self,
+                display_name: "OpenRouter",
+                default_model: "openai/gpt-4o-mini",
+                default_endpoint: "https://openrouter.ai/api/v1",
+                key_env: Some("OPENROUTER_API_KEY"),
+                key_help_url: "https://openrouter.ai/keys",
+                default_per_minute: 20,
+                capabilities: Capabilities {
+                    // A key comes from a pasted API key or from "Sign in with OpenRouter" (PKCE).
+                    auth_types: vec![AuthType::ApiKey, AuthType::Oauth],
+                    ..caps(false, 128_000, true)
+                },
             },
             ProviderKind::Custom => CatalogEntry {
                 kind: self,

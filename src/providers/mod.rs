@@ -264,6 +264,7 @@ pub fn build(config: &ProviderConfig, http: &http::HttpClient) -> std::sync::Arc
         ProviderKind::OpenAi
         | ProviderKind::DeepSeek
         | ProviderKind::Scaleway
+        | ProviderKind::OpenRouter
         | ProviderKind::Custom => Arc::new(openai::OpenAiCompatible::new(config, http)),
         ProviderKind::Claude => Arc::new(anthropic::Anthropic::new(config, http)),
         ProviderKind::Gemini => Arc::new(gemini::Gemini::new(config, http)),

@@ -1,5 +1,5 @@
 //! The OpenAI chat-completions wire format, one implementation with presets for OpenAI, DeepSeek,
-//! Scaleway (EU) and Custom OpenAI-compatible servers (Ollama, llama.cpp, vLLM, LM Studio…).
+//! Scaleway (EU), OpenRouter and Custom OpenAI-compatible servers (Ollama, llama.cpp, vLLM, LM Studio…).
 //!
 //! Presets differ only in facts (which token field, whether usage can be requested in a stream,
 //! how many stop sequences, whether a key is required); the requests, the SSE decoding and the
@@ -34,6 +34,9 @@ struct Preset {
     key_required: bool,
     /// `OpenAI-Organization` / `OpenAI-Project` headers.
     org_headers: bool,
+    /// A path that proves the key when the model listing does not (OpenRouter lists its models
+    /// without a key; its `GET /key` needs one).
+    key_check: Option<&'static str>,
 }
 
 fn preset(kind: ProviderKind) -> Preset {
@@ -44,6 +47,7 @@ fn preset(kind: ProviderKind) -> Preset {
             max_stop: 4,
             key_required: true,
             org_headers: true,
+            key_check: None,
         },
         ProviderKind::DeepSeek | ProviderKind::Scaleway => Preset {
             completion_tokens_field: false,
@@ -51,13 +55,27 @@ fn preset(kind: ProviderKind) -> Preset {
             max_stop: 4,
             key_required: true,
             org_headers: false,
+            key_check: None,
         },
-        _ => Preset {
+        // OpenRouter documents `max_tokens` and forwards `stream_options.include_usage`.
+        ProviderKind::OpenRouter => Preset {
+            completion_tokens_field: false,
+            stream_usage: true,
+            max_stop: 4,
+            key_required: true,
+            org_headers: false,
+            key_check: Some("/key"),
+        },
+        ProviderKind::Custom
+        | ProviderKind::Claude
+        | ProviderKind::Gemini
+        | ProviderKind::Yandex => Preset {
             completion_tokens_field: false,
             stream_usage: false,
             max_stop: 4,
             key_required: false,
             org_headers: false,
+            key_check: None,
         },
     }
 }
@@ -374,6 +392,13 @@ impl AiProvider for OpenAiCompatible {
                 self.one_token_chat().await?
             }
             Err(e) => return Err(e),
+        }
+        if let Some(path) = self.preset.key_check {
+            let attempt = Attempt::bounded(LISTING_TIMEOUT);
+            let builder = self.authorized(self.ep.http.reqwest().get(self.ep.url(path)));
+            let response =
+                http::send(builder, &attempt, self.ep.ctx(Operation::ListModels)).await?;
+            let _: Value = http::read_json(response, &attempt).await?;
         }
         Ok(ConnectionReport {
             model: self.ep.model.clone(),

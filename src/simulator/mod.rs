@@ -1,15 +1,17 @@
 //! A loopback HTTP server that speaks every provider's wire format and injects faults, for tests,
 //! end-to-end tests in other processes, and `storyteller-lsp demo`.
 //!
-//! It owns: serving the seven providers under their own path prefixes, deterministic story prose
+//! It owns: serving the eight providers under their own path prefixes, deterministic story prose
 //! ([`prose`]), per-provider fault injection and latency, and a record of every request. It must
 //! never listen beyond the loopback address it is given, never keep a key unmasked (recorded
 //! headers hold only `••••` + the last 4 characters), and never call out to the network.
 //!
 //! # Endpoints
 //! [`SimulatorHandle::endpoint`] gives the base URL for a [`ProviderKind`]:
-//! `/openai/v1`, `/deepseek`, `/scaleway/v1`, `/custom/v1`, `/claude/v1`, `/gemini/v1beta`,
-//! `/yandex/foundationModels/v1` (and the Yandex listing at `/yandex/v1/models`).
+//! `/openai/v1`, `/deepseek`, `/scaleway/v1`, `/openrouter/api/v1`, `/custom/v1`, `/claude/v1`,
+//! `/gemini/v1beta`, `/yandex/foundationModels/v1` (and the Yandex listing at `/yandex/v1/models`).
+//! OpenRouter's sign-in stand-in ([`oauth`]): the authorization page at `/openrouter/auth` and
+//! the code exchange at `/openrouter/api/v1/auth/keys`.
 //!
 //! Keys: any non-empty key works, unless it contains `invalid` (→ that vendor's invalid-key
 //! error) or `revoked` (→ its revoked-key error). Custom needs no key. Models whose name contains
@@ -51,6 +53,7 @@
 //!   `DELETE /_sim/replies` (all) or `DELETE /_sim/replies?provider=openai` drops what is queued.
 //!   For tests of what the server does with real chat models' habits (preambles, sign-offs).
 
+pub mod oauth;
 pub mod prose;
 mod server;
 mod vendors;
@@ -233,6 +236,8 @@ pub(crate) struct SimState {
     pub(crate) connections: std::sync::atomic::AtomicU64,
     changed: Notify,
     base_url: Mutex<String>,
+    /// OpenRouter's sign-in stand-in (`oauth.rs`).
+    pub(crate) oauth: oauth::OAuthState,
 }
 
 impl SimState {
@@ -380,6 +385,7 @@ pub fn path_prefix(kind: ProviderKind) -> &'static str {
         ProviderKind::OpenAi => "/openai/v1",
         ProviderKind::DeepSeek => "/deepseek",
         ProviderKind::Scaleway => "/scaleway/v1",
+        ProviderKind::OpenRouter => "/openrouter/api/v1",
         ProviderKind::Custom => "/custom/v1",
         ProviderKind::Claude => "/claude/v1",
         ProviderKind::Gemini => "/gemini/v1beta",

@@ -91,6 +91,13 @@ async fn handle(
     if let Some(control) = path.strip_prefix("/_sim/") {
         return control_api(&state, &parts.method, control, query.as_deref(), &body);
     }
+    match (parts.method.as_str(), path.as_str()) {
+        ("GET", super::oauth::AUTH_PATH) => {
+            return oauth_response(state.oauth.authorize(query.as_deref()));
+        }
+        ("POST", super::oauth::KEYS_PATH) => return oauth_response(state.oauth.exchange(&body)),
+        _ => {}
+    }
     let Some((kind, rest)) = route(&path) else {
         return json_response(
             404,
@@ -109,6 +116,14 @@ async fn handle(
         &body,
     )
     .await
+}
+
+fn oauth_response(reply: super::oauth::OAuthReply) -> Response<Body> {
+    let mut response = json_response(reply.status, &reply.body);
+    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// The provider a path belongs to, and the path below its base URL.
@@ -224,14 +239,16 @@ async fn provider_request(
     }
 
     let op = vendors::operation(kind, method.as_str(), rest);
-    let listing = op == Op::Models;
+    let listing = matches!(op, Op::Models | Op::KeyInfo);
     let key = vendors::credential(kind, headers, query.as_deref());
     let mut fault = state.take_fault(kind, listing);
     if let Some(f) = &fault {
         state.update(id, |r| r.fault = Some(f.name()));
     }
-    // Planted keys act like faults, so a test needs no setup to see a bad key.
-    if fault.is_none() {
+    // Planted keys act like faults, so a test needs no setup to see a bad key. OpenRouter lists
+    // its models for anyone, key or not.
+    let public = kind == ProviderKind::OpenRouter && op == Op::Models;
+    if fault.is_none() && !public {
         fault = match key.as_deref() {
             None if kind != ProviderKind::Custom => Some(Fault::InvalidKey),
             Some(k) if k.contains("revoked") => Some(Fault::KeyRevoked),
@@ -334,6 +351,7 @@ fn answer(
             }
             Ok((with_headers(vendors::models(kind, folder)), false))
         }
+        Op::KeyInfo => Ok((with_headers(vendors::key_info()), false)),
         Op::Generate { .. } => {
             if kind == ProviderKind::Claude && headers.get("anthropic-version").is_none() {
                 return Err(vendors::error_reply(

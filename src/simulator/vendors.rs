@@ -19,6 +19,8 @@ pub(crate) enum Op {
         path_stream: bool,
     },
     Models,
+    /// OpenRouter's `GET /key`: what the key is (label, limit, usage).
+    KeyInfo,
     Unknown,
 }
 
@@ -69,10 +71,12 @@ pub(crate) fn operation(kind: ProviderKind, method: &str, rest: &str) -> Op {
     };
     match (kind, method, rest) {
         (_, "GET", "/models") => Op::Models,
+        (ProviderKind::OpenRouter, "GET", "/key") => Op::KeyInfo,
         (
             ProviderKind::OpenAi
             | ProviderKind::DeepSeek
             | ProviderKind::Scaleway
+            | ProviderKind::OpenRouter
             | ProviderKind::Custom,
             "POST",
             "/chat/completions",
@@ -575,6 +579,15 @@ fn yandex_success(call: &Call, story: &Continuation, seed: u64, filtered: bool) 
     stream_reply(out, "application/json")
 }
 
+/// OpenRouter's `GET /key` answer for a key it accepts.
+pub(crate) fn key_info() -> Reply {
+    Reply::json(
+        200,
+        &json!({"data": {"label": "sk-or-v1-sim…", "limit": null, "usage": 0,
+                         "is_free_tier": false, "rate_limit": {"requests": 20, "interval": "10s"}}}),
+    )
+}
+
 /// The model listing in the vendor's shape.
 pub(crate) fn models(kind: ProviderKind, folder: Option<&str>) -> Reply {
     let ids: &[&str] = match kind {
@@ -583,6 +596,11 @@ pub(crate) fn models(kind: ProviderKind, folder: Option<&str>) -> Reply {
         ProviderKind::Scaleway => &[
             "mistral-small-3.2-24b-instruct-2506",
             "llama-3.3-70b-instruct",
+        ],
+        ProviderKind::OpenRouter => &[
+            "openai/gpt-4o-mini",
+            "anthropic/claude-sonnet-4.5",
+            "mistralai/mistral-small-3.2-24b-instruct",
         ],
         ProviderKind::Custom => &["llama3.2", "qwen2.5:7b"],
         ProviderKind::Claude => &["claude-sonnet-4-5", "claude-haiku-4-5"],
@@ -838,7 +856,7 @@ pub(crate) fn fault_reply(
     request_no: u32,
 ) -> Option<Reply> {
     use ProviderKind::*;
-    let openai_like = matches!(kind, OpenAi | DeepSeek | Custom | Scaleway);
+    let openai_like = matches!(kind, OpenAi | DeepSeek | Custom | Scaleway | OpenRouter);
     let spec = match fault {
         Fault::InvalidKey | Fault::KeyRevoked => {
             let revoked = matches!(fault, Fault::KeyRevoked);
@@ -960,8 +978,13 @@ pub(crate) fn fault_reply(
                 "You exceeded your current quota, please check your plan and billing details.",
             )
             .code("insufficient_quota"),
+            // OpenRouter: out of credits is a 402 in its {"error": {"code", "message"}} shape.
+            OpenRouter => Spec::new(
+                402,
+                "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
+            ),
             // Scaleway and Yandex have no separate quota error: their 429 is a rate limit.
-            _ => rate_limit_spec(kind, 1.0),
+            Scaleway | Yandex => rate_limit_spec(kind, 1.0),
         },
         Fault::PaymentRequired => match kind {
             Claude => Spec::new(402, "Your account has a billing issue."),

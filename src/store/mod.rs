@@ -434,7 +434,12 @@ fn migrate(conn: &mut Connection, up_to: Option<u32>) -> StoreResult<()> {
         runner = runner.set_target(refinery::Target::Version(version));
     }
     let watched = watch_migration(conn);
+    // Table rebuilds (V10) drop and recreate parent tables: with foreign keys on, the DROP would
+    // run the children's ON DELETE actions. SQLite ignores this pragma inside a transaction, so it
+    // is set around the runner's; a rebuilding migration checks its keys before it commits.
+    conn.pragma_update(None, "foreign_keys", false)?;
     let result = runner.run(conn).map_err(migration_error);
+    conn.pragma_update(None, "foreign_keys", true)?;
     if watched {
         let _ = conn.trace_v2(
             rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,

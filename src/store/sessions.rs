@@ -83,11 +83,28 @@ pub struct SessionRow {
     pub name: SessionName,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    /// When its key stops being used (V11); `None`: never.
+    pub expires_at: Option<Timestamp>,
 }
 
-const COLUMNS: &str = "id, provider_name, auth_type, name, created_at, last_used_at";
+impl SessionRow {
+    /// Whether the session has expired at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+}
 
-type RawSession = (i64, String, String, String, String, Option<String>);
+const COLUMNS: &str = "id, provider_name, auth_type, name, created_at, last_used_at, expires_at";
+
+type RawSession = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<RawSession> {
     Ok((
@@ -97,11 +114,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<RawSession> {
         row.get(3)?,
         row.get(4)?,
         row.get(5)?,
+        row.get(6)?,
     ))
 }
 
 fn into_session(raw: RawSession) -> StoreResult<SessionRow> {
-    let (id, kind, auth_type, name, created_at, last_used_at) = raw;
+    let (id, kind, auth_type, name, created_at, last_used_at, expires_at) = raw;
     let invalid = |column, detail: String| StoreError::InvalidData {
         table: "saved_authentications",
         column,
@@ -119,6 +137,9 @@ fn into_session(raw: RawSession) -> StoreResult<SessionRow> {
         created_at: parse_timestamp("saved_authentications", "created_at", &created_at)?,
         last_used_at: last_used_at
             .map(|t| parse_timestamp("saved_authentications", "last_used_at", &t))
+            .transpose()?,
+        expires_at: expires_at
+            .map(|t| parse_timestamp("saved_authentications", "expires_at", &t))
             .transpose()?,
     })
 }
@@ -200,6 +221,23 @@ pub fn remove(conn: &Connection, id: SessionId) -> StoreResult<SessionRow> {
     let row = get(conn, id)?;
     conn.execute("DELETE FROM saved_authentications WHERE id = ?1", [id.0])?;
     Ok(row)
+}
+
+/// Sets (or clears) when a session expires.
+pub fn set_expiry(
+    conn: &Connection,
+    id: SessionId,
+    expires_at: Option<Timestamp>,
+) -> StoreResult<SessionRow> {
+    let text = expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let changed = conn.execute(
+        "UPDATE saved_authentications SET expires_at = ?2 WHERE id = ?1",
+        params![id.0, text],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownSession(id));
+    }
+    get(conn, id)
 }
 
 /// Records that a session's key was just used.

@@ -43,6 +43,7 @@ KEY_VARIABLES = (
     "YANDEX_API_KEY",
     "YANDEX_FOLDER_ID",
     "SCW_SECRET_KEY",
+    "OPENROUTER_API_KEY",
     "STORYTELLER_CREDENTIALS_KEY",
 )
 
@@ -379,6 +380,7 @@ class Simulator:
         "openai": "/openai/v1",
         "deepseek": "/deepseek",
         "scaleway": "/scaleway/v1",
+        "openrouter": "/openrouter/api/v1",
         "custom": "/custom/v1",
         "claude": "/claude/v1",
         "gemini": "/gemini/v1beta",

@@ -116,7 +116,7 @@ async def test_add_with_a_failing_then_a_good_key_list_and_set_primary(
 
     catalog = await execute_command(client, "storyteller.providers.catalog")
     assert [c["provider"] for c in catalog] == [
-        "openai", "claude", "gemini", "deepseek", "yandex", "scaleway", "custom",
+        "openai", "claude", "gemini", "deepseek", "yandex", "scaleway", "openrouter", "custom",
     ]
     models = await execute_command(client, "storyteller.providers.models", {"id": 1})
     assert any(m["id"] == "gpt-4o" for m in models)
@@ -222,7 +222,12 @@ async def test_named_sessions_add_list_and_remove(client: LanguageClient, simula
     session = await execute_command(
         client,
         "storyteller.sessions.add",
-        {"provider": "openai", "name": "work-laptop", "apiKey": "sk-e2e-session-0609"},
+        {
+            "provider": "openai",
+            "name": "work-laptop",
+            "apiKey": "sk-e2e-session-0609",
+            "endpoint": simulator.endpoint("openai"),
+        },
     )
     assert session == {"id": 1, "provider": "openai", "authType": "api_key", "name": "work-laptop"}
     added = await execute_command(
@@ -236,4 +241,58 @@ async def test_named_sessions_add_list_and_remove(client: LanguageClient, simula
     removed = await execute_command(client, "storyteller.sessions.remove", {"id": 1})
     assert removed == {"removed": True, "detached": [added["id"]]}
     assert await execute_command(client, "storyteller.sessions.list") == []
+    await client.shutdown_session()
+
+
+async def test_a_session_key_is_tested_and_a_session_can_expire(
+    client: LanguageClient, simulator: Simulator
+):
+    """Issue 15: sessions.add tests the key first (nothing stored on failure), takes an optional
+    ``expiresAt``; an expired session is listed as expired and refused with a message."""
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+
+    await initialize(client, CLIENTS["bare"], SETTINGS)
+    endpoint = simulator.endpoint("openai")
+    with pytest.raises(JsonRpcException) as rejected:
+        await execute_command(
+            client,
+            "storyteller.sessions.add",
+            {"provider": "openai", "name": "work", "apiKey": "sk-invalid-0701", "endpoint": endpoint},
+        )
+    assert rejected.value.code == REQUEST_FAILED
+    assert rejected.value.data == {"kind": "invalidKey"}
+    assert await execute_command(client, "storyteller.sessions.list") == []
+    assert [r["path"] for r in await simulator.requests("openai")] == ["/openai/v1/models"]
+
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    with pytest.raises(JsonRpcException) as invalid:
+        await execute_command(
+            client,
+            "storyteller.sessions.add",
+            {"provider": "openai", "name": "work", "apiKey": "sk-e2e-0702", "expiresAt": past},
+        )
+    assert invalid.value.code == INVALID_PARAMS
+    assert invalid.value.message.startswith("expiresAt: "), invalid.value.message
+
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()
+    await execute_command(
+        client,
+        "storyteller.sessions.add",
+        {"provider": "openai", "name": "trial", "apiKey": "sk-e2e-0703", "expiresAt": soon, "endpoint": endpoint},
+    )
+    added = await execute_command(
+        client, "storyteller.providers.add", {"provider": "openai", "session": "trial", "endpoint": endpoint}
+    )
+    [listed] = await execute_command(client, "storyteller.sessions.list")
+    assert listed["expired"] is False and listed["expiresAt"] is not None
+    await asyncio.sleep(2.5)
+    [listed] = await execute_command(client, "storyteller.sessions.list")
+    assert listed["expired"] is True
+    await simulator.clear_requests()
+    with pytest.raises(JsonRpcException) as expired:
+        await execute_command(client, "storyteller.providers.test", {"id": added["id"]})
+    assert expired.value.data == {"kind": "sessionExpired"}
+    assert "session trial has expired" in expired.value.message
+    assert await simulator.requests("openai") == [], "the expired key was not sent"
     await client.shutdown_session()

@@ -124,7 +124,12 @@ async def test_no_key_or_manuscript_text_reaches_messages_logs_or_files(
         outcomes["models"] = await session.execute("storyteller.providers.models", {"id": 1})
         outcomes["session add"] = await session.execute(
             "storyteller.sessions.add",
-            {"provider": "claude", "name": "work", "apiKey": SESSION_SENTINEL},
+            {
+                "provider": "claude",
+                "name": "work",
+                "apiKey": SESSION_SENTINEL,
+                "endpoint": simulator.endpoint("claude"),
+            },
         )
         outcomes["sessions"] = await session.execute("storyteller.sessions.list", {})
         outcomes["session remove"] = await session.execute("storyteller.sessions.remove", {"id": 1})

@@ -79,7 +79,7 @@ describe('AI Providers page against the real server', () => {
         await page.click('#add-provider');
         const options = await page.$$eval('#provider-kind option', (os) => os.map((o) => [o.value, o.textContent]));
         assert.deepEqual(options, catalog.map((c) => [c.provider, c.displayName]));
-        assert.deepEqual(options.map(([value]) => value), ['openai', 'claude', 'gemini', 'deepseek', 'yandex', 'scaleway', 'custom']);
+        assert.deepEqual(options.map(([value]) => value), ['openai', 'claude', 'gemini', 'deepseek', 'yandex', 'scaleway', 'openrouter', 'custom']);
         assert.equal(await page.inputValue('#model'), 'gpt-4o');
         assert.equal(await page.getAttribute('#api-key', 'type'), 'password');
         assert.equal(await page.getAttribute('#key-help', 'href'), 'https://platform.openai.com/api-keys');
@@ -91,10 +91,17 @@ describe('AI Providers page against the real server', () => {
         assert.equal(await page.inputValue('#model'), 'claude-sonnet-4-5');
         await page.selectOption('#provider-kind', 'yandex');
         assert.equal(await page.isVisible('#folder-field'), true, 'Yandex asks for its folder');
+        assert.equal(await page.isHidden('#sign-in'), true, 'no browser sign-in for Yandex');
         await page.selectOption('#provider-kind', 'scaleway');
         assert.equal(await page.textContent('#key-help'), 'Get your Scaleway API key');
+        await page.selectOption('#provider-kind', 'openrouter');
+        assert.equal(await page.isVisible('#sign-in'), true, 'OpenRouter offers a browser sign-in');
+        assert.equal((await page.textContent('#sign-in')).trim(), 'Sign in with OpenRouter');
+        assert.equal(await page.getAttribute('#key-help', 'href'), 'https://openrouter.ai/keys');
+        assert.equal(await page.textContent('#key-help'), 'Get your OpenRouter API key');
         await page.selectOption('#provider-kind', 'custom');
         assert.equal(await page.isHidden('#key-help'), true, 'no key to get for Custom');
+        assert.equal(await page.isHidden('#sign-in'), true);
         assert.equal(await page.isVisible('#endpoint-field'), true);
         assert.equal(await page.isHidden('#folder-field'), true);
         assert.equal(await page.isDisabled('#save'), true);

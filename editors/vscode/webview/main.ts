@@ -116,6 +116,7 @@ const el = {
     apiKey: byId<HTMLInputElement>('api-key'),
     keyHint: byId('key-hint'),
     changeKey: byId<HTMLButtonElement>('change-key'),
+    signIn: byId<HTMLButtonElement>('sign-in'),
     model: byId<HTMLInputElement>('model'),
     modelOptions: byId<HTMLDataListElement>('model-options'),
     endpointField: byId('endpoint-field'),
@@ -422,6 +423,9 @@ function syncForm(): void {
     el.apiKey.hidden = !editingKey;
     el.keyHint.hidden = editingKey;
     el.changeKey.hidden = editingKey;
+    // A kind with a browser sign-in (OpenRouter): the key comes from the vendor, no pasting.
+    el.signIn.hidden = !(entry?.capabilities?.authTypes ?? []).includes('oauth');
+    el.signIn.disabled = form.busy;
     // Only where there is a key to get: the server sends no link text for Custom.
     if (entry?.keyHelpUrl && entry.keyHelpText && editingKey) {
         el.keyHelp.href = entry.keyHelpUrl;
@@ -647,6 +651,31 @@ async function save(): Promise<void> {
     }
 }
 
+/** "Sign in with OpenRouter": the server opens the browser and saves the key as a session that
+ * the provider uses; the page only waits and refreshes. */
+async function signIn(): Promise<void> {
+    if (!form || form.busy) {
+        return;
+    }
+    const current = form;
+    current.busy = true;
+    syncForm();
+    el.testResult.hidden = false;
+    el.testResult.className = 'test-result';
+    el.testResult.textContent = 'Waiting for the browser…';
+    try {
+        await request('signIn', { provider: selectedKind() });
+        showToast('Signed in with OpenRouter');
+        closeForm();
+        await refresh();
+    } catch (error) {
+        el.testResult.className = 'test-result error';
+        el.testResult.textContent = errorText(error);
+        current.busy = false;
+        syncForm();
+    }
+}
+
 // ---- wiring ---------------------------------------------------------------------------------
 
 el.addButton.addEventListener('click', () => openForm('add'));
@@ -675,6 +704,7 @@ function changeKey(): void {
 }
 el.changeKey.addEventListener('click', changeKey);
 el.testButton.addEventListener('click', () => void testConnection());
+el.signIn.addEventListener('click', () => void signIn());
 el.form.addEventListener('submit', (event) => {
     event.preventDefault();
     void save();

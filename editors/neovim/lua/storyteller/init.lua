@@ -275,7 +275,7 @@ local function commands()
     nargs = "*",
     desc = "Add an AI provider: [kind] [model=...] [endpoint=...] [primary]",
     complete = function()
-      return { "openai", "claude", "gemini", "deepseek", "yandex", "scaleway", "custom" }
+      return { "openai", "claude", "gemini", "deepseek", "yandex", "scaleway", "openrouter", "custom" }
     end,
   })
   cmd("StorytellerRemoveProvider", function()

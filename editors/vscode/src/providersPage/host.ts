@@ -22,6 +22,7 @@ const OPS: ReadonlySet<ProviderOp> = new Set<ProviderOp>([
     'remove',
     'setPrimary',
     'models',
+    'signIn',
 ]);
 
 export class ProvidersPageHost {

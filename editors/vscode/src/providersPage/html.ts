@@ -108,6 +108,7 @@ export function renderProvidersPage(resources: PageResources): string {
           <input id="api-key" name="apiKey" type="password" spellcheck="false" autocomplete="off">
           <span id="key-hint" class="key-hint" hidden></span>
           <button type="button" id="change-key" class="secondary" hidden>Change API Key</button>
+          <button type="button" id="sign-in" class="secondary" hidden>Sign in with OpenRouter</button>
         </div>
       </div>
       <div class="field">

@@ -28,6 +28,8 @@ export interface CatalogCapabilities {
     keyRequired?: boolean;
     euResident?: boolean;
     modelListing?: boolean;
+    /** `oauth`: the kind offers a browser sign-in (`storyteller.providers.signIn`). */
+    authTypes?: string[];
 }
 
 export interface CatalogEntry {
@@ -68,7 +70,8 @@ export type ProviderOp =
     | 'update'
     | 'remove'
     | 'setPrimary'
-    | 'models';
+    | 'models'
+    | 'signIn';
 
 /** An error the page shows: the server's user message, and its kind when the server gave one. */
 export interface PageError {
