@@ -115,6 +115,7 @@ async fn a_full_disk_during_the_credentials_write_fails_clearly_and_changes_noth
     // The application closes its database (its connection would keep the WAL alive between the
     // commands below); the simulator stays.
     let Fixture { dir, app, sim, .. } = fx;
+    app.close().await;
     drop(app);
     let dir = dir.path().to_path_buf();
     let account = Account::project(1, ProviderKind::OpenAi);
