@@ -292,6 +292,25 @@ impl App {
         Ok(())
     }
 
+    /// The author chose `project`'s primary: every router it serves (itself, and those that
+    /// inherit its providers) routes to that primary from the next request (DESIGN.md §5).
+    /// Call after [`App::reload_routes`].
+    pub async fn primary_chosen(&self, project: ProjectId) {
+        let routers: Vec<(ProjectId, Router)> = lock(&self.inner.routers)
+            .iter()
+            .map(|(p, r)| (*p, r.clone()))
+            .collect();
+        for (routed, router) in routers {
+            if self.providers_project(routed).await.ok() == Some(project) {
+                router.primary_chosen();
+            }
+        }
+        let _ = self
+            .inner
+            .events
+            .send(AppEvent::ProvidersChanged { project });
+    }
+
     /// The project whose providers serve `project`: itself when it has providers of its own, else
     /// the `default` project. Providers added outside any workspace (the CLI without `--project`,
     /// or an editor with no folder open) are thus the author's defaults for every workspace that

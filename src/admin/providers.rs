@@ -481,6 +481,7 @@ pub async fn set_primary(
         .await
         .map_err(store_error)?;
     reload(app, project).await;
+    app.primary_chosen(project).await;
     tracing::info!(provider = %row.kind, id = id.0, "primary provider set");
     Ok(row)
 }

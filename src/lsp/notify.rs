@@ -561,7 +561,13 @@ async fn make_primary(audience: &Audience, id: i64, name: &str) {
         .call(move |conn| crate::store::providers::set_primary(conn, ProviderId(id)))
         .await;
     let result = match stored {
-        Ok(_) => app.reload_routes(project).await.map_err(|e| e.to_string()),
+        Ok(_) => match app.reload_routes(project).await {
+            Ok(()) => {
+                app.primary_chosen(project).await;
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(e.to_string()),
     };
     match result {

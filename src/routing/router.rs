@@ -514,6 +514,23 @@ impl Router {
         }
     }
 
+    /// The author chose the primary (setPrimary, add with `primary`, "Make … primary"), even the
+    /// one that already was: the next request goes to it (DESIGN.md §5). The sticky failover
+    /// ends, and a primary known to be down is tried again rather than skipped, with its problems
+    /// (quota, key) told again if they recur — the author asked for it explicitly.
+    pub fn primary_chosen(&self) {
+        let mut state = self.inner.lock();
+        clear_failover(&mut state);
+        let eu_only = state.options.eu_only;
+        if let Some(home) = state.routes.iter_mut().find(|r| r.usable(eu_only)) {
+            if home.health == Health::Down {
+                home.health = Health::Unknown;
+                home.last_error = None;
+            }
+            home.told = Told::default();
+        }
+    }
+
     /// Applies changed settings: `euOnly`, `failover`, `rateLimits`.
     pub fn apply_settings(&self, settings: &Settings) {
         let mut state = self.inner.lock();
