@@ -17,6 +17,8 @@ use super::requests::{
 };
 use crate::app::App;
 use crate::credentials::{Account, ApiKey, CredentialStore, KeySource, env};
+use crate::messages;
+use crate::providers::endpoint::Transport;
 use crate::providers::{
     AuthType, CatalogEntry, ModelInfo, ProviderConfig, ProviderKind, ProviderOptions,
     catalog as kinds,
@@ -45,6 +47,8 @@ pub struct ProviderSummary {
     /// The named session whose key it uses, if any.
     pub session: Option<String>,
     pub options: ProviderOptions,
+    /// Whether its endpoint keeps text in the EU (decided by the host; custom: `euResident`).
+    pub eu_resident: bool,
 }
 
 /// One kind of the catalogue (`storyteller.providers.catalog`): the catalogue entry, its EU
@@ -133,6 +137,11 @@ pub async fn list(app: &App, project: ProjectId) -> Result<Vec<ProviderSummary>,
                     .map(|s| s.name.as_str().to_string())
             }),
             options: row.options.clone(),
+            eu_resident: crate::providers::catalog::eu_resident(
+                row.kind,
+                &row.endpoint(),
+                row.options.eu_resident,
+            ),
         });
     }
     Ok(out)
@@ -518,6 +527,7 @@ pub async fn models(
             (config, kind.display_name().to_string())
         }
     };
+    check_transport(&config, &display_name)?;
     require_key(&config, &display_name)?;
     app.build_provider(&config)
         .list_models()
@@ -700,6 +710,7 @@ async fn connect(
     config: &ProviderConfig,
     display_name: &str,
 ) -> Result<crate::providers::ConnectionReport, AdminError> {
+    check_transport(config, display_name)?;
     require_key(config, display_name)?;
     app.build_provider(config)
         .test_connection()
@@ -715,6 +726,30 @@ async fn connect(
                 error,
             }
         })
+}
+
+/// Plain HTTP only to this computer unless the provider's options allow it: refused before any
+/// connection is made (a key would travel in clear); allowed ones are logged as a warning.
+fn check_transport(config: &ProviderConfig, display_name: &str) -> Result<(), AdminError> {
+    let host = crate::providers::endpoint::host_of(&config.endpoint);
+    match Transport::of_config(config) {
+        Transport::Refused => {
+            tracing::info!(provider = %config.kind, host = %host, "plain http to a remote host refused");
+            Err(invalid(
+                "endpoint",
+                messages::residency::insecure_http_refused(display_name, &host),
+            ))
+        }
+        Transport::InsecureAllowed => {
+            tracing::warn!(
+                provider = %config.kind,
+                host = %host,
+                "plain http to a remote host, allowed by allowInsecureHttp: the key travels unencrypted"
+            );
+            Ok(())
+        }
+        Transport::Encrypted | Transport::Loopback => Ok(()),
+    }
 }
 
 async fn record(app: &App, intent: Intent) -> Result<JournalId, AdminError> {
