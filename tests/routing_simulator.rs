@@ -234,6 +234,13 @@ fn describe(event: &RouterEvent) -> String {
         RouterEvent::KeyRevoked { provider } => format!("KeyRevoked({})", provider.id),
         RouterEvent::QuotaExhausted { provider } => format!("QuotaExhausted({})", provider.id),
         RouterEvent::ModelFallback { provider, .. } => format!("ModelFallback({})", provider.id),
+        RouterEvent::TryingBackup { provider } => format!("TryingBackup({})", provider.id),
+        RouterEvent::InsecureHttpAllowed { provider, .. } => {
+            format!("InsecureHttpAllowed({})", provider.id)
+        }
+        RouterEvent::InsecureHttpRefused { provider, .. } => {
+            format!("InsecureHttpRefused({})", provider.id)
+        }
     }
 }
 

@@ -748,7 +748,7 @@ fn check_transport(config: &ProviderConfig, display_name: &str) -> Result<(), Ad
             );
             Ok(())
         }
-        Transport::Encrypted | Transport::Loopback => Ok(()),
+        Transport::NotPlainHttp | Transport::Loopback => Ok(()),
     }
 }
 

@@ -113,14 +113,14 @@ impl Endpoint {
 /// plain HTTP, so `http://` is for this computer only unless the author accepts the risk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// `https://`.
-    Encrypted,
+    /// `https://`, or something no plain request is made with (a URL the provider itself
+    /// refuses as invalid).
+    NotPlainHttp,
     /// `http://` to 127.0.0.0/8, `::1` or `localhost`: never leaves the machine.
     Loopback,
     /// `http://` to another host, allowed by the `allowInsecureHttp` option: warn.
     InsecureAllowed,
-    /// `http://` to another host without that option (or a URL that cannot be judged): refuse
-    /// before connecting.
+    /// `http://` to another host without that option: refuse before connecting.
     Refused,
 }
 
@@ -128,13 +128,13 @@ impl Transport {
     /// Judges `endpoint` (a base URL); `allow_insecure_http` is the provider's option.
     pub fn of(endpoint: &str, allow_insecure_http: bool) -> Transport {
         let Ok(url) = reqwest::Url::parse(endpoint.trim()) else {
-            return Transport::Refused;
+            return Transport::NotPlainHttp;
         };
         match url.scheme() {
-            "https" => Transport::Encrypted,
             "http" if url.host_str().is_some_and(is_loopback) => Transport::Loopback,
             "http" if allow_insecure_http => Transport::InsecureAllowed,
-            _ => Transport::Refused,
+            "http" => Transport::Refused,
+            _ => Transport::NotPlainHttp,
         }
     }
 
@@ -178,8 +178,9 @@ mod transport_tests {
     #[test]
     fn plain_http_is_for_loopback_unless_allowed() {
         let cases: &[(&str, bool, Transport)] = &[
-            ("https://api.openai.com/v1", false, Encrypted),
-            ("https://example.invalid/v1", true, Encrypted),
+            ("https://api.openai.com/v1", false, NotPlainHttp),
+            ("https://example.invalid/v1", true, NotPlainHttp),
+            ("HTTP://example.invalid/v1", false, Refused),
             ("http://127.0.0.1:8080/v1", false, Loopback),
             ("http://127.9.8.7/v1", false, Loopback),
             ("http://[::1]:11434/v1", false, Loopback),
@@ -192,8 +193,8 @@ mod transport_tests {
             ("http://128.0.0.1/v1", false, Refused),
             ("http://10.0.0.5:8000/v1", false, Refused),
             ("http://[::2]/v1", false, Refused),
-            ("not a url", true, Refused),
-            ("ftp://127.0.0.1/v1", true, Refused),
+            ("not a url", false, NotPlainHttp),
+            ("scripted://provider-1", false, NotPlainHttp),
         ];
         for (endpoint, allowed, want) in cases {
             assert_eq!(
