@@ -382,3 +382,39 @@ async def test_the_cli_refuses_plain_http_to_another_host_and_allows_loopback(
     assert run_cli(server_env, "add", "custom", *local, "--no-key").returncode == 0
     [row] = json.loads(run_cli(server_env, "list", "--json").stdout)
     assert row["euResident"] is False
+
+
+async def test_ghost_text_never_waits_for_the_question_and_asks_it_once(
+    ai_client: LanguageClient, simulator: Simulator, configured_providers
+):
+    await configured_providers(
+        [
+            ("custom", simulator.endpoint("custom"), {"euResident": True}),
+            ("claude", simulator.endpoint("claude")),
+        ]
+    )
+    await simulator.inject("custom", "unavailable")
+    recorder = Recorder(ai_client)  # dismisses the question
+    await initialize(ai_client, rich_capabilities(), {"inline": {"debounceMs": 0}})
+    open_manuscript(ai_client)
+    model = TextModel(MANUSCRIPT, "utf-16")
+    for needle in ("the lighthouse", "by the window"):
+        answer = await asyncio.wait_for(
+            ai_client.text_document_inline_completion_async(
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=URI),
+                    position=model.position(MANUSCRIPT.index(needle)),
+                    context=types.InlineCompletionContext(
+                        trigger_kind=types.InlineCompletionTriggerKind.Automatic
+                    ),
+                )
+            ),
+            20,
+        )
+        items = answer.items if isinstance(answer, types.InlineCompletionList) else (answer or [])
+        assert list(items) == []
+    await wait_until(lambda: consent_questions(recorder), "the EU question from ghost text")
+    await asyncio.sleep(0.3)
+    assert len(consent_questions(recorder)) == 1
+    assert await generation_requests(simulator, "claude") == []
+    await ai_client.shutdown_session()
