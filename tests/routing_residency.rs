@@ -148,3 +148,13 @@ async fn a_plain_http_row_to_another_host_is_never_called() {
     assert_eq!(trap.request_count(), 2);
     assert_eq!(event_names(&h.events()), vec!["InsecureHttpAllowed"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn offline_asks_no_residency_question() {
+    let h = eu_primary([Fault::Network, Fault::Healthy]);
+    assert!(matches!(
+        h.router.generate(&request("a"), ACTION).await,
+        Err(RouteError::Offline)
+    ));
+    assert_eq!(h.backend(2).request_count(), 0);
+}

@@ -12,7 +12,10 @@
 //!   waits on an action (a *foreground* request), otherwise held back and told when the author
 //!   next uses an AI feature explicitly — inline requests never pop up a dialog;
 //! - offline and all-failed are told by the action that failed (it knows what to retry), never
-//!   for inline requests.
+//!   for inline requests;
+//! - "Trying backup provider..." while an action runs; plain-HTTP warnings once per provider;
+//! - "Send to {provider} (outside the EU)?" ([`ask_eu_consent`]): one question on screen per
+//!   project, from a code action (Allow reruns it) or at most once a session from ghost text.
 //!
 //! Deduplication: the router sends each event once per state change; this module shows the
 //! not-configured prompt once per session and the offline notice once per offline spell.

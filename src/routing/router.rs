@@ -1,7 +1,8 @@
 //! The router: which provider answers a request, and what happens when it cannot (DESIGN.md §5).
 //!
 //! Owns: the routing order (primary first, then active providers by position; the `euOnly`
-//! filter), sticky failover for the session, offline detection, the per-request loop of
+//! filter; the EU border a failover stops at until the project consents; plain-HTTP rows to
+//! other hosts left out), sticky failover for the session, offline detection, the per-request loop of
 //! limiter → call → retry policy → failover, the recoveries that rebuild a provider (the default
 //! model when the configured one is missing; the system key when the user key is rejected), and
 //! the deduplicated [`RouterEvent`]s that tell the LSP layer what changed.
@@ -786,7 +787,13 @@ impl Inner {
                 Tried::Stop(error) => return Err(error),
             }
         }
-        if let Some(provider) = plan.held_back {
+        // Offline is offline whatever lies past the border: no question then.
+        let offline = !run.attempts.is_empty()
+            && run
+                .attempts
+                .iter()
+                .all(|a| a.error().is_some_and(|e| e.kind() == ErrorKind::Network));
+        if let Some(provider) = plan.held_back.filter(|_| !offline) {
             tracing::info!(
                 provider = %provider.display_name,
                 "the EU-resident providers failed; the next one is outside the EU and the project has not allowed it"
