@@ -23,7 +23,7 @@ use crate::prompts::{LoadWarning, PromptError, Registry};
 use crate::providers::http::{ClientBuildError, HttpClient};
 use crate::providers::{self, AiProvider, ProviderConfig, ProviderError};
 use crate::routing::router::{RouteEntry, Router, RouterOptions};
-use crate::routing::{ProviderRef, RouterEvent};
+use crate::routing::{EuConsent, ProviderRef, RouterEvent};
 use crate::store::projects::{self, ProjectId};
 use crate::store::providers::ProviderRow;
 use crate::store::{self as db, Store, StoreError, StoreOptions};
@@ -282,6 +282,7 @@ impl App {
             return Ok(router.clone());
         }
         let entries = self.route_entries(project).await?;
+        let consent = self.stored_eu_consent(project).await?;
         let router = {
             let mut routers = lock(&self.inner.routers);
             if let Some(router) = routers.get(&project) {
@@ -305,6 +306,7 @@ impl App {
                 RouterOptions::from_settings(&read(&self.inner.settings)),
             );
             router.set_providers(entries);
+            router.set_eu_consent(consent);
             routers.insert(project, router.clone());
             router
         };
@@ -330,6 +332,54 @@ impl App {
             .events
             .send(AppEvent::ProvidersChanged { project });
         Ok(())
+    }
+
+    /// `project`'s stored answer to "Send to … (outside the EU)?".
+    async fn stored_eu_consent(&self, project: ProjectId) -> Result<EuConsent, StoreError> {
+        let stored = self
+            .inner
+            .store
+            .call(move |conn| db::residency::get(conn, project))
+            .await?;
+        Ok(stored
+            .as_deref()
+            .and_then(EuConsent::parse)
+            .unwrap_or_default())
+    }
+
+    /// Records `project`'s answer (off the runtime) and routes by it from the next request.
+    pub async fn set_eu_consent(
+        &self,
+        project: ProjectId,
+        consent: EuConsent,
+    ) -> Result<(), AppError> {
+        let answer = consent.as_str();
+        self.inner
+            .store
+            .call(move |conn| db::residency::set(conn, project, answer))
+            .await?;
+        self.router(project).await?.set_eu_consent(consent);
+        let _ = self.inner.events.send(AppEvent::StatusChanged { project });
+        Ok(())
+    }
+
+    /// The author chose `project`'s primary: every router it serves (itself, and those that
+    /// inherit its providers) routes to that primary from the next request (DESIGN.md §5).
+    /// Call after [`App::reload_routes`].
+    pub async fn primary_chosen(&self, project: ProjectId) {
+        let routers: Vec<(ProjectId, Router)> = lock(&self.inner.routers)
+            .iter()
+            .map(|(p, r)| (*p, r.clone()))
+            .collect();
+        for (routed, router) in routers {
+            if self.providers_project(routed).await.ok() == Some(project) {
+                router.primary_chosen();
+            }
+        }
+        let _ = self
+            .inner
+            .events
+            .send(AppEvent::ProvidersChanged { project });
     }
 
     /// The project whose providers serve `project`: itself when it has providers of its own, else
@@ -452,8 +502,11 @@ impl App {
                 is_primary: row.is_primary,
                 position: u32::try_from(row.position.max(0)).unwrap_or(u32::MAX),
                 is_active: row.is_active,
-                eu_resident: row.kind.entry().capabilities.eu_resident
-                    || row.options.eu_resident.unwrap_or(false),
+                eu_resident: crate::providers::catalog::eu_resident(
+                    row.kind,
+                    &row.endpoint(),
+                    row.options.eu_resident,
+                ),
                 config: row.to_config(key),
                 system_key,
             });

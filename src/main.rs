@@ -169,7 +169,7 @@ enum ProviderCommand {
         /// Use the key of this named session instead of an own key
         #[arg(long, value_name = "NAME")]
         session: Option<String>,
-        /// A provider option: folderId=… (yandex), organization=… / project=… (openai), euResident=true (custom)
+        /// A provider option: folderId=… (yandex), organization=… / project=… (openai), euResident=true (custom), allowInsecureHttp=true (plain http:// to another host)
         #[arg(long = "option", value_name = "NAME=VALUE")]
         options: Vec<String>,
         /// Read the key from the first line of stdin instead of asking

@@ -647,5 +647,91 @@ pub mod oauth {
     pub const PAGE_NO_CODE: &str = "No sign-in code in this address";
     pub fn unsupported(provider: &str) -> String {
         format!("Sign-in in a browser is available for openrouter only, not {provider}.")
+
+/// Residency and transport (issue 15): plain HTTP only to this computer, and the question asked
+/// once per project before manuscript text leaves the EU.
+pub mod residency {
+    /// Why an endpoint is refused (the reason of an `endpoint` argument error, and the text of a
+    /// request refused for a stored row).
+    pub fn insecure_http_refused(provider: &str, host: &str) -> String {
+        format!(
+            "{provider} uses plain http:// to {host}: the API key and your text would travel unencrypted. \
+             Use https://, or an endpoint on this computer (localhost, 127.0.0.1, ::1). To accept the risk, \
+             set the provider option allowInsecureHttp: true."
+        )
+    }
+
+    /// The warning, once per provider, when `allowInsecureHttp` lets plain HTTP go to another host.
+    pub fn insecure_http_allowed(provider: &str, host: &str) -> String {
+        format!(
+            "{provider} sends your API key and text unencrypted to {host} (plain http://, allowed by \
+             allowInsecureHttp). Anyone on the network path can read them."
+        )
+    }
+
+    /// The question before text leaves the EU, and its answers.
+    pub fn consent_question(provider: &str) -> String {
+        format!("Send to {provider} (outside the EU)?")
+    }
+    pub const ALLOW: &str = "Allow";
+    pub const KEEP_EU_ONLY: &str = "Keep EU only";
+
+    /// The project's answer, as the status text says it.
+    pub const CONSENT_ALLOWED: &str = "text may leave the EU when failing over (allowed)";
+    pub const CONSENT_EU_ONLY: &str = "text stays in the EU (Keep EU only)";
+    pub const CONSENT_UNANSWERED: &str = "not asked yet: text stays in the EU until you allow it";
+}
+
+/// A connection test that was rate limited: no retry is made, so the text says when to try again
+/// (the generating text, "Retrying in N seconds", would promise a retry that never comes).
+pub fn test_rate_limited(provider: &str, seconds: u64) -> String {
+    format!("API rate limit reached for {provider}. Try the test again in {seconds} seconds.")
+}
+
+/// A connection test (or a model listing) failed: no backup is tried and nothing is retried, so
+/// the texts that promise either ("Trying backup provider...", "Retrying in N seconds") are
+/// replaced by what is true; every other kind reads as while generating.
+pub fn for_connection_test(
+    kind: crate::providers::ErrorKind,
+    provider: &str,
+    retry_after: Option<std::time::Duration>,
+) -> String {
+    use crate::providers::ErrorKind;
+    match kind {
+        ErrorKind::Unavailable => {
+            format!("{provider} is currently unavailable. Please try again later.")
+        }
+        ErrorKind::RateLimited => {
+            let wait = retry_after.unwrap_or_default();
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            test_rate_limited(provider, secs.max(1))
+        }
+        other => for_provider_error(other, provider, retry_after),
+    }
+}
+
+#[cfg(test)]
+mod connection_test_texts {
+    use super::*;
+    use crate::providers::ErrorKind;
+    use std::time::Duration;
+
+    #[test]
+    fn a_test_promises_no_backup_and_no_retry() {
+        let unavailable = for_connection_test(ErrorKind::Unavailable, "OpenAI", None);
+        assert!(!unavailable.contains("backup"), "{unavailable}");
+        let limited = for_connection_test(
+            ErrorKind::RateLimited,
+            "OpenAI",
+            Some(Duration::from_millis(6200)),
+        );
+        assert_eq!(
+            limited,
+            "API rate limit reached for OpenAI. Try the test again in 7 seconds."
+        );
+        assert_eq!(
+            for_connection_test(ErrorKind::InvalidKey, "OpenAI", None),
+            invalid_key("OpenAI")
+        );
     }
 }

@@ -225,7 +225,7 @@ async fn a_default_model_that_is_missing_too_fails_over_instead_of_looping() {
     assert_eq!(h.backend(1).request_count(), 2);
     assert_eq!(
         event_names(&h.events()),
-        vec!["ModelFallback", "FailedOver"]
+        vec!["ModelFallback", "TryingBackup", "FailedOver"]
     );
 }
 
@@ -247,7 +247,11 @@ async fn all_providers_failing_ends_in_all_failed_within_bounded_time() {
     assert_eq!(h.request_counts(), vec![2, 2, 4]);
     assert_eq!(attempts.len(), 8);
     assert!(elapsed <= Duration::from_secs(9), "took {elapsed:?}");
-    assert_eq!(event_names(&h.events()), vec!["AllFailed"]);
+    // "Trying backup provider..." once per failing provider with a backup after it (issue 15).
+    assert_eq!(
+        event_names(&h.events()),
+        vec!["TryingBackup", "TryingBackup", "AllFailed"]
+    );
 
     // A second failing request is the same state: no second message.
     let _ = h.router.generate(&request("b"), ACTION).await;
@@ -271,9 +275,13 @@ async fn failover_is_sticky_for_the_session() {
     let mut h = Harness::with_faults(&[Fault::Unavailable503, Fault::Healthy, Fault::Healthy]);
     h.router.generate(&request("a"), ACTION).await.unwrap();
     let events = h.events();
-    assert_eq!(event_names(&events), vec!["FailedOver"]);
+    assert_eq!(event_names(&events), vec!["TryingBackup", "FailedOver"]);
     assert!(matches!(
         &events[0],
+        RouterEvent::TryingBackup { provider } if provider.id == 1
+    ));
+    assert!(matches!(
+        &events[1],
         RouterEvent::FailedOver { from, to } if from.id == 1 && to.id == 2
     ));
     // The primary is healthy again, but the session stays on the backup until a probe says so.
@@ -306,10 +314,10 @@ async fn a_failing_backup_moves_the_session_to_the_next_provider() {
     let events = h.events();
     assert_eq!(
         event_names(&events),
-        vec!["FailedOver", "QuotaExhausted", "FailedOver"]
+        vec!["TryingBackup", "FailedOver", "QuotaExhausted", "FailedOver"]
     );
     assert!(matches!(
-        &events[2],
+        &events[3],
         RouterEvent::FailedOver { from, to } if from.id == 2 && to.id == 3
     ));
 }
@@ -337,7 +345,7 @@ async fn setting_a_new_primary_clears_sticky_failover() {
     let routed = h.router.generate(&request("b"), ACTION).await.unwrap();
     assert_eq!(routed.provider.id, 3);
     assert!(!routed.failed_over);
-    assert_eq!(event_names(&h.events()), vec!["FailedOver"]);
+    assert_eq!(event_names(&h.events()), vec!["TryingBackup", "FailedOver"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -26,7 +26,7 @@ async fn pass(d: Duration) {
 async fn a_recovered_primary_is_probed_back_and_announced() {
     let mut h = Harness::with_faults(&[Fault::Unavailable503, Fault::Healthy]);
     h.router.generate(&request("a"), ACTION).await.unwrap();
-    assert_eq!(event_names(&h.events()), vec!["FailedOver"]);
+    assert_eq!(event_names(&h.events()), vec!["TryingBackup", "FailedOver"]);
 
     // Still down at the first probe: the session stays on the backup.
     pass(HEALTH_CHECK + secs(1.0)).await;
@@ -128,7 +128,7 @@ async fn a_request_that_reaches_the_primary_again_ends_the_failover() {
     assert_eq!(routed.provider.id, 1);
     assert_eq!(
         event_names(&h.events()),
-        vec!["FailedOver", "QuotaExhausted", "Recovered"]
+        vec!["TryingBackup", "FailedOver", "QuotaExhausted", "Recovered"]
     );
     pass(HEALTH_CHECK * 2).await;
     assert_eq!(h.backend(1).probe_count(), 0);
@@ -144,7 +144,7 @@ async fn offline_and_online_are_announced_once_per_change() {
             .await;
         assert_eq!(result.unwrap_err(), RouteError::Offline);
     }
-    assert_eq!(event_names(&h.events()), vec!["Offline"]);
+    assert_eq!(event_names(&h.events()), vec!["TryingBackup", "Offline"]);
     assert_eq!(h.router.status().state, RouterState::Offline);
 
     h.backend(1).set_fault(Fault::Healthy);
@@ -164,7 +164,7 @@ async fn a_mix_of_network_and_other_failures_is_not_offline() {
     let mut h = Harness::with_faults(&[Fault::Network, Fault::Unavailable503]);
     let result = h.router.generate(&request("a"), ACTION).await;
     assert!(matches!(result, Err(RouteError::AllFailed { .. })));
-    assert_eq!(event_names(&h.events()), vec!["AllFailed"]);
+    assert_eq!(event_names(&h.events()), vec!["TryingBackup", "AllFailed"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -710,15 +710,23 @@ fn opening_twice_applies_nothing_new_and_keeps_data() {
             })
             .unwrap()
     };
+    // One history row per migration file (version numbers may have gaps between branches).
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sql"))
+        })
+        .count() as i64;
     let first = Store::open_with(&path, quick()).unwrap();
     let p = project(&first, "/books/a");
     add(&first, p, ProviderKind::Claude, true);
-    assert_eq!(count_history(&first), i64::from(latest_schema_version()));
+    assert_eq!(count_history(&first), migrations);
     drop(first);
 
     for _ in 0..2 {
         let again = Store::open_with(&path, quick()).unwrap();
-        assert_eq!(count_history(&again), i64::from(latest_schema_version()));
+        assert_eq!(count_history(&again), migrations);
         assert_eq!(again.schema_version().unwrap(), latest_schema_version());
         assert_eq!(primaries(&again, p), vec![ProviderKind::Claude]);
     }

@@ -73,7 +73,7 @@ pub enum AdminError {
     },
     /// The connection test (or model listing) failed; nothing was stored. `provider` is the
     /// display name the message uses.
-    #[error("{}", messages::for_provider_error(error.kind(), provider, error.retry_after()))]
+    #[error("{}", messages::for_connection_test(error.kind(), provider, error.retry_after()))]
     Connection {
         provider: String,
         error: ProviderError,

@@ -17,6 +17,8 @@ use super::requests::{
 };
 use crate::app::App;
 use crate::credentials::{Account, ApiKey, CredentialStore, KeySource, env};
+use crate::messages;
+use crate::providers::endpoint::Transport;
 use crate::providers::{
     AuthType, CatalogEntry, ModelInfo, ProviderConfig, ProviderKind, ProviderOptions,
     catalog as kinds,
@@ -50,6 +52,8 @@ pub struct ProviderSummary {
     /// Median latency of its successful requests over the last [`LIST_STATS_DAYS`] days, from
     /// the request log; `None` before the first.
     pub median_latency_ms: Option<u64>,
+    /// Whether its endpoint keeps text in the EU (decided by the host; custom: `euResident`).
+    pub eu_resident: bool,
 }
 
 /// The period of the median latency in `providers.list`.
@@ -202,6 +206,11 @@ pub async fn list(app: &App, project: ProjectId) -> Result<Vec<ProviderSummary>,
                 .iter()
                 .find(|l| l.provider_id == Some(row.id.0))
                 .and_then(|l| l.median_latency_ms),
+            eu_resident: crate::providers::catalog::eu_resident(
+                row.kind,
+                &row.endpoint(),
+                row.options.eu_resident,
+            ),
         });
     }
     Ok(out)
@@ -569,6 +578,7 @@ pub async fn set_primary(
         .await
         .map_err(store_error)?;
     reload(app, project).await;
+    app.primary_chosen(project).await;
     tracing::info!(provider = %row.kind, id = id.0, "primary provider set");
     Ok(row)
 }
@@ -605,6 +615,7 @@ pub async fn models(
             (config, kind.display_name().to_string())
         }
     };
+    check_transport(&config, &display_name)?;
     require_key(&config, &display_name)?;
     app.build_provider(&config)
         .list_models()
@@ -880,6 +891,7 @@ pub(crate) async fn connect(
     config: &ProviderConfig,
     display_name: &str,
 ) -> Result<crate::providers::ConnectionReport, AdminError> {
+    check_transport(config, display_name)?;
     require_key(config, display_name)?;
     app.build_provider(config)
         .test_connection()
@@ -895,6 +907,30 @@ pub(crate) async fn connect(
                 error,
             }
         })
+}
+
+/// Plain HTTP only to this computer unless the provider's options allow it: refused before any
+/// connection is made (a key would travel in clear); allowed ones are logged as a warning.
+fn check_transport(config: &ProviderConfig, display_name: &str) -> Result<(), AdminError> {
+    let host = crate::providers::endpoint::host_of(&config.endpoint);
+    match Transport::of_config(config) {
+        Transport::Refused => {
+            tracing::info!(provider = %config.kind, host = %host, "plain http to a remote host refused");
+            Err(invalid(
+                "endpoint",
+                messages::residency::insecure_http_refused(display_name, &host),
+            ))
+        }
+        Transport::InsecureAllowed => {
+            tracing::warn!(
+                provider = %config.kind,
+                host = %host,
+                "plain http to a remote host, allowed by allowInsecureHttp: the key travels unencrypted"
+            );
+            Ok(())
+        }
+        Transport::NotPlainHttp | Transport::Loopback => Ok(()),
+    }
 }
 
 async fn record(app: &App, intent: Intent) -> Result<JournalId, AdminError> {

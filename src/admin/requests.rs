@@ -204,8 +204,9 @@ pub fn parse_auth_type(field: &str, text: &str) -> Result<AuthType, AdminError> 
 }
 
 /// The `options` object of a provider, checked against its kind: `folderId` (yandex),
-/// `euResident` (custom), `organization` and `project` (openai). `field` is the name of the
-/// object itself (`options`); errors name the member (`options.folderId`).
+/// `euResident` (custom), `organization` and `project` (openai); `allowInsecureHttp` (any kind:
+/// plain http:// to a host other than this computer). `field` is the name of the object itself
+/// (`options`); errors name the member (`options.folderId`).
 pub fn parse_options(
     field: &str,
     kind: ProviderKind,
@@ -217,7 +218,12 @@ pub fn parse_options(
         ("organization", ProviderKind::OpenAi),
         ("project", ProviderKind::OpenAi),
     ];
-    let names: Vec<&str> = MEMBERS.iter().map(|(n, _)| *n).collect();
+    const ANY_KIND: &[&str] = &["allowInsecureHttp"];
+    let names: Vec<&str> = MEMBERS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(ANY_KIND.iter().copied())
+        .collect();
     let mut fields = Fields::with_prefix(object, &names, &format!("{field}."))?;
     for (name, owner) in MEMBERS {
         if fields.has(name) && *owner != kind {
@@ -241,6 +247,7 @@ pub fn parse_options(
         eu_resident: fields.optional_bool("euResident")?,
         organization: text(&mut fields, "organization")?,
         project: text(&mut fields, "project")?,
+        allow_insecure_http: fields.optional_bool("allowInsecureHttp")?,
     };
     Ok(options)
 }

@@ -606,6 +606,11 @@ async fn stream_with_progress(
                 {
                     progress.report(messages::RATE_LIMIT_PROGRESS).await;
                 }
+                Ok(AppEvent::Router { project: p, event: RouterEvent::TryingBackup { provider } })
+                    if p == project =>
+                {
+                    progress.report(messages::unavailable(&provider.display_name)).await;
+                }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => events_open = false,
             },
@@ -694,6 +699,10 @@ async fn tell_failure(
             let text = messages::for_provider_error(e.kind(), &active_name, e.retry_after());
             notify::tell(&cx.client, MessageType::ERROR, text).await;
             "providerError"
+        }
+        AssistError::Route(RouteError::ConsentNeeded { provider, .. }) => {
+            notify::ask_eu_consent(audience, provider.clone(), Some(retry()));
+            "consentNeeded"
         }
         AssistError::Route(RouteError::RateLimited { retry_in }) => {
             let text = messages::for_provider_error(

@@ -115,6 +115,7 @@ impl InlineSource for AssistInline {
         let document_path = Url::parse(query.document.uri())
             .ok()
             .and_then(|url| url.to_file_path().ok());
+        let project_root = query.project_root.clone();
         let request = InlineRequest {
             document: query.document,
             cursor: query.cursor,
@@ -135,7 +136,18 @@ impl InlineSource for AssistInline {
                 })
                 .collect(),
             Err(error) => {
-                notify::inline_failed(&state, &error, trigger);
+                // Only the EU question needs to know whose project it is.
+                let project = match &error {
+                    crate::assist::AssistError::Route(
+                        crate::routing::RouteError::ConsentNeeded { .. },
+                    ) => state
+                        .assistant
+                        .project(&app, project_root.as_deref())
+                        .await
+                        .ok(),
+                    _ => None,
+                };
+                notify::inline_failed(&state, &error, trigger, project);
                 Vec::new()
             }
         }

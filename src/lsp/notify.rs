@@ -12,7 +12,10 @@
 //!   waits on an action (a *foreground* request), otherwise held back and told when the author
 //!   next uses an AI feature explicitly — inline requests never pop up a dialog;
 //! - offline and all-failed are told by the action that failed (it knows what to retry), never
-//!   for inline requests.
+//!   for inline requests;
+//! - "Trying backup provider..." while an action runs; plain-HTTP warnings once per provider;
+//! - "Send to {provider} (outside the EU)?" ([`ask_eu_consent`]): one question on screen per
+//!   project, from a code action (Allow reruns it) or at most once a session from ghost text.
 //!
 //! Deduplication: the router sends each event once per state change; this module shows the
 //! not-configured prompt once per session and the offline notice once per offline spell.
@@ -20,7 +23,7 @@
 //! Must never: block the message loop on a dialog (requests with buttons run on their own
 //! task), show a key or manuscript text, hold a lock across `.await`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -45,7 +48,7 @@ use crate::assist::inline::Trigger;
 use crate::config::CredentialStoreChoice;
 use crate::credentials::FallbackNotice;
 use crate::messages::{self, actions as labels, cli};
-use crate::routing::{ProviderRef, RouteError, RouterEvent};
+use crate::routing::{EuConsent, ProviderRef, RouteError, RouterEvent};
 use crate::store::projects::ProjectId;
 use crate::store::providers::ProviderId;
 
@@ -119,6 +122,10 @@ pub struct Notifier {
     /// Running progress tokens and the work each cancels.
     progress: Mutex<HashMap<String, CancellationToken>>,
     next_token: AtomicU64,
+    /// Projects whose "outside the EU?" question is on screen now (asked once at a time).
+    consent_open: Mutex<HashSet<ProjectId>>,
+    /// Projects whose question ghost text already asked this session (never again from there).
+    consent_asked_inline: Mutex<HashSet<ProjectId>>,
 }
 
 impl Default for Notifier {
@@ -143,6 +150,8 @@ impl Notifier {
             held: Mutex::new(Vec::new()),
             progress: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
+            consent_open: Mutex::new(HashSet::new()),
+            consent_asked_inline: Mutex::new(HashSet::new()),
         }
     }
 
@@ -239,6 +248,10 @@ pub(crate) enum Button {
         id: i64,
         name: String,
     },
+    /// "Send to … (outside the EU)?": Allow.
+    AllowOutsideEu,
+    /// "Send to … (outside the EU)?": Keep EU only.
+    KeepEuOnly,
 }
 
 impl Button {
@@ -253,6 +266,8 @@ impl Button {
             Button::ConfigureProviders => labels::CONFIGURE_PROVIDERS.into(),
             Button::MakePrimary { name, .. } => labels::make_primary(name),
             Button::Choose { name, .. } => name.clone(),
+            Button::AllowOutsideEu => messages::residency::ALLOW.into(),
+            Button::KeepEuOnly => messages::residency::KEEP_EU_ONLY.into(),
         }
     }
 
@@ -269,7 +284,9 @@ impl Button {
             Button::MakePrimary { id, .. } | Button::Choose { id, .. } => {
                 Some(cli::set_primary(*id))
             }
-            Button::Retry | Button::MaybeLater => None,
+            Button::Retry | Button::MaybeLater | Button::AllowOutsideEu | Button::KeepEuOnly => {
+                None
+            }
         }
     }
 
@@ -435,6 +452,34 @@ async fn on_router_event(audience: &Audience, project: ProjectId, event: RouterE
         RouterEvent::Online => {
             notifier.offline_shown.store(false, Ordering::SeqCst);
         }
+        // While the author waits on an action; ghost text stays quiet. Once per failover
+        // episode (the router sends it once until the provider answers again).
+        RouterEvent::TryingBackup { provider } => {
+            if notifier.in_foreground() {
+                tell(
+                    &audience.client,
+                    MessageType::INFO,
+                    messages::unavailable(&provider.display_name),
+                )
+                .await;
+            }
+        }
+        RouterEvent::InsecureHttpAllowed { provider, host } => {
+            tell(
+                &audience.client,
+                MessageType::WARNING,
+                messages::residency::insecure_http_allowed(&provider.display_name, &host),
+            )
+            .await;
+        }
+        RouterEvent::InsecureHttpRefused { provider, host } => {
+            tell(
+                &audience.client,
+                MessageType::ERROR,
+                messages::residency::insecure_http_refused(&provider.display_name, &host),
+            )
+            .await;
+        }
         // Told by the action that failed (it can offer Retry); inline requests stay silent.
         RouterEvent::AllFailed | RouterEvent::Offline => {}
     }
@@ -582,6 +627,8 @@ async fn act(audience: Audience, button: Button, retry: Option<RetryAction>) {
             make_primary(&audience, id, &name).await
         }
         Button::SwitchProvider { from } => switch_provider(audience, from).await,
+        Button::AllowOutsideEu => answer_eu_consent(&audience, EuConsent::Allowed, retry).await,
+        Button::KeepEuOnly => answer_eu_consent(&audience, EuConsent::KeepEuOnly, None).await,
         Button::ConfigureAiProvider
         | Button::ConfigureProviders
         | Button::OpenSettings { .. }
@@ -618,7 +665,13 @@ async fn make_primary(audience: &Audience, id: i64, name: &str) {
         .call(move |conn| crate::store::providers::set_primary(conn, ProviderId(id)))
         .await;
     let result = match stored {
-        Ok(_) => app.reload_routes(project).await.map_err(|e| e.to_string()),
+        Ok(_) => match app.reload_routes(project).await {
+            Ok(()) => {
+                app.primary_chosen(project).await;
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
         Err(e) => Err(e.to_string()),
     };
     match result {
@@ -682,6 +735,100 @@ async fn switch_provider(audience: Audience, from: i64) {
     );
 }
 
+/// "Send to {provider} (outside the EU)?" [Allow] [Keep EU only], for `audience.project`, unless
+/// that question is on screen already. Allow stores the answer and runs `retry` (the action that
+/// stopped at the EU border); Keep EU only stores it. Dismissed: nothing stored, asked again by
+/// the next action that needs it.
+pub(crate) fn ask_eu_consent(
+    audience: Audience,
+    provider: ProviderRef,
+    retry: Option<RetryAction>,
+) {
+    let Some(project) = audience.project else {
+        return;
+    };
+    if !lock(&audience.state.notifier.consent_open).insert(project) {
+        return;
+    }
+    let state = audience.state.clone();
+    let closer = ConsentOpen { state, project };
+    tokio::spawn(async move {
+        let _open = closer;
+        let buttons = vec![Button::AllowOutsideEu, Button::KeepEuOnly];
+        if !audience.state.client().message_actions {
+            tell(
+                &audience.client,
+                MessageType::WARNING,
+                messages::residency::consent_question(&provider.display_name),
+            )
+            .await;
+            return;
+        }
+        let params = ShowMessageRequestParams {
+            typ: MessageType::WARNING,
+            message: messages::residency::consent_question(&provider.display_name),
+            actions: Some(
+                buttons
+                    .iter()
+                    .map(|b| MessageActionItem {
+                        title: b.label(),
+                        properties: HashMap::new(),
+                    })
+                    .collect(),
+            ),
+        };
+        let answer =
+            request_editor::<ShowMessageRequest>(&audience.client, params, Duration::MAX).await;
+        let chosen = match answer {
+            Some(Ok(Some(item))) => buttons.into_iter().find(|b| b.label() == item.title),
+            _ => None,
+        };
+        if let Some(button) = chosen {
+            act(audience, button, retry).await;
+        }
+    });
+}
+
+/// Takes a project's question off the screen list when its task ends, however it ends.
+struct ConsentOpen {
+    state: Arc<ServerState>,
+    project: ProjectId,
+}
+
+impl Drop for ConsentOpen {
+    fn drop(&mut self) {
+        lock(&self.state.notifier.consent_open).remove(&self.project);
+    }
+}
+
+/// Stores the project's answer and routes by it; Allow runs the action again.
+async fn answer_eu_consent(audience: &Audience, consent: EuConsent, retry: Option<RetryAction>) {
+    let Some(project) = audience.project else {
+        return;
+    };
+    match audience.app.set_eu_consent(project, consent).await {
+        Ok(()) => {
+            tracing::info!(
+                project = project.0,
+                consent = consent.as_str(),
+                "EU residency answered"
+            );
+            if let Some(retry) = retry {
+                retry();
+            }
+        }
+        Err(e) => {
+            tracing::warn!(project = project.0, "EU residency answer not stored: {e}");
+            tell(
+                &audience.client,
+                MessageType::ERROR,
+                messages::provider_change_failed(&e.to_string()),
+            )
+            .await;
+        }
+    }
+}
+
 /// The not-configured prompt, once per session. Returns whether it was shown now.
 pub(crate) fn offer_not_configured(state: &Arc<ServerState>) -> bool {
     let (Some(client), Some(app)) = (state.peer(), state.app_now()) else {
@@ -707,13 +854,41 @@ pub(crate) fn offer_not_configured(state: &Arc<ServerState>) -> bool {
 
 /// An inline request failed: nothing pops up (the status notification already tells the state),
 /// except the not-configured prompt when the author asked for the suggestion.
-pub(crate) fn inline_failed(state: &Arc<ServerState>, error: &AssistError, trigger: Trigger) {
+pub(crate) fn inline_failed(
+    state: &Arc<ServerState>,
+    error: &AssistError,
+    trigger: Trigger,
+    project: Option<ProjectId>,
+) {
     match error {
         e if e.is_cancelled() => {}
         AssistError::Route(RouteError::NotConfigured) => {
             if trigger == Trigger::Invoked {
                 offer_not_configured(state);
             }
+        }
+        // Ghost text returned nothing; the question is asked from here at most once a session
+        // (a code action asks again if it was dismissed).
+        AssistError::Route(RouteError::ConsentNeeded { provider, .. }) => {
+            let (Some(client), Some(app)) = (state.peer(), state.app_now()) else {
+                return;
+            };
+            let Some(project) = project else {
+                return;
+            };
+            if !lock(&state.notifier.consent_asked_inline).insert(project) {
+                return;
+            }
+            ask_eu_consent(
+                Audience {
+                    client,
+                    state: state.clone(),
+                    app,
+                    project: Some(project),
+                },
+                provider.clone(),
+                None,
+            );
         }
         other => tracing::debug!("inline completion failed: {other}"),
     }

@@ -236,6 +236,44 @@ impl FromStr for ProviderKind {
     }
 }
 
+/// The hosts where a vendor keeps the text it is sent inside the EU: exact host names, and
+/// suffixes (starting with a dot) for hosts made per deployment. Only Scaleway's are known
+/// (PROVIDERS.md: Generative APIs at `api.scaleway.ai`, Paris; Managed Inference deployments
+/// in its EU regions Paris, Amsterdam and Warsaw). Every other kind, Custom included, has none.
+pub fn eu_hosts(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Scaleway => &[
+            "api.scaleway.ai",
+            ".fr-par.scaleway.com",
+            ".nl-ams.scaleway.com",
+            ".pl-waw.scaleway.com",
+        ],
+        _ => &[],
+    }
+}
+
+/// Whether a provider at `endpoint` keeps text in the EU: decided by the endpoint's host, not
+/// by the kind (a Scaleway entry pointed at another host is not EU). A custom endpoint has no
+/// known hosts: it is EU only when the author declared it with the `euResident` option
+/// (`declared`), which the other kinds do not take.
+pub fn eu_resident(kind: ProviderKind, endpoint: &str, declared: Option<bool>) -> bool {
+    if kind == ProviderKind::Custom {
+        return declared == Some(true);
+    }
+    let Some(host) = reqwest::Url::parse(endpoint.trim()).ok().and_then(|url| {
+        url.host_str()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    }) else {
+        return false;
+    };
+    eu_hosts(kind)
+        .iter()
+        .any(|known| match known.strip_prefix('.') {
+            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(*known),
+            None => host == *known,
+        })
+}
+
 /// The whole catalogue, in display order.
 pub fn catalog() -> Vec<CatalogEntry> {
     ProviderKind::ALL
@@ -256,6 +294,56 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
         }
         assert!("anthropic".parse::<ProviderKind>().is_err());
+    }
+
+    #[test]
+    fn residency_is_decided_by_the_endpoint_host() {
+        use ProviderKind::*;
+        let cases: &[(ProviderKind, &str, Option<bool>, bool)] = &[
+            (Scaleway, "https://api.scaleway.ai/v1", None, true),
+            (Scaleway, "https://API.Scaleway.ai./0a1b2c/v1", None, true),
+            (
+                Scaleway,
+                "https://abc-123.ifr.fr-par.scaleway.com/v1",
+                None,
+                true,
+            ),
+            (Scaleway, "https://x.nl-ams.scaleway.com/v1", None, true),
+            (
+                Scaleway,
+                "https://api.scaleway.ai.example.com/v1",
+                None,
+                false,
+            ),
+            (Scaleway, "https://evilapi.scaleway.ai/v1", None, false),
+            (
+                Scaleway,
+                "https://fr-par.scaleway.com.attacker.net/v1",
+                None,
+                false,
+            ),
+            (Scaleway, "https://gateway.example.us/v1", None, false),
+            (Scaleway, "http://127.0.0.1:8080/scaleway/v1", None, false),
+            (
+                Scaleway,
+                "http://127.0.0.1:8080/scaleway/v1",
+                Some(true),
+                false,
+            ),
+            (OpenAi, "https://api.openai.com/v1", None, false),
+            (OpenAi, "https://api.scaleway.ai/v1", None, false),
+            (Custom, "https://llm.example.eu/v1", None, false),
+            (Custom, "https://llm.example.eu/v1", Some(true), true),
+            (Custom, "http://localhost:11434/v1", Some(true), true),
+            (Custom, "https://llm.example.eu/v1", Some(false), false),
+        ];
+        for (kind, endpoint, declared, want) in cases {
+            assert_eq!(
+                eu_resident(*kind, endpoint, *declared),
+                *want,
+                "{kind} at {endpoint} ({declared:?})"
+            );
+        }
     }
 
     #[test]

@@ -33,9 +33,11 @@ impl Endpoint {
             model: config.model.trim().to_string(),
             key: config.api_key.clone().filter(|k| !k.is_empty()),
             http: http.clone(),
-            eu_resident: config.kind.entry().capabilities.eu_resident
-                || (config.kind == ProviderKind::Custom
-                    && config.options.eu_resident == Some(true)),
+            eu_resident: super::catalog::eu_resident(
+                config.kind,
+                &config.endpoint,
+                config.options.eu_resident,
+            ),
         }
     }
 
@@ -104,6 +106,103 @@ impl Endpoint {
             "{} is not configured: {what}",
             self.kind.display_name()
         )))
+    }
+}
+
+/// How a provider's endpoint may be reached. A key (and the manuscript) travels in clear over
+/// plain HTTP, so `http://` is for this computer only unless the author accepts the risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `https://`, or something no plain request is made with (a URL the provider itself
+    /// refuses as invalid).
+    NotPlainHttp,
+    /// `http://` to 127.0.0.0/8, `::1` or `localhost`: never leaves the machine.
+    Loopback,
+    /// `http://` to another host, allowed by the `allowInsecureHttp` option: warn.
+    InsecureAllowed,
+    /// `http://` to another host without that option: refuse before connecting.
+    Refused,
+}
+
+impl Transport {
+    /// Judges `endpoint` (a base URL); `allow_insecure_http` is the provider's option.
+    pub fn of(endpoint: &str, allow_insecure_http: bool) -> Transport {
+        let Ok(url) = reqwest::Url::parse(endpoint.trim()) else {
+            return Transport::NotPlainHttp;
+        };
+        match url.scheme() {
+            "http" if url.host_str().is_some_and(is_loopback) => Transport::Loopback,
+            "http" if allow_insecure_http => Transport::InsecureAllowed,
+            "http" => Transport::Refused,
+            _ => Transport::NotPlainHttp,
+        }
+    }
+
+    /// The transport of a provider configuration.
+    pub fn of_config(config: &ProviderConfig) -> Transport {
+        Transport::of(
+            &config.endpoint,
+            config.options.allow_insecure_http == Some(true),
+        )
+    }
+
+    pub fn is_refused(self) -> bool {
+        self == Transport::Refused
+    }
+}
+
+/// The host of an endpoint, for messages (no path: a path may hold a project id).
+pub fn host_of(endpoint: &str) -> String {
+    reqwest::Url::parse(endpoint.trim())
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// 127.0.0.0/8, `::1` (or its IPv4-mapped form of a 127 address) and `localhost`.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+    }
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::Transport::{self, *};
+
+    #[test]
+    fn plain_http_is_for_loopback_unless_allowed() {
+        let cases: &[(&str, bool, Transport)] = &[
+            ("https://api.openai.com/v1", false, NotPlainHttp),
+            ("https://example.invalid/v1", true, NotPlainHttp),
+            ("HTTP://example.invalid/v1", false, Refused),
+            ("http://127.0.0.1:8080/v1", false, Loopback),
+            ("http://127.9.8.7/v1", false, Loopback),
+            ("http://[::1]:11434/v1", false, Loopback),
+            ("http://[::ffff:127.0.0.1]/v1", false, Loopback),
+            ("http://localhost:11434/v1", false, Loopback),
+            ("http://LOCALHOST./v1", false, Loopback),
+            ("http://example.invalid/v1", false, Refused),
+            ("http://example.invalid/v1", true, InsecureAllowed),
+            ("http://localhost.example.com/v1", false, Refused),
+            ("http://128.0.0.1/v1", false, Refused),
+            ("http://10.0.0.5:8000/v1", false, Refused),
+            ("http://[::2]/v1", false, Refused),
+            ("not a url", false, NotPlainHttp),
+            ("scripted://provider-1", false, NotPlainHttp),
+        ];
+        for (endpoint, allowed, want) in cases {
+            assert_eq!(
+                Transport::of(endpoint, *allowed),
+                *want,
+                "{endpoint} {allowed}"
+            );
+        }
     }
 }
 

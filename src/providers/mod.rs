@@ -199,6 +199,9 @@ pub struct ProviderOptions {
     /// OpenAI only: `OpenAI-Project`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Any kind: plain `http://` to a host other than this computer is allowed (with a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
 }
 
 /// Everything needed to build one concrete provider.

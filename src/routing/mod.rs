@@ -71,12 +71,62 @@ pub enum RouterEvent {
     KeyRevoked { provider: ProviderRef },
     /// The provider's quota is exhausted.
     QuotaExhausted { provider: ProviderRef },
+    /// `provider` failed and the router tries the next provider now (once per failover episode).
+    TryingBackup { provider: ProviderRef },
+    /// `provider` uses plain HTTP to `host`, allowed by its `allowInsecureHttp` option.
+    InsecureHttpAllowed { provider: ProviderRef, host: String },
+    /// `provider` uses plain HTTP to `host` without that option: skipped, nothing sent to it.
+    InsecureHttpRefused { provider: ProviderRef, host: String },
     /// The configured model was not found; the provider's default model was used instead.
     ModelFallback {
         provider: ProviderRef,
         missing: String,
         default_model: String,
     },
+}
+
+/// A project's answer to "Send to {provider} (outside the EU)?", asked once before a failover
+/// from an EU-resident provider would send manuscript text outside the EU (`euOnly` off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EuConsent {
+    /// Not asked (or not answered) yet: text stays in the EU meanwhile.
+    #[default]
+    Unanswered,
+    /// "Allow": failover may go outside the EU.
+    Allowed,
+    /// "Keep EU only": the project routes as with `euOnly`.
+    KeepEuOnly,
+}
+
+impl EuConsent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EuConsent::Unanswered => "unanswered",
+            EuConsent::Allowed => "allowed",
+            EuConsent::KeepEuOnly => "keepEuOnly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EuConsent> {
+        [
+            EuConsent::Allowed,
+            EuConsent::KeepEuOnly,
+            EuConsent::Unanswered,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
+    }
+
+    /// How the status text says it.
+    pub fn text(self) -> &'static str {
+        use crate::messages::residency;
+        match self {
+            EuConsent::Unanswered => residency::CONSENT_UNANSWERED,
+            EuConsent::Allowed => residency::CONSENT_ALLOWED,
+            EuConsent::KeepEuOnly => residency::CONSENT_EU_ONLY,
+        }
+    }
 }
 
 /// How much waiting a request can afford.

@@ -1,7 +1,8 @@
 //! The router: which provider answers a request, and what happens when it cannot (DESIGN.md §5).
 //!
 //! Owns: the routing order (primary first, then active providers by position; the `euOnly`
-//! filter), sticky failover for the session, offline detection, the per-request loop of
+//! filter; the EU border a failover stops at until the project consents; plain-HTTP rows to
+//! other hosts left out), sticky failover for the session, offline detection, the per-request loop of
 //! limiter → call → retry policy → failover, the recoveries that rebuild a provider (the default
 //! model when the configured one is missing; the system key when the user key is rejected), and
 //! the deduplicated [`RouterEvent`]s that tell the LSP layer what changed.
@@ -36,7 +37,8 @@ use crate::providers::{
 use super::health::{ProbeSubject, ProbeTarget, spawn_probes};
 use super::limiter::{AcquireError, Limiter, Rate, TokenBucket};
 use super::retry::{Decision, Failure, RetryPolicy};
-use super::{Budget, ProviderRef, RouterEvent};
+use super::{Budget, EuConsent, ProviderRef, RouterEvent};
+use crate::providers::endpoint::{Transport, host_of};
 
 /// Waits shorter than this are routine pacing, not worth telling the author about.
 const NOTICEABLE_WAIT: Duration = Duration::from_secs(2);
@@ -200,6 +202,20 @@ pub enum RouteError {
     /// The request itself was refused (a bad request): another provider would refuse it too.
     #[error("the provider refused the request: {0}")]
     Fatal(ProviderError),
+    /// The only providers left use plain HTTP to another host without `allowInsecureHttp`:
+    /// nothing was sent (a key would travel in clear).
+    #[error(
+        "{}",
+        crate::messages::residency::insecure_http_refused(provider, host)
+    )]
+    InsecureHttp { provider: String, host: String },
+    /// The EU-resident providers failed and the next one is outside the EU: the project has not
+    /// answered whether text may leave the EU, so nothing was sent to it.
+    #[error("text would leave the EU: {} needs the author's consent", provider.display_name)]
+    ConsentNeeded {
+        provider: ProviderRef,
+        attempts: Vec<Attempt>,
+    },
     /// No provider had a rate-limit slot within the request's budget; nothing was sent.
     #[error("rate limited locally; the next slot is in {} ms", retry_in.as_millis())]
     RateLimited { retry_in: Duration },
@@ -262,6 +278,9 @@ pub struct RouterStatus {
     /// Routing is failed over (sticky) away from the primary.
     pub failover: bool,
     pub providers: Vec<ProviderStatus>,
+    /// The project's answer to "Send to … (outside the EU)?", and how the status says it.
+    pub eu_consent: EuConsent,
+    pub eu_consent_text: String,
 }
 
 fn serialize_time<S: serde::Serializer>(
@@ -307,6 +326,8 @@ struct State {
     all_failed: bool,
     /// Stops the running probe loop, if any.
     probe: Option<CancellationToken>,
+    /// Whether text may fail over from an EU-resident provider to one outside the EU.
+    consent: EuConsent,
 }
 
 #[derive(Clone)]
@@ -326,6 +347,10 @@ struct Route {
     /// Events already sent about this provider, so each is sent once per state change.
     told: Told,
     bucket: Arc<TokenBucket>,
+    /// Plain HTTP to another host is refused, or allowed with a warning.
+    transport: Transport,
+    /// The transport warning (or refusal) was told, once per provider.
+    transport_told: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -333,11 +358,13 @@ struct Told {
     key_invalid: bool,
     quota: bool,
     rate_limited: bool,
+    /// "Trying backup provider...": once per failover episode (until it answers again).
+    trying_backup: bool,
 }
 
 impl Route {
     fn usable(&self, eu_only: bool) -> bool {
-        self.entry.is_active && (!eu_only || self.entry.eu_resident)
+        self.entry.is_active && !self.transport.is_refused() && (!eu_only || self.entry.eu_resident)
     }
 }
 
@@ -356,6 +383,9 @@ struct Plan {
     candidates: Vec<Candidate>,
     /// The preferred provider: the primary, or the first usable one.
     home: i64,
+    /// The first provider left out because it is outside the EU and the project has not
+    /// answered whether text may go there.
+    held_back: Option<ProviderRef>,
 }
 
 /// The running record of one request.
@@ -427,6 +457,7 @@ impl Router {
                 offline: false,
                 all_failed: false,
                 probe: None,
+                consent: EuConsent::Unanswered,
             }),
             rng: Mutex::new(rng),
             this: this.clone(),
@@ -491,6 +522,8 @@ impl Router {
                             last_used_at: None,
                             told: Told::default(),
                             bucket,
+                            transport: Transport::of_config(&entry.config),
+                            transport_told: false,
                             entry,
                         }
                     }
@@ -512,6 +545,37 @@ impl Router {
         if home_changed || sticky_gone(&state) {
             clear_failover(&mut state);
         }
+    }
+
+    /// The author chose the primary (setPrimary, add with `primary`, "Make … primary"), even the
+    /// one that already was: the next request goes to it (DESIGN.md §5). The sticky failover
+    /// ends, and a primary known to be down is tried again rather than skipped, with its problems
+    /// (quota, key) told again if they recur — the author asked for it explicitly.
+    pub fn primary_chosen(&self) {
+        let mut state = self.inner.lock();
+        clear_failover(&mut state);
+        let eu_only = eu_only(&state);
+        if let Some(home) = state.routes.iter_mut().find(|r| r.usable(eu_only)) {
+            if home.health == Health::Down {
+                home.health = Health::Unknown;
+                home.last_error = None;
+            }
+            home.told = Told::default();
+        }
+    }
+
+    /// The project's answer to "Send to … (outside the EU)?" (stored by the caller). "Keep EU
+    /// only" routes as `euOnly` does, so a sticky failover outside the EU ends.
+    pub fn set_eu_consent(&self, consent: EuConsent) {
+        let mut state = self.inner.lock();
+        state.consent = consent;
+        if sticky_gone(&state) {
+            clear_failover(&mut state);
+        }
+    }
+
+    pub fn eu_consent(&self) -> EuConsent {
+        self.inner.lock().consent
     }
 
     /// Applies changed settings: `euOnly`, `failover`, `rateLimits`.
@@ -600,7 +664,7 @@ impl Router {
 
     pub fn status(&self) -> RouterStatus {
         let state = self.inner.lock();
-        let eu_only = state.options.eu_only;
+        let eu_only = eu_only(&state);
         let home = home_entry(&state).map(|e| e.provider.clone());
         let primary = state
             .routes
@@ -656,6 +720,8 @@ impl Router {
             primary,
             failover: state.sticky.is_some(),
             providers,
+            eu_consent: state.consent,
+            eu_consent_text: state.consent.text().to_string(),
         }
     }
 }
@@ -682,47 +748,13 @@ impl Inner {
     }
 
     fn plan(&self) -> Result<Plan, RouteError> {
-        let state = self.lock();
-        let eu_only = state.options.eu_only;
-        let usable: Vec<&Route> = state.routes.iter().filter(|r| r.usable(eu_only)).collect();
-        let Some(home) = usable.first() else {
-            let any_active = state.routes.iter().any(|r| r.entry.is_active);
-            return Err(if eu_only && any_active {
-                RouteError::NoEuProvider
-            } else {
-                RouteError::NotConfigured
-            });
-        };
-        let home = home.entry.provider.id;
-        let mut order: Vec<&Route> = if state.options.failover_enabled {
-            // The sticky provider first, then the rest with known-down ones last.
-            let mut rest: Vec<&Route> = usable
-                .iter()
-                .copied()
-                .filter(|r| Some(r.entry.provider.id) != state.sticky)
-                .collect();
-            rest.sort_by_key(|r| r.health == Health::Down);
-            let sticky = usable
-                .iter()
-                .copied()
-                .filter(|r| Some(r.entry.provider.id) == state.sticky);
-            sticky.chain(rest).collect()
-        } else {
-            usable.into_iter().take(1).collect()
-        };
-        let candidates = order
-            .drain(..)
-            .map(|r| Candidate {
-                id: r.entry.provider.id,
-                provider_ref: r.entry.provider.clone(),
-                provider: r.provider.clone(),
-                model: r.effective.model.clone(),
-                key: r.key,
-                bucket: Arc::clone(&r.bucket),
-                down: r.health == Health::Down,
-            })
-            .collect();
-        Ok(Plan { candidates, home })
+        let mut state = self.lock();
+        let eu_only = eu_only(&state);
+        let events = tell_transport(&mut state, eu_only);
+        let plan = plan_of(&state, eu_only);
+        drop(state);
+        self.emit(events);
+        plan
     }
 
     /// One request: each candidate in turn until one answers, the request is refused or
@@ -758,9 +790,29 @@ impl Inner {
                         failed_over: candidate.id != plan.home,
                     });
                 }
-                Tried::NextProvider => {}
+                Tried::NextProvider => {
+                    if index + 1 < plan.candidates.len() {
+                        self.tell_trying_backup(&plan.candidates[index], &run.attempts);
+                    }
+                }
                 Tried::Stop(error) => return Err(error),
             }
+        }
+        // Offline is offline whatever lies past the border: no question then.
+        let offline = !run.attempts.is_empty()
+            && run
+                .attempts
+                .iter()
+                .all(|a| a.error().is_some_and(|e| e.kind() == ErrorKind::Network));
+        if let Some(provider) = plan.held_back.filter(|_| !offline) {
+            tracing::info!(
+                provider = %provider.display_name,
+                "the EU-resident providers failed; the next one is outside the EU and the project has not allowed it"
+            );
+            return Err(RouteError::ConsentNeeded {
+                provider,
+                attempts: run.attempts,
+            });
         }
         Err(self.on_all_failed(run.attempts))
     }
@@ -1008,6 +1060,44 @@ impl Inner {
         next
     }
 
+    /// "{provider} is currently unavailable. Trying backup provider...": the router moves on
+    /// from a provider that failed, once per failover episode (until it answers again). Quota
+    /// and key problems have texts of their own; a provider only skipped for its rate limit did
+    /// not fail.
+    fn tell_trying_backup(&self, candidate: &Candidate, attempts: &[Attempt]) {
+        let failed = attempts
+            .iter()
+            .rev()
+            .find(|a| a.provider.id == candidate.id)
+            .and_then(Attempt::error)
+            .is_some_and(|e| {
+                !matches!(
+                    e.kind(),
+                    ErrorKind::InvalidKey | ErrorKind::QuotaExhausted | ErrorKind::Cancelled
+                )
+            });
+        if !failed {
+            return;
+        }
+        let mut state = self.lock();
+        let Some(route) = state
+            .routes
+            .iter_mut()
+            .find(|r| r.entry.provider.id == candidate.id)
+        else {
+            return;
+        };
+        if route.told.trying_backup {
+            return;
+        }
+        route.told.trying_backup = true;
+        let event = RouterEvent::TryingBackup {
+            provider: route.entry.provider.clone(),
+        };
+        drop(state);
+        self.emit(vec![event]);
+    }
+
     fn mark(&self, id: i64, health: Health, cause: ErrorKind) {
         let mut state = self.lock();
         if let Some(route) = state.routes.iter_mut().find(|r| r.entry.provider.id == id) {
@@ -1170,7 +1260,7 @@ impl ProbeSubject for Inner {
         let needed = state.sticky.is_some() || state.offline;
         let target = needed
             .then(|| {
-                let eu_only = state.options.eu_only;
+                let eu_only = eu_only(&state);
                 state.routes.iter().find(|r| r.usable(eu_only))
             })
             .flatten()
@@ -1236,6 +1326,112 @@ impl Drop for Inner {
     }
 }
 
+/// The order of one request (see [`Inner::plan`]), computed with the state locked.
+fn plan_of(state: &State, eu_only: bool) -> Result<Plan, RouteError> {
+    let usable: Vec<&Route> = state.routes.iter().filter(|r| r.usable(eu_only)).collect();
+    let Some(home) = usable.first() else {
+        let refused = state.routes.iter().find(|r| {
+            r.entry.is_active && r.transport.is_refused() && (!eu_only || r.entry.eu_resident)
+        });
+        if let Some(refused) = refused {
+            return Err(RouteError::InsecureHttp {
+                provider: refused.entry.provider.display_name.clone(),
+                host: host_of(&refused.entry.config.endpoint),
+            });
+        }
+        let any_active = state.routes.iter().any(|r| r.entry.is_active);
+        return Err(if eu_only && any_active {
+            RouteError::NoEuProvider
+        } else {
+            RouteError::NotConfigured
+        });
+    };
+    // Text leaves the EU only with the project's consent: while it is unanswered, a failover
+    // from an EU-resident preferred provider stops at the EU border.
+    let held_at_border =
+        !eu_only && state.consent == EuConsent::Unanswered && home.entry.eu_resident;
+    let home = home.entry.provider.id;
+    let mut order: Vec<&Route> = if state.options.failover_enabled {
+        // The sticky provider first, then the rest with known-down ones last.
+        let mut rest: Vec<&Route> = usable
+            .iter()
+            .copied()
+            .filter(|r| Some(r.entry.provider.id) != state.sticky)
+            .collect();
+        rest.sort_by_key(|r| r.health == Health::Down);
+        let sticky = usable
+            .iter()
+            .copied()
+            .filter(|r| Some(r.entry.provider.id) == state.sticky);
+        sticky.chain(rest).collect()
+    } else {
+        usable.into_iter().take(1).collect()
+    };
+    let mut held_back = None;
+    if held_at_border {
+        held_back = order
+            .iter()
+            .find(|r| !r.entry.eu_resident)
+            .map(|r| r.entry.provider.clone());
+        order.retain(|r| r.entry.eu_resident);
+    }
+    let candidates = order
+        .drain(..)
+        .map(|r| Candidate {
+            id: r.entry.provider.id,
+            provider_ref: r.entry.provider.clone(),
+            provider: r.provider.clone(),
+            model: r.effective.model.clone(),
+            key: r.key,
+            bucket: Arc::clone(&r.bucket),
+            down: r.health == Health::Down,
+        })
+        .collect();
+    Ok(Plan {
+        candidates,
+        home,
+        held_back,
+    })
+}
+
+/// The transport events not yet sent: plain HTTP allowed by `allowInsecureHttp` (a warning), or
+/// a stored row refused while others serve. Once per provider; a refusal that leaves nothing to
+/// route to is the request's error instead.
+fn tell_transport(state: &mut State, eu_only: bool) -> Vec<RouterEvent> {
+    let anything_usable = state.routes.iter().any(|r| r.usable(eu_only));
+    let mut events = Vec::new();
+    for route in &mut state.routes {
+        if route.transport_told || !route.entry.is_active {
+            continue;
+        }
+        let provider = route.entry.provider.clone();
+        let host = host_of(&route.entry.config.endpoint);
+        match route.transport {
+            Transport::InsecureAllowed => {
+                tracing::warn!(
+                    provider = %provider.display_name,
+                    provider_id = provider.id,
+                    host = %host,
+                    "plain http to a remote host, allowed by allowInsecureHttp: the key travels unencrypted"
+                );
+                events.push(RouterEvent::InsecureHttpAllowed { provider, host });
+            }
+            Transport::Refused if anything_usable => {
+                tracing::warn!(
+                    provider = %provider.display_name,
+                    provider_id = provider.id,
+                    host = %host,
+                    "plain http to a remote host refused; the provider is skipped"
+                );
+                events.push(RouterEvent::InsecureHttpRefused { provider, host });
+            }
+            _ => continue,
+        }
+        route.transport_told = true;
+    }
+    events
+}
+
 /// Leaves the offline state. Network failures seen while offline say nothing about the providers
 /// themselves, so those providers are "unknown" again rather than "down".
 fn come_online(state: &mut State) {
@@ -1248,12 +1444,18 @@ fn come_online(state: &mut State) {
     }
 }
 
+/// Whether only EU-resident providers may serve: the `euOnly` setting, or the project's answer
+/// "Keep EU only".
+fn eu_only(state: &State) -> bool {
+    state.options.eu_only || state.consent == EuConsent::KeepEuOnly
+}
+
 fn find(state: &State, id: i64) -> Option<&Route> {
     state.routes.iter().find(|r| r.entry.provider.id == id)
 }
 
 fn home_entry(state: &State) -> Option<&RouteEntry> {
-    let eu_only = state.options.eu_only;
+    let eu_only = eu_only(state);
     state
         .routes
         .iter()
@@ -1268,7 +1470,7 @@ fn sticky_gone(state: &State) -> bool {
         !state
             .routes
             .iter()
-            .any(|r| r.entry.provider.id == id && r.usable(state.options.eu_only))
+            .any(|r| r.entry.provider.id == id && r.usable(eu_only(state)))
     })
 }
 

@@ -25,6 +25,7 @@ mod error;
 pub mod projects;
 pub mod prompts;
 pub mod providers;
+pub mod residency;
 pub mod sessions;
 pub mod usage;
 

@@ -470,6 +470,8 @@ PROVIDER_CATALOGUE = {
     "gemini": ("Google Gemini", "gemini-2.5-flash", "GEMINI_API_KEY"),
     "deepseek": ("DeepSeek", "deepseek-flash", "DEEPSEEK_API_KEY"),
     "scaleway": ("Scaleway (EU)", "mistral-small-3.2-24b-instruct-2506", "SCW_SECRET_KEY"),
+    # Needs no key; the variable is never read.
+    "custom": ("Custom (OpenAI-compatible)", "llama3.2", "STORYTELLER_E2E_UNUSED_CUSTOM_KEY"),
 }
 
 
@@ -556,7 +558,7 @@ def configured_providers(server_command: list[str], provider_env: dict[str, str]
     ``await configured_providers([("openai", endpoint), ("claude", endpoint)], root=None)``:
     the first is primary; ``root`` is the workspace folder whose project gets them (``None``: the
     default project, for documents outside every folder). Keys are the system keys of
-    ``provider_env``.
+    ``provider_env``. A third member, a dict, is the row's ``options`` (``{"euResident": True}``).
 
     The one place that knows how providers are stored: until ``storyteller.providers.add`` is on
     main, rows go straight into ``ai_providers`` (Python's sqlite3) after the server has created
@@ -577,12 +579,14 @@ def configured_providers(server_command: list[str], provider_env: dict[str, str]
                         "INSERT OR IGNORE INTO projects (name, root_path) VALUES (?, ?)", (root.name, path)
                     )
                     project = db.execute("SELECT id FROM projects WHERE root_path = ?", (path,)).fetchone()[0]
-                for position, (kind, endpoint) in enumerate(providers):
+                for position, (kind, endpoint, *rest) in enumerate(providers):
                     name, model, _ = PROVIDER_CATALOGUE[kind]
+                    options = json.dumps(rest[0] if rest else {})
                     db.execute(
                         "INSERT INTO ai_providers (project_id, provider_name, display_name, api_endpoint,"
-                        " model_name, is_primary, is_active, position) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-                        (project, kind, name, endpoint, model, 1 if position == 0 else 0, position),
+                        " model_name, is_primary, is_active, position, options)"
+                        " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                        (project, kind, name, endpoint, model, 1 if position == 0 else 0, position, options),
                     )
         finally:
             db.close()

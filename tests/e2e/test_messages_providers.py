@@ -196,8 +196,13 @@ async def test_clients_without_buttons_get_the_cli_command(
 async def test_a_settings_change_that_moves_routing_sends_the_new_status(
     ai_client: LanguageClient, simulator: Simulator, configured_providers
 ):
+    # Residency is decided by the endpoint's host (issue 15): the simulator's Scaleway stand-in on
+    # 127.0.0.1 is not EU-resident; a custom endpoint the author marks euResident is.
     await configured_providers(
-        [("openai", simulator.endpoint("openai")), ("scaleway", simulator.endpoint("scaleway"))]
+        [
+            ("openai", simulator.endpoint("openai")),
+            ("custom", simulator.endpoint("custom"), {"euResident": True}),
+        ]
     )
     recorder = Recorder(ai_client)
     await initialize(ai_client, rich_capabilities())
@@ -209,12 +214,12 @@ async def test_a_settings_change_that_moves_routing_sends_the_new_status(
         ]
 
     await wait_until(lambda: active() and active()[-1] == "openai", "the first status")
-    # euOnly: the EU-resident Scaleway serves now, and the editor's status shows it at once,
-    # before any request.
+    # euOnly: the EU-resident custom endpoint serves now, and the editor's status shows it at
+    # once, before any request.
     ai_client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"storyteller": {"euOnly": True}})
     )
-    await wait_until(lambda: active()[-1] == "scaleway", "the status after euOnly")
+    await wait_until(lambda: active()[-1] == "custom", "the status after euOnly")
     # A change that moves nothing (the log level) sends no status.
     sent = len(active())
     ai_client.workspace_did_change_configuration(

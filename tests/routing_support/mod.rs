@@ -486,6 +486,9 @@ pub fn event_name(event: &RouterEvent) -> &'static str {
         RouterEvent::KeyRevoked { .. } => "KeyRevoked",
         RouterEvent::QuotaExhausted { .. } => "QuotaExhausted",
         RouterEvent::ModelFallback { .. } => "ModelFallback",
+        RouterEvent::TryingBackup { .. } => "TryingBackup",
+        RouterEvent::InsecureHttpAllowed { .. } => "InsecureHttpAllowed",
+        RouterEvent::InsecureHttpRefused { .. } => "InsecureHttpRefused",
     }
 }
 
