@@ -647,6 +647,8 @@ pub mod oauth {
     pub const PAGE_NO_CODE: &str = "No sign-in code in this address";
     pub fn unsupported(provider: &str) -> String {
         format!("Sign-in in a browser is available for openrouter only, not {provider}.")
+    }
+}
 
 /// Residency and transport (issue 15): plain HTTP only to this computer, and the question asked
 /// once per project before manuscript text leaves the EU.
