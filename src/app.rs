@@ -347,7 +347,21 @@ impl App {
             .unwrap_or_default())
     }
 
-    /// Records `project`'s answer (off the runtime) and routes by it from the next request.
+    /// `project`'s stored answer, read again (it may have been given from a terminal with
+    /// `storyteller-lsp residency` while this process ran) and routed by from the next request.
+    pub async fn refresh_eu_consent(&self, project: ProjectId) -> Result<EuConsent, AppError> {
+        let consent = self.stored_eu_consent(project).await?;
+        self.router(project).await?.set_eu_consent(consent);
+        Ok(consent)
+    }
+
+    /// `project`'s answer as this process routes by it.
+    pub async fn eu_consent(&self, project: ProjectId) -> Result<EuConsent, AppError> {
+        Ok(self.stored_eu_consent(project).await?)
+    }
+
+    /// Records `project`'s answer (off the runtime) and routes by it from the next request;
+    /// `Unanswered` forgets it, so the question is asked again.
     pub async fn set_eu_consent(
         &self,
         project: ProjectId,
@@ -356,7 +370,10 @@ impl App {
         let answer = consent.as_str();
         self.inner
             .store
-            .call(move |conn| db::residency::set(conn, project, answer))
+            .call(move |conn| match consent {
+                EuConsent::Unanswered => db::residency::clear(conn, project),
+                _ => db::residency::set(conn, project, answer),
+            })
             .await?;
         self.router(project).await?.set_eu_consent(consent);
         let _ = self.inner.events.send(AppEvent::StatusChanged { project });

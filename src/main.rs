@@ -72,6 +72,9 @@ enum Command {
     Provider(ProviderArgs),
     /// Prompt templates.
     Prompts(PromptsArgs),
+    /// Whether a project's text may leave the EU when failing over: show the answer, or give it
+    /// (the question "Send to … (outside the EU)?" from a terminal).
+    Residency(ResidencyArgs),
     /// The story notes of a workspace: title, names, include mode, summary, problems; with
     /// --at, which notes a prompt at that place would carry and why.
     ///
@@ -307,6 +310,16 @@ enum PromptsCommand {
 }
 
 #[derive(Args)]
+struct ResidencyArgs {
+    #[command(flatten)]
+    place: PlaceArgs,
+    /// allow, keep-eu-only, or ask (forget the answer); none: show it
+    answer: Option<cli::residency::Answer>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct NotesArgs {
     /// The workspace folder [default: the current directory]
     #[arg(long)]
@@ -361,6 +374,11 @@ fn main() -> ExitCode {
                     cli::prompts::set_active(&place, &name, version, weight, json).await
                 }),
             }
+        }
+        Some(Command::Residency(args)) => {
+            let place = args.place.place();
+            let _log = terminal_log(&place);
+            cli::run(async { cli::residency::run(&place, args.answer, args.json).await })
         }
         Some(Command::Notes(args)) => {
             cli::run(async { cli::notes::list(args.workspace, args.at, args.json).await })

@@ -675,6 +675,19 @@ pub mod residency {
     pub fn consent_question(provider: &str) -> String {
         format!("Send to {provider} (outside the EU)?")
     }
+    /// The question for an editor that shows no buttons (Helix): the terminal command answers it.
+    pub fn consent_question_without_buttons(provider: &str) -> String {
+        format!(
+            "Send to {provider} (outside the EU)? Until you answer, your text stays in the EU. \
+             Answer from a terminal in the workspace folder: `storyteller-lsp residency allow \
+             --project .` or `storyteller-lsp residency keep-eu-only --project .`"
+        )
+    }
+
+    /// `storyteller-lsp residency`: the project's answer.
+    pub fn consent_line(project: &str, consent_text: &str) -> String {
+        format!("{project}: {consent_text}")
+    }
     pub const ALLOW: &str = "Allow";
     pub const KEEP_EU_ONLY: &str = "Keep EU only";
 

@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod notes;
 pub mod prompts;
 pub mod provider;
+pub mod residency;
 pub mod sign_in;
 
 use std::io::{BufRead, IsTerminal, Write};

@@ -754,12 +754,27 @@ pub(crate) fn ask_eu_consent(
     let closer = ConsentOpen { state, project };
     tokio::spawn(async move {
         let _open = closer;
+        // An answer given from a terminal (`storyteller-lsp residency`) since this process read
+        // it: route by it, and run the stopped action again, instead of asking.
+        if let Ok(consent @ (EuConsent::Allowed | EuConsent::KeepEuOnly)) =
+            audience.app.refresh_eu_consent(project).await
+        {
+            tracing::info!(
+                project = project.0,
+                consent = consent.as_str(),
+                "EU residency answered from the terminal"
+            );
+            if let Some(retry) = retry {
+                retry();
+            }
+            return;
+        }
         let buttons = vec![Button::AllowOutsideEu, Button::KeepEuOnly];
         if !audience.state.client().message_actions {
             tell(
                 &audience.client,
                 MessageType::WARNING,
-                messages::residency::consent_question(&provider.display_name),
+                messages::residency::consent_question_without_buttons(&provider.display_name),
             )
             .await;
             return;

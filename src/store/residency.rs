@@ -13,6 +13,15 @@ pub fn get(conn: &Connection, project: ProjectId) -> StoreResult<Option<String>>
         .optional()?)
 }
 
+/// Forgets the answer of `project`: the question is asked again when it is next needed.
+pub fn clear(conn: &Connection, project: ProjectId) -> StoreResult<()> {
+    conn.execute(
+        "DELETE FROM residency_consent WHERE project_id = ?1",
+        [project.0],
+    )?;
+    Ok(())
+}
+
 /// Records (or replaces) the answer of `project`.
 pub fn set(conn: &Connection, project: ProjectId, answer: &str) -> StoreResult<()> {
     conn.execute(
@@ -41,6 +50,8 @@ mod tests {
                 set(conn, default, "keepEuOnly")?;
                 assert_eq!(get(conn, default)?.as_deref(), Some("keepEuOnly"));
                 assert!(set(conn, default, "maybe").is_err());
+                clear(conn, default)?;
+                assert_eq!(get(conn, default)?, None);
                 Ok(())
             })
             .unwrap();

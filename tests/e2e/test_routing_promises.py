@@ -279,6 +279,59 @@ async def test_keep_eu_only_routes_the_project_as_eu_only(
     await ai_client.shutdown_session()
 
 
+def run_residency(server_env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(server_binary()), "residency", *args],
+        env=credentials_in_file(server_env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_answer_given_from_a_terminal_is_used_by_the_running_server(
+    ai_client: LanguageClient, simulator: Simulator, configured_providers, server_env: dict
+):
+    """Editors without buttons (Helix) cannot answer the question: `storyteller-lsp residency`
+    can, and the running server reads it at the next failover that stops at the EU border."""
+    await configured_providers(
+        [
+            ("custom", simulator.endpoint("custom"), {"euResident": True}),
+            ("claude", simulator.endpoint("claude")),
+        ]
+    )
+    await simulator.inject("custom", "unavailable")
+    shown = run_residency(server_env, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["euConsent"] == "unanswered"
+
+    recorder = Recorder(ai_client)
+    await initialize(ai_client, rich_capabilities())
+    open_manuscript(ai_client)
+    refused = await continue_scene(ai_client)
+    assert refused["reason"] == "consentNeeded", refused
+    await wait_until(lambda: consent_questions(recorder), "the EU question")
+
+    # Answered in a terminal while the editor's question was dismissed.
+    given = run_residency(server_env, "allow")
+    assert given.returncode == 0, given.stderr
+    assert "allowed" in given.stdout, given.stdout
+    await continue_scene(ai_client)
+    await wait_until(lambda: recorder.edits, "the action run again with the terminal's answer")
+    assert await generation_requests(simulator, "claude")
+    assert len(consent_questions(recorder)) == 1, "not asked again"
+    await wait_until(
+        lambda: statuses(recorder)[-1]["euConsent"] == "allowed", "the answer in the status"
+    )
+    await ai_client.shutdown_session()
+
+    # `ask` forgets the answer; a bad answer is a usage error.
+    assert run_residency(server_env, "ask").returncode == 0
+    assert json.loads(run_residency(server_env, "--json").stdout)["euConsent"] == "unanswered"
+    assert run_residency(server_env, "maybe").returncode == 2
+
+
 # --- Plain HTTP only to loopback -----------------------------------------------------------------
 
 INVALID_PARAMS = -32602
