@@ -18,7 +18,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream, WriteHalf};
 use tokio::sync::mpsc;
-use tower_lsp::lsp_types::Url;
 
 use crate::credentials::env::VarMap;
 use crate::documents::{
@@ -202,11 +201,10 @@ async fn session(
     simulator: &SimulatorHandle,
     ghost: GhostStyle,
 ) -> Result<(), DemoError> {
-    let root_uri = Url::from_directory_path(root)
-        .map_err(|()| DemoError::Protocol("could not name the workspace folder".into()))?;
-    let uri = Url::from_file_path(root.join(MANUSCRIPT))
-        .map_err(|()| DemoError::Protocol("could not name the manuscript".into()))?;
-    editor.uri = uri.to_string();
+    let root_uri = crate::lsp::folder_uri(root)
+        .ok_or_else(|| DemoError::Protocol("could not name the workspace folder".into()))?;
+    editor.uri = crate::lsp::file_uri(&root.join(MANUSCRIPT))
+        .ok_or_else(|| DemoError::Protocol("could not name the manuscript".into()))?;
     let settings = json!({
         "dataDir": data_dir,
         "credentialStore": "file",

@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod prompts;
 pub mod providers;
 pub mod routing;
+pub mod secret;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

@@ -3,7 +3,7 @@
 //! (DESIGN.md §8).
 //!
 //! Redaction is the second line of defence: code never logs keys or manuscript text in the first
-//! place. Every [`crate::credentials::ApiKey`] registers itself here when it is created.
+//! place. Every [`crate::secret::ApiKey`] registers itself here when it is created.
 
 use std::borrow::Cow;
 use std::io::{self, Write};

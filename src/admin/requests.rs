@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 
 use super::AdminError;
 use super::fields::Fields;
-use crate::credentials::ApiKey;
 use crate::providers::{AuthType, ProviderKind, ProviderOptions};
+use crate::secret::ApiKey;
 use crate::store::{ProviderId, SessionId, SessionName};
 
 /// Longest display name we keep (it is shown in status bars and menus).

@@ -12,9 +12,9 @@ use crate::admin::requests::{
     TestRequest, UpdateRequest,
 };
 use crate::admin::{self, AdminError};
-use crate::credentials::ApiKey;
 use crate::messages;
 use crate::providers::{ProviderKind, ProviderOptions};
+use crate::secret::ApiKey;
 use crate::store::ProviderId;
 
 /// The CLI names a key `key` in its errors (`--key-stdin` or the prompt).

@@ -12,7 +12,6 @@
 pub mod encrypted_file;
 pub mod env;
 pub mod keychain;
-pub mod mask;
 
 use std::fmt;
 use std::io;
@@ -26,10 +25,10 @@ use serde::Serialize;
 use crate::config::CredentialStoreChoice;
 use crate::providers::{AuthType, ProviderKind};
 
+pub use crate::secret::{ApiKey, mask};
 pub use encrypted_file::{CorruptReason, EncryptedFileStore, KeyMaterial};
 pub use env::{Environment, ProcessEnv, VarMap};
 pub use keychain::KeychainStore;
-pub use mask::{ApiKey, mask};
 
 /// The keychain service every StoryTeller credential is filed under.
 pub const SERVICE: &str = "storyteller.ai_provider";

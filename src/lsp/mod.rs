@@ -82,6 +82,20 @@ impl Default for Features {
 pub type StorytellerService =
     text_sync::OrderedTextSync<inline_protocol::InlineAdvertising<LspService<Backend>>>;
 
+/// The `file:` URI of a file, as an editor names it (`None` for a relative path).
+pub fn file_uri(path: &std::path::Path) -> Option<String> {
+    tower_lsp::lsp_types::Url::from_file_path(path)
+        .ok()
+        .map(String::from)
+}
+
+/// The `file:` URI of a folder, with its trailing slash (`None` for a relative path).
+pub fn folder_uri(path: &std::path::Path) -> Option<String> {
+    tower_lsp::lsp_types::Url::from_directory_path(path)
+        .ok()
+        .map(String::from)
+}
+
 /// Builds the service, the socket for server-to-client messages, and a handle on the session
 /// state (for tests and for tasks that outlive a handler).
 pub fn build(features: Features) -> (StorytellerService, ClientSocket, Arc<ServerState>) {

@@ -29,9 +29,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use crate::credentials::ApiKey;
 use crate::credentials::env::{Environment, non_empty};
 use crate::messages;
+use crate::secret::ApiKey;
 
 /// OpenRouter's authorization page.
 pub const OPENROUTER_AUTH_URL: &str = "https://openrouter.ai/auth";

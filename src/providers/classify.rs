@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::error::{Detail, ProviderError};
 use super::{ProviderKind, RateLimitHint};
-use crate::credentials::ApiKey;
+use crate::secret::ApiKey;
 
 /// Longest message [`scrub`] keeps: our own descriptions (transport errors) stay short.
 const MAX_MESSAGE_CHARS: usize = 300;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::classify::{FailureContext, Operation};
 use super::http::HttpClient;
 use super::{Capabilities, ModelInfo, ProviderConfig, ProviderKind};
-use crate::credentials::ApiKey;
+use crate::secret::ApiKey;
 
 /// How long a model listing or a connection test may take.
 pub const LISTING_TIMEOUT: Duration = Duration::from_secs(15);

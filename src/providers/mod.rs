@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub use catalog::{AuthType, Capabilities, CatalogEntry, ProviderKind};
 pub use error::{Detail, ErrorKind, ProviderError};
 
-use crate::credentials::ApiKey;
+use crate::secret::ApiKey;
 
 /// Who said a message in the conversation sent to the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -28,11 +28,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::credentials::ApiKey;
 use crate::providers::{
     AiProvider, Completion, CompletionRequest, ConnectionReport, Detail, ErrorKind, ProviderConfig,
     ProviderError, ProviderKind, RateLimitHint, StreamResponse,
 };
+use crate::secret::ApiKey;
 
 use super::health::{ProbeSubject, ProbeTarget, spawn_probes};
 use super::limiter::{AcquireError, Limiter, Rate, TokenBucket};

@@ -186,7 +186,7 @@ fn masked_query(query: Option<&str>) -> Option<String> {
     query.map(|q| {
         q.split('&')
             .map(|pair| match pair.strip_prefix("key=") {
-                Some(key) => format!("key={}", crate::credentials::mask(key)),
+                Some(key) => format!("key={}", crate::secret::mask(key)),
                 None => pair.to_string(),
             })
             .collect::<Vec<_>>()

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::Fault;
 use super::prose::{Continuation, Prompt, continue_story, pieces};
-use crate::credentials::mask;
 use crate::providers::ProviderKind;
+use crate::secret::mask;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

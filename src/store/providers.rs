@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::projects::ProjectId;
 use super::sessions::SessionId;
 use super::{StoreError, StoreResult, Timestamp, parse_timestamp};
-use crate::credentials::ApiKey;
 use crate::providers::{ProviderConfig, ProviderKind, ProviderOptions};
+use crate::secret::ApiKey;
 
 /// The id of a row in `ai_providers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

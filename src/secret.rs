@@ -1,4 +1,6 @@
-//! The secret type keys live in while in memory, and the mask shown in their place.
+//! The secret type keys live in while in memory, and the mask shown in their place. A leaf:
+//! providers, store, routing and the simulator take an `ApiKey` from here without depending on
+//! `credentials/` (which stores keys), so neither points back at the other.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
