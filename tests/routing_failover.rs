@@ -31,7 +31,7 @@ fn outcome<T>(result: &Result<storyteller_lsp::routing::Routed<T>, RouteError>) 
         Ok(routed) => Expect::Served(routed.provider.id),
         Err(RouteError::AllFailed { .. }) => Expect::AllFailed,
         Err(RouteError::Offline) => Expect::Offline,
-        Err(RouteError::Fatal(_)) => Expect::Fatal,
+        Err(RouteError::Fatal { .. }) => Expect::Fatal,
         Err(other) => panic!("unexpected route error {other:?}"),
     }
 }
@@ -263,7 +263,7 @@ async fn bad_request_is_fatal_and_tries_no_other_provider() {
     let mut h = Harness::with_faults(&[Fault::BadRequest, Fault::Healthy]);
     let result = h.router.generate(&request("a"), ACTION).await;
     assert!(
-        matches!(&result, Err(RouteError::Fatal(e)) if e.kind() == ErrorKind::BadRequest),
+        matches!(&result, Err(RouteError::Fatal { error: e, .. }) if e.kind() == ErrorKind::BadRequest),
         "{result:?}"
     );
     assert_eq!(h.request_counts(), vec![1, 0]);

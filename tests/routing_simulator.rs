@@ -322,7 +322,7 @@ impl Observed {
         let (outcome, attempts) = match error {
             RouteError::AllFailed { attempts } => (Outcome::AllFailed, Some(attempts)),
             RouteError::Offline => (Outcome::Offline, None),
-            RouteError::Fatal(_) => (Outcome::Fatal, None),
+            RouteError::Fatal { .. } => (Outcome::Fatal, None),
             RouteError::Cancelled => (Outcome::Cancelled, None),
             RouteError::RateLimited { .. } => (Outcome::RateLimited, None),
             other => (Outcome::Other(other.to_string()), None),

@@ -695,8 +695,9 @@ async fn tell_failure(
             );
             "allFailed"
         }
-        AssistError::Route(RouteError::Fatal(e)) => {
-            let text = messages::for_provider_error(e.kind(), &active_name, e.retry_after());
+        AssistError::Route(RouteError::Fatal { provider, error: e }) => {
+            let text =
+                messages::for_provider_error(e.kind(), &provider.display_name, e.retry_after());
             notify::tell(&cx.client, MessageType::ERROR, text).await;
             "providerError"
         }

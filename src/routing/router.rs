@@ -200,8 +200,12 @@ pub enum RouteError {
     #[error("cancelled")]
     Cancelled,
     /// The request itself was refused (a bad request): another provider would refuse it too.
-    #[error("the provider refused the request: {0}")]
-    Fatal(ProviderError),
+    /// Carries the provider that refused it, so the message names it without asking again.
+    #[error("{} refused the request: {error}", provider.display_name)]
+    Fatal {
+        provider: ProviderRef,
+        error: ProviderError,
+    },
     /// The only providers left use plain HTTP to another host without `allowInsecureHttp`:
     /// nothing was sent (a key would travel in clear).
     #[error(
@@ -957,7 +961,12 @@ impl Inner {
                     run.failed_before = true;
                     return Tried::NextProvider;
                 }
-                Decision::GiveUp => return Tried::Stop(RouteError::Fatal(error)),
+                Decision::GiveUp => {
+                    return Tried::Stop(RouteError::Fatal {
+                        provider: candidate.provider_ref.clone(),
+                        error,
+                    });
+                }
             }
         }
     }
