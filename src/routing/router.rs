@@ -204,7 +204,7 @@ pub enum RouteError {
     #[error("{} refused the request: {error}", provider.display_name)]
     Fatal {
         provider: ProviderRef,
-        error: ProviderError,
+        error: Box<ProviderError>,
     },
     /// The only providers left use plain HTTP to another host without `allowInsecureHttp`:
     /// nothing was sent (a key would travel in clear).
@@ -964,7 +964,7 @@ impl Inner {
                 Decision::GiveUp => {
                     return Tried::Stop(RouteError::Fatal {
                         provider: candidate.provider_ref.clone(),
-                        error,
+                        error: Box::new(error),
                     });
                 }
             }
