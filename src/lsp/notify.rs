@@ -654,24 +654,18 @@ async fn open_settings(client: &Client, state: &ServerState, button: &Button) {
     }
 }
 
-/// Makes provider `id` the project's primary and routes to it from the next request.
+/// Makes provider `id` the primary of the project whose providers serve this one (through
+/// `admin::set_primary`, like the command and the CLI) and routes to it from the next request.
 async fn make_primary(audience: &Audience, id: i64, name: &str) {
     let Some(project) = audience.project else {
         return;
     };
     let app = &audience.app;
-    let stored = app
-        .store()
-        .call(move |conn| crate::store::providers::set_primary(conn, ProviderId(id)))
-        .await;
-    let result = match stored {
-        Ok(_) => match app.reload_routes(project).await {
-            Ok(()) => {
-                app.primary_chosen(project).await;
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        },
+    let result = match app.providers_project(project).await {
+        Ok(owner) => crate::admin::set_primary(app, owner, ProviderId(id))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match result {
