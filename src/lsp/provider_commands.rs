@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use tower_lsp::lsp_types::{MessageActionItem, MessageType};
+use tower_lsp::lsp_types::request::ShowMessageRequest;
+use tower_lsp::lsp_types::{MessageActionItem, MessageType, ShowMessageRequestParams};
 
 use super::commands::{CommandContext, CommandError, StorytellerCommand};
 use crate::admin::{self, AdminError, KeyChoice, decode};
@@ -205,15 +206,20 @@ async fn ask(
             properties: Default::default(),
         })
         .collect();
-    let request = cx.client.show_message_request(typ, message, Some(actions));
-    match tokio::time::timeout(ANSWER_PATIENCE, request).await {
-        Ok(Ok(Some(item))) => Some(item.title),
-        Ok(Ok(None)) => None,
-        Ok(Err(e)) => {
+    let params = ShowMessageRequestParams {
+        typ,
+        message,
+        actions: Some(actions),
+    };
+    match super::notify::request_editor::<ShowMessageRequest>(&cx.client, params, ANSWER_PATIENCE)
+        .await
+    {
+        Some(Ok(Some(item))) => Some(item.title),
+        Some(Ok(None)) | None => None,
+        Some(Err(e)) => {
             tracing::info!("the editor did not answer a question: {e}");
             None
         }
-        Err(_) => None,
     }
 }
 
