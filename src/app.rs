@@ -145,20 +145,13 @@ impl App {
                 session_keys: Mutex::new(HashMap::new()),
             }),
         };
-        // Only after a crash is there anything to repair; otherwise this is one SELECT and the
-        // credential store stays closed until first use.
-        let credential_notices = match crate::admin::repair(&app).await {
-            Ok(report) => report.notices,
-            Err(e) => {
-                tracing::warn!("interrupted provider changes not repaired yet: {e}");
-                Vec::new()
-            }
-        };
+        // What a crash left in the credential journal is admin's to repair
+        // (`admin::open`), which fills `credential_notices`.
         Ok((
             app,
             StartupReport {
                 prompt_warnings,
-                credential_notices,
+                credential_notices: Vec::new(),
             },
         ))
     }
@@ -471,7 +464,7 @@ impl App {
             .filter(|(_, key)| config.api_key.as_ref() == Some(key))
             .map(|(id, _)| *id);
         match session {
-            Some(id) => Arc::new(crate::admin::sessions::TouchOnUse::new(
+            Some(id) => Arc::new(crate::usage_log::TouchOnUse::new(
                 provider,
                 id,
                 self.inner.store.clone(),

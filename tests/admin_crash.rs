@@ -211,7 +211,7 @@ async fn app_on(dir: &Path) -> (App, Vec<String>) {
     };
     let mut env = VarMap::default();
     env.set("STORYTELLER_CREDENTIALS_KEY", CREDENTIALS_KEY);
-    let (app, report) = App::open_with_env(settings, Vec::new(), Arc::new(env))
+    let (app, report) = storyteller_lsp::admin::open(settings, Vec::new(), Arc::new(env))
         .await
         .unwrap();
     (app, report.credential_notices)

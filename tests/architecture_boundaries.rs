@@ -1,6 +1,7 @@
 //! The layer rules of ARCHITECTURE.md, checked on the source: only `src/lsp/` (and `main.rs`)
 //! know LSP; `providers/` knows neither `routing/` nor `credentials/` (a key reaches it as a
-//! `secret::ApiKey`); `store/` and `routing/` never point back up; `secret.rs` is a leaf. A
+//! `secret::ApiKey`); `store/` and `routing/` never point back up; `app` does not import
+//! `admin` (which imports it); `secret.rs` is a leaf. A
 //! change that breaks one fails here with the file, the line and the rule.
 
 use std::path::{Path, PathBuf};
@@ -62,6 +63,12 @@ const RULES: &[Rule] = &[
             "crate::lsp",
             "crate::cli",
         ],
+        allowed_files: &[],
+    },
+    Rule {
+        name: "app.rs assembles the services; admin/ uses it, never the other way round",
+        scope: "app.rs",
+        forbidden: &["crate::admin", "crate::lsp", "crate::cli"],
         allowed_files: &[],
     },
     Rule {

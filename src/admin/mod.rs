@@ -158,6 +158,26 @@ impl AdminError {
 /// The project an editor command acts on: the first workspace root's when it has providers of
 /// its own, else `default` (DESIGN.md §4) — the one whose providers actually serve the workspace
 /// (see [`App::providers_project`]), so the settings page shows what is used.
+/// Opens the application services ([`App::open_with_env`]) and resolves what a crash left in the
+/// credential journal ([`repair`]): the one way the server, the CLI and `doctor` start. Only after
+/// a crash is there anything to repair; otherwise this is one SELECT and the credential store
+/// stays closed until first use.
+pub async fn open(
+    settings: crate::config::Settings,
+    roots: Vec<std::path::PathBuf>,
+    env: std::sync::Arc<dyn crate::credentials::Environment>,
+) -> Result<(App, crate::app::StartupReport), AppError> {
+    let (app, mut report) = App::open_with_env(settings, roots, env).await?;
+    report.credential_notices = match repair(&app).await {
+        Ok(repaired) => repaired.notices,
+        Err(e) => {
+            tracing::warn!("interrupted provider changes not repaired yet: {e}");
+            Vec::new()
+        }
+    };
+    Ok((app, report))
+}
+
 pub async fn current_project(app: &App) -> Result<crate::store::ProjectId, AdminError> {
     let workspace = app.project_for(None).await?;
     Ok(app.providers_project(workspace).await?)

@@ -5,7 +5,7 @@
 //! provider's: at the `endpoint` given, else with a configured provider of its kind, else at the
 //! catalogue's endpoint. A session may expire (`expiresAt`): an expired session's key is no longer
 //! used and it is listed with `expired: true`. A request that succeeds with a session's key
-//! touches its `lastUsedAt` ([`TouchOnUse`]).
+//! touches its `lastUsedAt` ([`crate::usage_log::TouchOnUse`]).
 //!
 //! The sessions that the V4 migration backfilled (`default_{provider}_api_key`) have no key:
 //! nothing copies one there. Key resolution tries the project key first and falls through a
@@ -332,96 +332,5 @@ fn unknown_session(e: StoreError) -> AdminError {
             AdminError::not_found("id", format!("no session with id {id}"))
         }
         other => store_error(other),
-    }
-}
-
-/// A provider whose key is a named session's: a request that succeeds records the use
-/// (`sessions::touch`) on a task of its own, at most once a minute, so the request never waits
-/// on SQLite and a stream is counted once, not per token.
-#[derive(Debug)]
-pub struct TouchOnUse {
-    inner: std::sync::Arc<dyn crate::providers::AiProvider>,
-    session: SessionId,
-    store: crate::store::Store,
-    last: std::sync::Mutex<Option<std::time::Instant>>,
-}
-
-/// The shortest interval between two touches of one session by one provider.
-const TOUCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
-impl TouchOnUse {
-    pub fn new(
-        inner: std::sync::Arc<dyn crate::providers::AiProvider>,
-        session: SessionId,
-        store: crate::store::Store,
-    ) -> TouchOnUse {
-        TouchOnUse {
-            inner,
-            session,
-            store,
-            last: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn used(&self) {
-        {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < TOUCH_INTERVAL) {
-                return;
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        let store = self.store.clone();
-        let id = self.session;
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = store.call(move |c| rows::touch(c, id)).await {
-                    tracing::debug!(session = id.0, "session use not recorded: {e}");
-                }
-            });
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::providers::AiProvider for TouchOnUse {
-    fn kind(&self) -> ProviderKind {
-        self.inner.kind()
-    }
-    fn capabilities(&self) -> crate::providers::Capabilities {
-        self.inner.capabilities()
-    }
-    fn model_info(&self) -> crate::providers::ModelInfo {
-        self.inner.model_info()
-    }
-    async fn generate(
-        &self,
-        request: &crate::providers::CompletionRequest,
-    ) -> Result<crate::providers::Completion, crate::providers::ProviderError> {
-        let result = self.inner.generate(request).await;
-        if result.is_ok() {
-            self.used();
-        }
-        result
-    }
-    async fn stream(
-        &self,
-        request: &crate::providers::CompletionRequest,
-    ) -> Result<crate::providers::StreamResponse, crate::providers::ProviderError> {
-        let result = self.inner.stream(request).await;
-        if result.is_ok() {
-            self.used();
-        }
-        result
-    }
-    async fn list_models(
-        &self,
-    ) -> Result<Vec<crate::providers::ModelInfo>, crate::providers::ProviderError> {
-        self.inner.list_models().await
-    }
-    async fn test_connection(
-        &self,
-    ) -> Result<crate::providers::ConnectionReport, crate::providers::ProviderError> {
-        self.inner.test_connection().await
     }
 }

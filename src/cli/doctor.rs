@@ -49,7 +49,7 @@ pub async fn run(place: &Place, check_connections: bool) -> Result<Exit, Failure
         }
     }
 
-    let opened = App::open_with_env(settings.clone(), place.roots()?, Arc::new(ProcessEnv)).await;
+    let opened = crate::admin::open(settings.clone(), place.roots()?, Arc::new(ProcessEnv)).await;
     let (app, startup) = match opened {
         Ok(opened) => {
             super::close_at_exit(&opened.0);

@@ -138,7 +138,7 @@ impl Place {
     pub async fn open(&self) -> Result<(App, ProjectId), Failure> {
         let roots = self.roots()?;
         let (app, report) =
-            App::open_with_env(self.settings(), roots, Arc::new(ProcessEnv)).await?;
+            crate::admin::open(self.settings(), roots, Arc::new(ProcessEnv)).await?;
         close_at_exit(&app);
         for notice in &report.credential_notices {
             eprintln!("{notice}");

@@ -556,7 +556,7 @@ async fn start_background(client: Client, state: Arc<ServerState>) {
     settings::start(&client, &state).await;
     let settings = (*state.settings.current()).clone();
     let environment = state.features.environment.clone();
-    match App::open_with_env(settings, state.root_paths(), environment).await {
+    match crate::admin::open(settings, state.root_paths(), environment).await {
         Ok((app, report)) => {
             for warning in &report.prompt_warnings {
                 tracing::warn!("{warning}");

@@ -210,7 +210,7 @@ pub async fn open_app(dir: &Path, env: VarMap) -> App {
         credential_store: CredentialStoreChoice::File,
         ..Settings::default()
     };
-    App::open_with_env(settings, Vec::new(), Arc::new(env))
+    storyteller_lsp::admin::open(settings, Vec::new(), Arc::new(env))
         .await
         .expect("application opens")
         .0
