@@ -248,7 +248,13 @@ pub fn eu_hosts(kind: ProviderKind) -> &'static [&'static str] {
             ".nl-ams.scaleway.com",
             ".pl-waw.scaleway.com",
         ],
-        _ => &[],
+        ProviderKind::OpenAi
+        | ProviderKind::Claude
+        | ProviderKind::Gemini
+        | ProviderKind::DeepSeek
+        | ProviderKind::Yandex
+        | ProviderKind::OpenRouter
+        | ProviderKind::Custom => &[],
     }
 }
 

@@ -446,7 +446,14 @@ pub fn rate_limit_hint(
                         .unwrap_or(Duration::ZERO)
                 }),
         },
-        _ => RateLimitHint {
+        // The OpenAI convention; Gemini and Yandex send none of these, so nothing is found.
+        ProviderKind::OpenAi
+        | ProviderKind::Gemini
+        | ProviderKind::DeepSeek
+        | ProviderKind::Yandex
+        | ProviderKind::Scaleway
+        | ProviderKind::OpenRouter
+        | ProviderKind::Custom => RateLimitHint {
             remaining: number("x-ratelimit-remaining-requests"),
             limit: number("x-ratelimit-limit-requests"),
             reset_after: header_str(headers, "x-ratelimit-reset-requests")
