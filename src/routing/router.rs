@@ -517,7 +517,7 @@ impl Router {
                         let effective = entry.config.clone();
                         Route {
                             provider: self.inner.factory.build(&effective),
-                            key: key_used(&effective),
+                            key: key_used(&effective, entry.system_key.as_ref()),
                             effective,
                             model_fell_back: false,
                             health: Health::Unknown,
@@ -1493,8 +1493,11 @@ fn clear_failover(state: &mut State) {
     }
 }
 
-fn key_used(config: &ProviderConfig) -> KeyUsed {
+/// Whose key a route starts with: the system key when the row runs on it (`keySource: env`,
+/// or no key of its own), else the project's or session's.
+fn key_used(config: &ProviderConfig, system_key: Option<&ApiKey>) -> KeyUsed {
     match &config.api_key {
+        Some(key) if !key.is_empty() && system_key == Some(key) => KeyUsed::System,
         Some(key) if !key.is_empty() => KeyUsed::User,
         _ => KeyUsed::None,
     }

@@ -85,6 +85,8 @@ async def test_a_provider_on_the_system_key(
 
         listed = (await session.execute("storyteller.providers.list", {}))["result"]
         assert listed[0]["keySource"] == "env" and listed[0]["keyHint"] == "••••9a4f", listed
+        status = (await session.execute("storyteller.status", {}))["result"]
+        assert [p["key"] for p in status["providers"]] == ["system"], status
 
         rotated = await session.execute("storyteller.providers.update", {"id": 1, "apiKey": "sk-own-key-1234"})
         assert "uses the system key from OPENAI_API_KEY" in error_text(rotated), rotated
