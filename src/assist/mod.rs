@@ -26,6 +26,7 @@ pub mod actions;
 pub mod anchor;
 pub mod chapters;
 pub mod context;
+pub mod failure;
 pub mod inline;
 pub mod ledger;
 pub mod notes;

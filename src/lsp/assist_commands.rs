@@ -43,11 +43,12 @@ use super::notify::{self, Audience, Button, Progress};
 use super::positions::{to_document_range, to_lsp_position};
 use crate::app::{App, AppEvent};
 use crate::assist::actions::{self, Action, ActionError, ActionId};
+use crate::assist::failure::{self, Advice, Offer, Severity};
 use crate::assist::{ActionRequest, AssistError, PlacedEdit, PreparedAction};
 use crate::documents::{CharOffset, DocumentSnapshot};
 use crate::messages;
 use crate::prompts::PromptError;
-use crate::routing::{Budget, RouteError, RouterEvent};
+use crate::routing::{Budget, RouterEvent};
 use crate::store::projects::ProjectId;
 
 /// How long the editor may take to apply an edit (it may ask the author to confirm).
@@ -653,9 +654,17 @@ async fn tell_failure(
         .as_ref()
         .map(|p| p.display_name.clone())
         .unwrap_or_default();
-    match error {
-        e if e.is_cancelled() => "cancelled",
-        AssistError::Route(RouteError::NotConfigured) => {
+    let now = failure::RoutingNow {
+        active_name: &active_name,
+        active_count: active.providers.iter().filter(|p| p.is_active).count(),
+    };
+    if let AssistError::Prompt(_) | AssistError::Store(_) | AssistError::Services(_) = error {
+        tracing::warn!("action failed: {error}");
+    }
+    let failure::FailureAdvice { reason, advice } = failure::advise(error, now);
+    match advice {
+        Advice::Silent => {}
+        Advice::NotConfigured => {
             if !notify::offer_not_configured(&cx.state) {
                 notify::tell(
                     &cx.client,
@@ -664,80 +673,41 @@ async fn tell_failure(
                 )
                 .await;
             }
-            "notConfigured"
         }
-        AssistError::Route(RouteError::NoEuProvider) => {
-            notify::tell(&cx.client, MessageType::WARNING, messages::NO_EU_PROVIDER).await;
-            "notConfigured"
+        Advice::Tell { severity, text } => {
+            notify::tell(&cx.client, message_type(severity), text).await;
         }
-        AssistError::Route(RouteError::Offline) => {
-            let active_count = active.providers.iter().filter(|p| p.is_active).count();
-            if active_count == 1 {
-                notify::ask(
-                    audience,
-                    MessageType::ERROR,
-                    messages::network(&active_name),
-                    vec![Button::Retry],
-                    Some(retry()),
-                );
-            } else {
-                notify::tell(&cx.client, MessageType::ERROR, messages::OFFLINE).await;
-            }
-            "offline"
-        }
-        AssistError::Route(RouteError::AllFailed { .. }) => {
+        Advice::Ask {
+            severity,
+            text,
+            offers,
+        } => {
+            let buttons = offers
+                .into_iter()
+                .map(|offer| match offer {
+                    Offer::Retry => Button::Retry,
+                    Offer::ConfigureProviders => Button::ConfigureProviders,
+                })
+                .collect();
             notify::ask(
                 audience,
-                MessageType::ERROR,
-                messages::ALL_FAILED.to_string(),
-                vec![Button::Retry, Button::ConfigureProviders],
+                message_type(severity),
+                text,
+                buttons,
                 Some(retry()),
             );
-            "allFailed"
         }
-        AssistError::Route(RouteError::Fatal { provider, error: e }) => {
-            let text =
-                messages::for_provider_error(e.kind(), &provider.display_name, e.retry_after());
-            notify::tell(&cx.client, MessageType::ERROR, text).await;
-            "providerError"
+        Advice::AskEuConsent { provider } => {
+            notify::ask_eu_consent(audience, provider, Some(retry()));
         }
-        AssistError::Route(RouteError::ConsentNeeded { provider, .. }) => {
-            notify::ask_eu_consent(audience, provider.clone(), Some(retry()));
-            "consentNeeded"
-        }
-        AssistError::Route(RouteError::RateLimited { retry_in }) => {
-            let text = messages::for_provider_error(
-                crate::providers::ErrorKind::RateLimited,
-                &active_name,
-                Some(*retry_in),
-            );
-            notify::tell(&cx.client, MessageType::WARNING, text).await;
-            "rateLimited"
-        }
-        AssistError::Interrupted { provider, .. } => {
-            notify::ask(
-                audience,
-                MessageType::ERROR,
-                messages::interrupted(&provider.display_name),
-                vec![Button::Retry],
-                Some(retry()),
-            );
-            "providerError"
-        }
-        AssistError::Empty => {
-            notify::tell(
-                &cx.client,
-                MessageType::WARNING,
-                messages::NOTHING_GENERATED,
-            )
-            .await;
-            "empty"
-        }
-        other => {
-            tracing::warn!("action failed: {other}");
-            notify::tell(&cx.client, MessageType::ERROR, other.to_string()).await;
-            "providerError"
-        }
+    }
+    reason
+}
+
+fn message_type(severity: Severity) -> MessageType {
+    match severity {
+        Severity::Warning => MessageType::WARNING,
+        Severity::Error => MessageType::ERROR,
     }
 }
 
