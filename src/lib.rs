@@ -14,6 +14,7 @@ pub mod demo;
 pub mod documents;
 pub mod failpoint;
 pub mod lsp;
+pub mod memory;
 pub mod messages;
 pub mod oauth;
 pub mod prompts;

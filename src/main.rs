@@ -573,6 +573,7 @@ fn simulator(args: SimulatorArgs) -> ExitCode {
 }
 
 fn serve() -> ExitCode {
+    storyteller_lsp::memory::tune_allocator();
     let settings = Settings::default();
     let log_dir = settings.data_dir().map(|dir| dir.join("logs"));
     let log = Arc::new(telemetry::init(log_dir.as_deref(), &settings.log_level));

@@ -11,7 +11,7 @@
 //!
 //! Must never: copy the whole document, log the text it extracts.
 
-use ropey::Rope;
+use ropey::{Rope, RopeSlice};
 use unicode_segmentation::UnicodeSegmentation;
 
 /// The rough size of a token in chars, for budgets (English prose averages about four).
@@ -147,7 +147,9 @@ fn leading_cut(window: &str) -> usize {
     {
         return end;
     }
-    if let Some((index, _)) = window.split_sentence_bound_indices().nth(1) {
+    if may_break_sentences(window)
+        && let Some((index, _)) = window.split_sentence_bound_indices().nth(1)
+    {
         return index;
     }
     match window.char_indices().find(|(_, c)| c.is_whitespace()) {
@@ -166,7 +168,8 @@ fn trailing_cut(window: &str) -> usize {
     {
         return start;
     }
-    if let Some((index, _)) = window.split_sentence_bound_indices().last()
+    if may_break_sentences(window)
+        && let Some(index) = last_sentence_start(window)
         && index > 0
     {
         return index;
@@ -176,6 +179,36 @@ fn trailing_cut(window: &str) -> usize {
         .rev()
         .find(|(_, c)| c.is_whitespace())
         .map_or(window.len(), |(index, _)| index)
+}
+
+/// Where the last sentence of `text` starts (byte index), as Unicode's sentence segmentation
+/// says; `None` for empty text. A line or paragraph separator always ends a sentence and nothing
+/// after it looks back past it (rules SB4–SB11), so the segmentation starts after the last line
+/// break instead of reading the whole window.
+fn last_sentence_start(text: &str) -> Option<usize> {
+    if let Some(at) = memchr::memrchr2(b'\n', b'\r', text.as_bytes())
+        && at + 1 < text.len()
+    {
+        let tail = &text[at + 1..];
+        return tail
+            .split_sentence_bound_indices()
+            .last()
+            .map(|(index, _)| at + 1 + index);
+    }
+    text.split_sentence_bound_indices()
+        .last()
+        .map(|(index, _)| index)
+}
+
+/// Whether `text` may hold a sentence boundary before its end. Sentences end only after a
+/// terminator (`.`, `!`, `?` and their kin in other scripts) or a line or paragraph separator
+/// (Unicode's sentence rules SB4–SB11): ASCII text without any of them has none, and the
+/// segmentation, which reads every char, is not needed to say so.
+fn may_break_sentences(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !text.is_ascii()
+        || memchr::memchr3(b'.', b'!', b'?', bytes).is_some()
+        || memchr::memchr2(b'\n', b'\r', bytes).is_some()
 }
 
 /// Byte spans of the blank-line runs that separate paragraphs (`\n\n`, `\r\n\r\n`, with spaces
@@ -226,34 +259,73 @@ pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
         text.len_chars()
     };
     let start = end.saturating_sub(HEADING_SCAN_CHARS);
-    // One copy of the window, then a backwards scan for line breaks (SIMD, memchr): far cheaper
-    // than walking rope lines or decoding every char of the window.
-    let window = text.slice(start..end).to_string();
     let starts_at_line = start == 0 || text.char(start - 1) == '\n' || text.char(start - 1) == '\r';
-    let mut breaks = memchr::memrchr2_iter(b'\n', b'\r', window.as_bytes());
-    let mut line_end = window.len();
-    loop {
-        let (line_start, first_line) = match breaks.next() {
-            Some(at) => (at + 1, false),
-            None => (0, true),
-        };
-        // The window's first line is cut unless the window starts a line.
-        if first_line && !starts_at_line {
-            return None;
+    // The window's chunks, walked backwards with a scan for line breaks (SIMD, memchr) in each:
+    // no copy of the window, no decoding of its chars; only a line that may be a heading (its
+    // first letter says so) is read.
+    let window = text.slice(start..end);
+    let (mut chunks, mut chunk_start, _, _) = window.chunks_at_byte(window.len_bytes());
+    // Byte offset (in the window) where the line being looked at ends (its break excluded).
+    let mut line_end = window.len_bytes();
+    while let Some(chunk) = chunks.prev() {
+        chunk_start -= chunk.len();
+        let bytes = chunk.as_bytes();
+        let mut breaks = memchr::memrchr2_iter(b'\n', b'\r', bytes);
+        loop {
+            let line_start = match breaks.next() {
+                Some(at) => chunk_start + at + 1,
+                // The chunk's first line goes on into the previous chunk, unless this is the
+                // window's first chunk.
+                None if chunk_start > 0 => break,
+                None => {
+                    // The window's first line is cut unless the window starts a line.
+                    if !starts_at_line {
+                        return None;
+                    }
+                    0
+                }
+            };
+            if let Some(title) = heading_in(&window, chunk, chunk_start, line_start, line_end) {
+                return Some(title);
+            }
+            if line_start == 0 {
+                return None;
+            }
+            line_end = line_start - 1;
         }
-        // Line breaks are ASCII, so both ends are char boundaries.
-        let candidate = &window[line_start..line_end];
-        // Most lines are prose: their first letter rules them out at once.
-        let first = candidate.chars().take(8).find(|c| !c.is_whitespace());
-        if first.is_some_and(may_start_heading)
-            && let Some(title) = heading_title(candidate)
-        {
-            return Some(title);
-        }
-        if first_line {
-            return None;
-        }
-        line_end = line_start - 1;
+    }
+    None
+}
+
+/// The heading title of the line at bytes `line_start..line_end` of `window`, which starts in
+/// `chunk` (at byte `chunk_start` of the window); `None` when it is not a heading.
+fn heading_in(
+    window: &RopeSlice<'_>,
+    chunk: &str,
+    chunk_start: usize,
+    line_start: usize,
+    line_end: usize,
+) -> Option<String> {
+    let chunk_end = chunk_start + chunk.len();
+    // Line breaks are ASCII, so both ends are char boundaries.
+    let within = line_end <= chunk_end;
+    let head = &chunk[line_start - chunk_start..line_end.min(chunk_end) - chunk_start];
+    // Most lines are prose: their first letter rules them out at once.
+    let mut first = head.chars().take(8).find(|c| !c.is_whitespace());
+    if first.is_none() && !within && head.chars().count() < 8 {
+        first = window
+            .byte_slice(line_start..line_end)
+            .chars()
+            .take(8)
+            .find(|c| !c.is_whitespace());
+    }
+    if !first.is_some_and(may_start_heading) {
+        return None;
+    }
+    if within {
+        heading_title(head)
+    } else {
+        heading_title(&window.byte_slice(line_start..line_end).to_string())
     }
 }
 
@@ -630,6 +702,133 @@ mod tests {
         ];
         for (line, expected) in cases {
             assert_eq!(heading_title(line).as_deref(), expected, "{line:?}");
+        }
+    }
+
+    /// The scan as it was before it walked the rope's chunks: one copy of the window, then a
+    /// backwards search for line breaks. The chunk walk must find the same heading everywhere.
+    fn heading_above_by_copy(text: &Rope, at: usize) -> Option<String> {
+        let at = at.min(text.len_chars());
+        let line = text.char_to_line(at);
+        let end = if line + 1 < text.len_lines() {
+            text.line_to_char(line + 1)
+        } else {
+            text.len_chars()
+        };
+        let start = end.saturating_sub(HEADING_SCAN_CHARS);
+        let window = text.slice(start..end).to_string();
+        let starts_at_line =
+            start == 0 || text.char(start - 1) == '\n' || text.char(start - 1) == '\r';
+        let mut breaks = memchr::memrchr2_iter(b'\n', b'\r', window.as_bytes());
+        let mut line_end = window.len();
+        loop {
+            let (line_start, first_line) = match breaks.next() {
+                Some(at) => (at + 1, false),
+                None => (0, true),
+            };
+            if first_line && !starts_at_line {
+                return None;
+            }
+            let candidate = &window[line_start..line_end];
+            if let Some(title) = heading_title(candidate) {
+                return Some(title);
+            }
+            if first_line {
+                return None;
+            }
+            line_end = line_start - 1;
+        }
+    }
+
+    #[test]
+    fn the_chunk_walk_finds_the_headings_a_copy_of_the_window_finds() {
+        // Lines of every kind (headings, indented ones, prose, blank, long ones that cross the
+        // rope's chunks, multi-byte text) joined by every line ending, long enough for many
+        // chunks and for the scan's bound.
+        let lines = [
+            "# Title",
+            "   ## Indented heading",
+            "Chapter 7",
+            "Глава 3",
+            "Chapters later, she left.",
+            "Prose that goes on and on, Mara said, and the lamp burned.",
+            "",
+            "      ",
+            "灯台の光が消えた。",
+            "Prologue",
+            "#not a heading",
+        ];
+        let breaks = ["\n", "\r\n", "\r", "\n\n"];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..12 {
+            let mut text = String::new();
+            let target = if round % 3 == 0 {
+                HEADING_SCAN_CHARS + 5_000
+            } else {
+                6_000
+            };
+            while text.chars().count() < target {
+                let line = lines[next(lines.len())];
+                if next(5) == 0 {
+                    // A long line: crosses chunk boundaries.
+                    text.push_str(&"word ".repeat(next(400)));
+                }
+                text.push_str(line);
+                text.push_str(breaks[next(breaks.len())]);
+            }
+            let r = rope(&text);
+            let len = r.len_chars();
+            for _ in 0..200 {
+                let at = next(len + 1);
+                assert_eq!(
+                    heading_above(&r, at),
+                    heading_above_by_copy(&r, at),
+                    "round {round}, at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_sentence_is_found_from_the_last_line_break() {
+        let pieces = [
+            "One two. ",
+            "Three?! ",
+            "\"Four,\" she said. ",
+            "e.g. five ",
+            "\n",
+            "\r\n",
+            "\r",
+            "\n\n",
+            "Он сказал. ",
+            "灯台の光。",
+            "  ",
+            "six",
+            "Mr. Seven. ",
+            "(eight.) ",
+            "\u{2029}",
+            "\u{85}",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3_000 {
+            let text: String = (0..next(12)).map(|_| pieces[next(pieces.len())]).collect();
+            let whole = text
+                .split_sentence_bound_indices()
+                .last()
+                .map(|(index, _)| index);
+            assert_eq!(last_sentence_start(&text), whole, "{text:?}");
         }
     }
 

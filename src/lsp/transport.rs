@@ -210,9 +210,13 @@ struct Writer<O>(O);
 impl<O: AsyncWrite + Unpin> Writer<O> {
     async fn write(&mut self, message: &Value) -> io::Result<()> {
         let body = serde_json::to_vec(message).map_err(io::Error::other)?;
+        // One frame, one write: the editor wakes once per message, not once for the header and
+        // again for the body.
         let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        self.0.write_all(header.as_bytes()).await?;
-        self.0.write_all(&body).await?;
+        let mut frame = Vec::with_capacity(header.len() + body.len());
+        frame.extend_from_slice(header.as_bytes());
+        frame.extend_from_slice(&body);
+        self.0.write_all(&frame).await?;
         self.0.flush().await
     }
 }

@@ -26,9 +26,13 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// The process-wide HTTP client: rustls, pooled connections, HTTP/2 where the server offers it.
 /// Cheap to clone (an `Arc` inside).
-#[derive(Debug, Clone)]
+///
+/// Built on first use, not at start-up: building it reads and parses the system's TLS root
+/// certificates, memory and code an idle server (or one that never calls a provider) does not
+/// need.
+#[derive(Debug, Clone, Default)]
 pub struct HttpClient {
-    inner: reqwest::Client,
+    inner: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,20 +40,37 @@ pub struct HttpClient {
 pub struct ClientBuildError(String);
 
 impl HttpClient {
+    /// A client built on first use (see [`HttpClient::reqwest`]); never fails today, kept
+    /// fallible for its callers.
     pub fn new() -> Result<Self, ClientBuildError> {
-        let inner = reqwest::Client::builder()
-            .user_agent(concat!("storyteller-lsp/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| ClientBuildError(e.to_string()))?;
-        Ok(HttpClient { inner })
+        Ok(HttpClient::default())
     }
 
+    /// The client, built now if this is its first use. When the system's TLS roots cannot be
+    /// loaded (a machine without CA certificates), the client still serves plain HTTP (loopback
+    /// providers) and every HTTPS request fails certificate verification; the reason is logged.
     pub fn reqwest(&self) -> &reqwest::Client {
-        &self.inner
+        self.inner.get_or_init(|| match build(builder()) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!("{e}; HTTPS requests will fail");
+                build(builder().tls_certs_only(std::iter::empty()))
+                    .unwrap_or_else(|_| reqwest::Client::new())
+            }
+        })
     }
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("storyteller-lsp/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+}
+
+fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ClientBuildError> {
+    builder.build().map_err(|e| ClientBuildError(e.to_string()))
 }
 
 /// The time limits and cancellation of one HTTP attempt.
