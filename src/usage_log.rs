@@ -4,8 +4,9 @@
 //!
 //! It stays off the hot path: [`Recorded`] wraps each routed provider and hands a record to a
 //! bounded channel with `try_send` (a full channel drops the record, counted, and never makes a
-//! request wait); one writer task batches the records into SQLite through the store's blocking
-//! pool. The writer prunes the log by age and size at start and every [`PRUNE_EVERY`].
+//! request wait); one writer task gathers the records for up to [`WRITE_EVERY`] (or [`BATCH`]
+//! rows) and writes them in one transaction through the store's blocking pool — never one
+//! transaction per request. The writer prunes the log by age and size at start and every [`PRUNE_EVERY`].
 //!
 //! It must never record text: the record has no field that could hold a prompt, a manuscript, a
 //! vendor message or a key — an action name is a checked identifier, an outcome an error kind.
@@ -32,6 +33,8 @@ use crate::store::{ProviderId, Store};
 pub const CHANNEL_CAPACITY: usize = 1024;
 /// Most records written in one transaction.
 const BATCH: usize = 256;
+/// Longest a record waits in memory for others to share its transaction (a flush writes at once).
+pub const WRITE_EVERY: Duration = Duration::from_millis(250);
 /// Rows older than this are pruned.
 pub const MAX_AGE: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 /// At most this many rows are kept (the newest).
@@ -136,7 +139,8 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Message>) {
     prune(&store).await;
     let mut pruning = tokio::time::interval_at(Instant::now() + PRUNE_EVERY, PRUNE_EVERY);
     pruning.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let mut open = true;
+    while open {
         let first = tokio::select! {
             message = rx.recv() => match message {
                 Some(message) => message,
@@ -149,17 +153,32 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Message>) {
         };
         let mut batch = Vec::new();
         let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Record(record) => batch.push(record),
-                Message::Flush(done) => flushes.push(done),
+        take(first, &mut batch, &mut flushes);
+        // Gather for at most WRITE_EVERY, so a burst of completions costs one transaction; a
+        // flush (shutdown) or a full batch writes at once.
+        let gathering = tokio::time::sleep(WRITE_EVERY);
+        tokio::pin!(gathering);
+        loop {
+            if batch.len() >= BATCH || !flushes.is_empty() {
+                break;
             }
-            next = if batch.len() < BATCH {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
+            tokio::select! {
+                message = rx.recv() => match message {
+                    Some(message) => take(message, &mut batch, &mut flushes),
+                    None => {
+                        open = false;
+                        break;
+                    }
+                },
+                _ = &mut gathering => break,
+            }
+        }
+        // Whatever is already queued rides along.
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(message) => take(message, &mut batch, &mut flushes),
+                Err(_) => break,
+            }
         }
         if !batch.is_empty() {
             let count = batch.len();
@@ -174,6 +193,13 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Message>) {
         for done in flushes {
             let _ = done.send(());
         }
+    }
+}
+
+fn take(message: Message, batch: &mut Vec<RequestRecord>, flushes: &mut Vec<oneshot::Sender<()>>) {
+    match message {
+        Message::Record(record) => batch.push(record),
+        Message::Flush(done) => flushes.push(done),
     }
 }
 
