@@ -190,10 +190,13 @@ impl App {
         &self.inner.usage
     }
 
-    /// Before the process exits: writes the request log's queued records, then checkpoints the
-    /// database into its file and closes it (DESIGN.md §4: a copy of `storyteller.db` alone
-    /// holds the data). Store calls after this fail with `StoreError::Closed`.
+    /// Before the process exits: writes the prompt counts and the request log's queued records,
+    /// then checkpoints the database into its file and closes it (DESIGN.md §4: a copy of
+    /// `storyteller.db` alone holds the data). Store calls after this fail with `StoreError::Closed`.
     pub async fn close(&self) {
+        if let Err(e) = self.registry().write_counts().await {
+            tracing::warn!("prompt statistics not written before closing: {e}");
+        }
         if !self.inner.usage.flush(Duration::from_secs(2)).await {
             tracing::warn!("request log not fully written before closing");
         }

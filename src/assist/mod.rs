@@ -665,6 +665,9 @@ impl Assistant {
                 Some((g.template.clone(), share))
             })
             .collect();
+        if partials.is_empty() && due.actions.is_empty() {
+            return;
+        }
         let registry = registry.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -679,6 +682,9 @@ impl Assistant {
                 }
             }
             let actions = due.actions;
+            if actions.is_empty() {
+                return;
+            }
             let judged = tokio::task::spawn_blocking(move || {
                 actions
                     .into_iter()

@@ -12,7 +12,10 @@
 //!
 //! Statistics are written best-effort: a count that meets another process's lock on the
 //! database is kept in memory and written with the next one, never waited for (a suggestion's
-//! count must not hold up the author's next command).
+//! count must not hold up the author's next command). A shown suggestion's use is only counted
+//! in memory and written with the others at most [`COUNT_WRITE_DELAY`] later (one transaction
+//! per burst of completions, not one per suggestion); a success, a listing and
+//! [`Registry::write_counts`] (on close) write whatever waits first.
 //!
 //! This module decides what to ask, never how: it knows no provider and no LSP. It must never
 //! log a rendered prompt (it holds manuscript text).
@@ -23,6 +26,7 @@ mod template;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rand::rngs::StdRng;
@@ -35,6 +39,9 @@ use crate::store::{Store, StoreError};
 pub use template::{
     CustomAction, CustomPlacement, LoadWarning, RenderError, Template, TemplateSource, Vars, parse,
 };
+
+/// Longest a counted use waits in memory before it is written.
+pub const COUNT_WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Where a workspace keeps its template overrides, relative to its root.
 pub const WORKSPACE_DIR: &str = ".storyteller/prompts";
@@ -167,8 +174,11 @@ struct Inner {
     /// name → versions, ascending.
     variants: RwLock<BTreeMap<String, Vec<Variant>>>,
     rng: Mutex<Box<dyn RngCore + Send>>,
-    /// Counts not written yet because the database was locked by another process.
+    /// Counts not written yet: uses waiting for their batch, or counts that met another
+    /// process's lock.
     unsaved: Mutex<HashMap<(String, u32), CountDelta>>,
+    /// Whether a delayed write of `unsaved` is already on its way.
+    write_scheduled: AtomicBool,
 }
 
 fn merge(into: &mut CountDelta, add: &CountDelta) {
@@ -246,6 +256,7 @@ impl Registry {
                 variants: RwLock::new(variants),
                 rng: Mutex::new(Box::new(StdRng::from_os_rng())),
                 unsaved: Mutex::new(HashMap::new()),
+                write_scheduled: AtomicBool::new(false),
             }),
         };
         Ok((registry, warnings))
@@ -338,6 +349,9 @@ impl Registry {
 
     /// Every loaded version with its activation and statistics, by name then version.
     pub async fn list(&self) -> Result<Vec<TemplateSummary>, PromptError> {
+        if let Err(e) = self.write_counts().await {
+            tracing::debug!("prompt counts not written before listing: {e}");
+        }
         let records = self.inner.store.call(|conn| records::list(conn)).await?;
         Ok(self.summaries(records))
     }
@@ -488,9 +502,10 @@ impl Registry {
         })
     }
 
-    /// Counts one suggestion shown with this version (kept for later if the database is locked).
+    /// Counts one suggestion shown with this version: in memory now, written with the others
+    /// within [`COUNT_WRITE_DELAY`] (kept for later if the database is locked).
     pub async fn record_usage(&self, name: &str, version: u32) -> Result<(), PromptError> {
-        self.count(
+        self.count_later(
             name,
             version,
             CountDelta {
@@ -498,8 +513,51 @@ impl Registry {
                 ..CountDelta::default()
             },
         )
-        .await
-        .map(|_| ())
+    }
+
+    /// Adds `counts` to what waits in memory and makes sure a write follows within
+    /// [`COUNT_WRITE_DELAY`].
+    fn count_later(&self, name: &str, version: u32, counts: CountDelta) -> Result<(), PromptError> {
+        self.known(name, version)?;
+        merge(
+            self.lock_unsaved()
+                .entry((name.to_string(), version))
+                .or_default(),
+            &counts,
+        );
+        if !self.inner.write_scheduled.swap(true, Ordering::AcqRel) {
+            let registry = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(COUNT_WRITE_DELAY).await;
+                registry
+                    .inner
+                    .write_scheduled
+                    .store(false, Ordering::Release);
+                if let Err(e) = registry.write_counts().await {
+                    tracing::debug!("prompt usage counts not written: {e}");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes every count waiting in memory (before the store closes, and before a listing).
+    /// Counts that meet another process's lock stay for the next write.
+    pub async fn write_counts(&self) -> Result<(), PromptError> {
+        self.write_unsaved().await.map(|_| ())
+    }
+
+    fn known(&self, name: &str, version: u32) -> Result<(), PromptError> {
+        if self.template(name, version).is_some() {
+            return Ok(());
+        }
+        Err(match self.read().contains_key(name) {
+            true => PromptError::UnknownVersion {
+                name: name.to_string(),
+                version,
+            },
+            false => PromptError::UnknownTemplate(name.to_string()),
+        })
     }
 
     /// Counts one accepted or applied suggestion; `false` if it was not counted because every
@@ -517,7 +575,8 @@ impl Registry {
         .await
     }
 
-    /// Counts one suggestion accepted in part, with the share taken (0–1, clamped).
+    /// Counts one suggestion accepted in part, with the share taken (0–1, clamped): in memory
+    /// now, written like a use.
     pub async fn record_partial(
         &self,
         name: &str,
@@ -529,7 +588,7 @@ impl Registry {
         } else {
             0.0
         };
-        self.count(
+        self.count_later(
             name,
             version,
             CountDelta {
@@ -538,8 +597,6 @@ impl Registry {
                 ..CountDelta::default()
             },
         )
-        .await
-        .map(|_| ())
     }
 
     /// Adds `counts` to what waits to be written, then writes everything waiting, unless another
@@ -551,21 +608,23 @@ impl Registry {
         version: u32,
         counts: CountDelta,
     ) -> Result<bool, PromptError> {
-        if self.template(name, version).is_none() {
-            return Err(match self.read().contains_key(name) {
-                true => PromptError::UnknownVersion {
-                    name: name.to_string(),
-                    version,
-                },
-                false => PromptError::UnknownTemplate(name.to_string()),
-            });
-        }
+        self.known(name, version)?;
         let key = (name.to_string(), version);
-        let batch: Vec<((String, u32), CountDelta)> = {
-            let mut unsaved = self.lock_unsaved();
-            merge(unsaved.entry(key.clone()).or_default(), &counts);
-            unsaved.drain().collect()
-        };
+        merge(self.lock_unsaved().entry(key.clone()).or_default(), &counts);
+        Ok(match self.write_unsaved().await? {
+            Some(counted) => counts.successes == 0 || counted.get(&key).is_some_and(|n| *n > 0),
+            // Kept for later: counted as far as the caller can tell.
+            None => true,
+        })
+    }
+
+    /// Writes everything in `unsaved`: the successes counted per (name, version), or `None`
+    /// when another process holds the database (the counts stay for the next write).
+    async fn write_unsaved(&self) -> Result<Option<HashMap<(String, u32), u64>>, PromptError> {
+        let batch: Vec<((String, u32), CountDelta)> = self.lock_unsaved().drain().collect();
+        if batch.is_empty() {
+            return Ok(Some(HashMap::new()));
+        }
         let attempt = batch.clone();
         let written = self
             .inner
@@ -591,7 +650,7 @@ impl Registry {
             })
             .await;
         match written {
-            Ok(counted) => Ok(counts.successes == 0 || counted.get(&key).is_some_and(|n| *n > 0)),
+            Ok(counted) => Ok(Some(counted)),
             Err(e) => {
                 // Kept, whatever the failure: the counts are small and written with the next.
                 let mut unsaved = self.lock_unsaved();
@@ -601,7 +660,7 @@ impl Registry {
                 match e {
                     StoreError::Locked { .. } => {
                         tracing::debug!("the database is locked; prompt statistics kept for later");
-                        Ok(true)
+                        Ok(None)
                     }
                     other => Err(other.into()),
                 }
