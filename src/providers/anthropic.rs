@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::classify::Operation;
-use super::endpoint::{Endpoint, LISTING_TIMEOUT, OwnedContext};
+use super::endpoint::{Endpoint, FixedUrl, LISTING_TIMEOUT, OwnedContext};
 use super::http::{self, Attempt, HttpClient, StreamDecoder};
 use super::openai::{malformed, sse_error};
 use super::sse::{SseEvent, SseParser};
@@ -48,6 +48,8 @@ pub(crate) fn alternating(messages: &[Message]) -> Vec<(Role, String)> {
 #[derive(Debug)]
 pub struct Anthropic {
     ep: Endpoint,
+    /// `/messages`, parsed once.
+    messages_url: FixedUrl,
 }
 
 #[derive(Serialize)]
@@ -161,8 +163,10 @@ fn stop_reason(reason: &str) -> FinishReason {
 
 impl Anthropic {
     pub fn new(config: &ProviderConfig, http: &HttpClient) -> Self {
+        let ep = Endpoint::new(config, http);
         Anthropic {
-            ep: Endpoint::new(config, http),
+            messages_url: ep.fixed("/messages"),
+            ep,
         }
     }
 
@@ -200,10 +204,8 @@ impl Anthropic {
         attempt: &Attempt,
     ) -> Result<reqwest::Response, ProviderError> {
         let mut builder = self
-            .ep
-            .http
-            .reqwest()
-            .post(self.ep.url("/messages"))
+            .messages_url
+            .post(self.ep.http.reqwest())
             .json(&self.body(request, stream));
         if stream {
             builder = builder.header("Accept", "text/event-stream");

@@ -45,6 +45,16 @@ impl Endpoint {
         format!("{}{path}", self.base)
     }
 
+    /// `path` under the base URL, parsed now (when the provider is built) rather than per
+    /// request.
+    pub fn fixed(&self, path: &str) -> FixedUrl {
+        let text = self.url(path);
+        FixedUrl {
+            parsed: reqwest::Url::parse(&text).ok(),
+            text,
+        }
+    }
+
     /// `path` under the base URL with query pairs, percent-encoded.
     pub fn url_with_query(
         &self,
@@ -106,6 +116,24 @@ impl Endpoint {
             "{} is not configured: {what}",
             self.kind.display_name()
         )))
+    }
+}
+
+/// A request URL parsed once. One that does not parse is handed to reqwest as text, so the
+/// request fails exactly as it did when every request parsed its URL.
+#[derive(Debug, Clone)]
+pub struct FixedUrl {
+    parsed: Option<reqwest::Url>,
+    text: String,
+}
+
+impl FixedUrl {
+    /// A POST to this URL on `client`.
+    pub fn post(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        match &self.parsed {
+            Some(url) => client.post(url.clone()),
+            None => client.post(self.text.as_str()),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::anthropic::alternating;
 use super::classify::Operation;
-use super::endpoint::{Endpoint, LISTING_TIMEOUT, OwnedContext};
+use super::endpoint::{Endpoint, FixedUrl, LISTING_TIMEOUT, OwnedContext};
 use super::http::{self, Attempt, HttpClient, StreamDecoder};
 use super::openai::{malformed, sse_error};
 use super::sse::{SseEvent, SseParser};
@@ -30,6 +30,9 @@ pub struct Gemini {
     ep: Endpoint,
     /// The model id without a `models/` prefix.
     model_path: String,
+    /// `:generateContent` and `:streamGenerateContent?alt=sse` of the model, parsed once.
+    generate_url: FixedUrl,
+    stream_url: FixedUrl,
 }
 
 #[derive(Serialize)]
@@ -206,7 +209,14 @@ impl Gemini {
     pub fn new(config: &ProviderConfig, http: &HttpClient) -> Self {
         let ep = Endpoint::new(config, http);
         let model_path = ep.model.trim_start_matches("models/").to_string();
-        Gemini { ep, model_path }
+        Gemini {
+            generate_url: ep.fixed(&format!("/models/{model_path}:generateContent")),
+            stream_url: ep.fixed(&format!(
+                "/models/{model_path}:streamGenerateContent?alt=sse"
+            )),
+            ep,
+            model_path,
+        }
     }
 
     fn body<'a>(&'a self, request: &'a CompletionRequest) -> GenerateRequest<'a> {
@@ -262,15 +272,11 @@ impl Gemini {
         attempt: &Attempt,
     ) -> Result<reqwest::Response, ProviderError> {
         let url = if stream {
-            self.ep.url(&format!(
-                "/models/{}:streamGenerateContent?alt=sse",
-                self.model_path
-            ))
+            &self.stream_url
         } else {
-            self.ep
-                .url(&format!("/models/{}:generateContent", self.model_path))
+            &self.generate_url
         };
-        let builder = self.ep.http.reqwest().post(url).json(&self.body(request));
+        let builder = url.post(self.ep.http.reqwest()).json(&self.body(request));
         http::send(
             self.authorized(builder)?,
             attempt,

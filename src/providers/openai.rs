@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::classify::Operation;
-use super::endpoint::{Endpoint, LISTING_TIMEOUT, OwnedContext};
+use super::endpoint::{Endpoint, FixedUrl, LISTING_TIMEOUT, OwnedContext};
 use super::http::{self, Attempt, HttpClient, StreamDecoder};
 use super::sse::{SseEvent, SseParser};
 use super::{
@@ -83,6 +83,8 @@ fn preset(kind: ProviderKind) -> Preset {
 #[derive(Debug)]
 pub struct OpenAiCompatible {
     ep: Endpoint,
+    /// `/chat/completions`, parsed once.
+    chat_url: FixedUrl,
     preset: Preset,
     organization: Option<String>,
     project: Option<String>,
@@ -203,8 +205,10 @@ impl ChatResponse {
 impl OpenAiCompatible {
     pub fn new(config: &ProviderConfig, http: &HttpClient) -> Self {
         let org = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        let ep = Endpoint::new(config, http);
         OpenAiCompatible {
-            ep: Endpoint::new(config, http),
+            chat_url: ep.fixed("/chat/completions"),
+            ep,
             preset: preset(config.kind),
             organization: org(&config.options.organization),
             project: org(&config.options.project),
@@ -275,10 +279,8 @@ impl OpenAiCompatible {
     ) -> Result<reqwest::Response, ProviderError> {
         self.check_config()?;
         let mut builder = self
-            .ep
-            .http
-            .reqwest()
-            .post(self.ep.url("/chat/completions"))
+            .chat_url
+            .post(self.ep.http.reqwest())
             .json(&self.body(request, stream));
         if stream {
             builder = builder.header("Accept", "text/event-stream");

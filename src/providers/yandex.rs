@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::classify::Operation;
-use super::endpoint::{Endpoint, LISTING_TIMEOUT, OwnedContext};
+use super::endpoint::{Endpoint, FixedUrl, LISTING_TIMEOUT, OwnedContext};
 use super::http::{self, Attempt, HttpClient, StreamDecoder};
 use super::ndjson::JsonSeqParser;
 use super::openai::malformed;
@@ -28,6 +28,8 @@ const FOUNDATION_SUFFIX: &str = "/foundationModels/v1";
 #[derive(Debug)]
 pub struct Yandex {
     ep: Endpoint,
+    /// `/completion`, parsed once.
+    completion_url: FixedUrl,
     folder: Option<String>,
 }
 
@@ -141,8 +143,10 @@ impl Yandex {
             .or_else(|| std::env::var(FOLDER_ENV).ok())
             .map(|f| f.trim().to_string())
             .filter(|f| !f.is_empty());
+        let ep = Endpoint::new(config, http);
         Yandex {
-            ep: Endpoint::new(config, http),
+            completion_url: ep.fixed("/completion"),
+            ep,
             folder,
         }
     }
@@ -218,12 +222,7 @@ impl Yandex {
         attempt: &Attempt,
     ) -> Result<reqwest::Response, ProviderError> {
         let body = self.body(request, stream)?;
-        let builder = self
-            .ep
-            .http
-            .reqwest()
-            .post(self.ep.url("/completion"))
-            .json(&body);
+        let builder = self.completion_url.post(self.ep.http.reqwest()).json(&body);
         http::send(
             self.authorized(builder)?,
             attempt,
