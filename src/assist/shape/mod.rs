@@ -305,17 +305,17 @@ fn reads_as_narration(text: &str) -> bool {
 fn drop_echo<'t>(text: &'t str, before: &str, leading: Leading) -> (&'t str, Leading) {
     let body = text.trim_start();
     let max = body.len().min(before.len()).min(MAX_ECHO_CHARS);
-    let mut ends: Vec<usize> = body
+    let ends: Vec<usize> = body
         .char_indices()
         .map(|(i, c)| i + c.len_utf8())
         .take_while(|&end| end <= max)
         .collect();
-    ends.reverse();
-    for end in ends {
-        let candidate = &body[..end];
-        if candidate.chars().count() < MIN_ECHO_CHARS {
+    // `ends[k]` closes the first `k + 1` chars: no recount per candidate.
+    for (k, &end) in ends.iter().enumerate().rev() {
+        if k + 1 < MIN_ECHO_CHARS {
             break;
         }
+        let candidate = &body[..end];
         if let Some(prefix) = before.strip_suffix(candidate) {
             let on_boundary = prefix
                 .chars()
@@ -363,8 +363,7 @@ fn first_paragraph(text: &str) -> &str {
 fn whole_sentences(text: &str, max: usize, drop_unfinished: bool) -> String {
     let lead = text.len() - text.trim_start().len();
     let body = &text[lead..];
-    let sentences: Vec<&str> = body.split_sentence_bounds().collect();
-    let mut kept: Vec<&str> = sentences.iter().copied().take(max).collect();
+    let mut kept: Vec<&str> = body.split_sentence_bounds().take(max).collect();
     if drop_unfinished
         && let Some(last) = kept.last()
         && !join::ends_sentence(last)
@@ -417,9 +416,10 @@ fn drop_repeat_of_after<'t>(text: &'t str, after: &str) -> &'t str {
     // "…reached the" + after "the door." → drop the trailing "the".
     for (start, _) in text.char_indices() {
         let tail = text[start..].trim_start();
+        // Cheapest test first: most tails are not a prefix of `following` at all.
         if tail.len() > following.len()
-            || tail.chars().count() < MIN_ECHO_CHARS
             || !following.starts_with(tail)
+            || tail.chars().count() < MIN_ECHO_CHARS
         {
             continue;
         }
