@@ -331,7 +331,7 @@ async fn a_failure_comes_back_with_its_reason_and_advice() {
         panic!("not a failure: {why:?}");
     };
     assert_eq!(failure.advice, Advice::NotConfigured);
-    assert_eq!(host.told, [why.clone()]);
+    assert_eq!(host.told, std::slice::from_ref(&why));
     assert_eq!(
         host.events,
         [
