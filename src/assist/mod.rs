@@ -223,11 +223,19 @@ impl Assistant {
     /// ones (the provider calls run concurrently, each through the router; one that fails does
     /// not lose the others), empty when there is nothing to offer. Superseded and cancelled
     /// requests end with [`AssistError::Cancelled`] and their provider calls are dropped.
-    pub async fn continue_inline(
+    /// `context` resolves the document's [`ProjectContext`] ([`crate::app::App::document_context`]);
+    /// it is called only once the request survived its debounce (or hit the prefix cache), so a
+    /// burst of keystrokes keeps the order it was typed in.
+    pub async fn continue_inline<F, Fut>(
         &self,
-        context: &ProjectContext,
+        context: F,
         request: InlineRequest,
-    ) -> Result<Vec<InlineSuggestion>, AssistError> {
+    ) -> Result<Vec<InlineSuggestion>, AssistError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<ProjectContext, crate::app::AppError>>,
+    {
+        let resolve = context;
         let uri = request.document.uri().to_string();
         let text = request.document.text();
         let cursor = request.cursor.0.min(text.len_chars());
@@ -236,6 +244,7 @@ impl Assistant {
             let typed_nothing_ok = request.trigger == Trigger::Automatic;
             if let Some(hit) = self.inline.cached(&uri, text, cursor, typed_nothing_ok) {
                 if let Some(template) = self.ledger.get(&hit.id) {
+                    let context = resolve().await?;
                     self.ghost_shown(
                         &context.registry,
                         &uri,
@@ -256,6 +265,7 @@ impl Assistant {
             if !self.inline.debounce(&ticket, debounce).await {
                 return Err(AssistError::Cancelled);
             }
+            let context = resolve().await?;
             let router = &context.router;
 
             let surroundings = context::surroundings(text, cursor, cursor, ContextBudget::INLINE);

@@ -121,14 +121,10 @@ impl InlineSource for AssistInline {
             document_path,
             cancel: query.cancel,
         };
-        let context = match app.document_context(request.document_path.as_deref()).await {
-            Ok(context) => context,
-            Err(error) => {
-                notify::inline_failed(&state, &error.into(), trigger, None);
-                return Vec::new();
-            }
-        };
-        match state.assistant.continue_inline(&context, request).await {
+        let file = request.document_path.clone();
+        let (app_ref, file_ref) = (&app, file.as_deref());
+        let context = move || app_ref.document_context(file_ref);
+        match state.assistant.continue_inline(context, request).await {
             Ok(suggestions) => suggestions
                 .into_iter()
                 .map(|suggestion| Suggestion {
@@ -142,7 +138,11 @@ impl InlineSource for AssistInline {
                 let project = match &error {
                     crate::assist::AssistError::Route(
                         crate::routing::RouteError::ConsentNeeded { .. },
-                    ) => Some(context.project),
+                    ) => app
+                        .document_context(file.as_deref())
+                        .await
+                        .ok()
+                        .map(|c| c.project),
                     _ => None,
                 };
                 notify::inline_failed(&state, &error, trigger, project);
