@@ -24,10 +24,13 @@ use crate::providers::http::{ClientBuildError, HttpClient};
 use crate::providers::{self, AiProvider, ProviderConfig, ProviderError};
 use crate::routing::router::{RouteEntry, Router, RouterOptions};
 use crate::routing::{EuConsent, ProviderRef, RouterEvent};
-use crate::store::projects::{self, ProjectId};
+use crate::store::projects;
 use crate::store::providers::ProviderRow;
 use crate::store::{self as db, Store, StoreError, StoreOptions};
 use crate::usage_log::UsageLog;
+
+/// The ids the layers above name projects and providers by.
+pub use crate::store::{ProjectId, ProviderId};
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "storyteller.db";
@@ -61,6 +64,40 @@ pub enum AppEvent {
     StatusChanged { project: ProjectId },
 }
 
+/// The one rule of which workspace root a file belongs to: the innermost root that contains it
+/// (a path-component prefix: `/novel` does not contain `/novel-notes/a.md`); `None` when no root
+/// does (the `default` project).
+pub fn innermost_root(roots: &[PathBuf], path: &Path) -> Option<PathBuf> {
+    roots
+        .iter()
+        .filter(|root| path.starts_with(root))
+        .max_by_key(|root| root.components().count())
+        .cloned()
+}
+
+/// What a request needs of the project a document belongs to, resolved once by
+/// [`App::context_for`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ProjectContext {
+    pub project: ProjectId,
+    /// The workspace root (`None`: the `default` project): story notes, `STORY.md`, workspace
+    /// prompts and custom actions are looked up under it.
+    pub root: Option<PathBuf>,
+    /// The project's router.
+    pub router: Router,
+    /// The prompt templates and their statistics.
+    pub registry: Registry,
+}
+
+impl std::fmt::Debug for ProjectContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectContext")
+            .field("project", &self.project)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The services of one running process. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
@@ -85,6 +122,8 @@ struct Inner {
     /// Per routed project and kind: the named session whose key the route uses, so its
     /// `last_used_at` is touched when a request succeeds with that key.
     session_keys: Mutex<HashMap<(ProjectId, providers::ProviderKind), SessionKey>>,
+    /// Project ids by workspace root (`None`: the `default` project), until the roots change.
+    projects: Mutex<HashMap<Option<PathBuf>, ProjectId>>,
 }
 
 type SessionKey = (db::SessionId, credentials::ApiKey);
@@ -143,6 +182,7 @@ impl App {
                 usage,
                 route_ids: Mutex::new(HashMap::new()),
                 session_keys: Mutex::new(HashMap::new()),
+                projects: Mutex::new(HashMap::new()),
             }),
         };
         // What a crash left in the credential journal is admin's to repair
@@ -243,33 +283,75 @@ impl App {
         }
     }
 
+    /// New workspace roots: the projects of documents are resolved again.
     pub fn set_roots(&self, roots: Vec<PathBuf>) {
         *write(&self.inner.roots) = roots;
+        lock(&self.inner.projects).clear();
     }
 
     pub fn roots(&self) -> Vec<PathBuf> {
         read(&self.inner.roots).clone()
     }
 
+    /// The workspace root a request is for: the innermost root containing `document`
+    /// ([`innermost_root`]); without a document, the first root.
+    fn root_for(&self, document: Option<&Path>) -> Option<PathBuf> {
+        let roots = read(&self.inner.roots);
+        match document {
+            Some(path) => innermost_root(&roots, path),
+            None => roots.first().cloned(),
+        }
+    }
+
     /// The project a file belongs to: the innermost workspace root that contains it, else the
     /// `default` project. `None` for commands without a document: the first root's project.
     pub async fn project_for(&self, path: Option<&Path>) -> Result<ProjectId, StoreError> {
-        let roots = self.roots();
-        let root = match path {
-            Some(path) => roots
-                .iter()
-                .filter(|root| path.starts_with(root))
-                .max_by_key(|root| root.components().count())
-                .cloned(),
-            None => roots.first().cloned(),
-        };
-        self.inner
+        self.project_of_root(self.root_for(path)).await
+    }
+
+    /// The project of a workspace root (`None`: the `default` project), cached until the roots
+    /// change.
+    async fn project_of_root(&self, root: Option<PathBuf>) -> Result<ProjectId, StoreError> {
+        if let Some(id) = lock(&self.inner.projects).get(&root) {
+            return Ok(*id);
+        }
+        let key = root.clone();
+        let id = self
+            .inner
             .store
             .call(move |conn| match root {
                 Some(root) => Ok(projects::get_or_create(conn, &root)?.id),
                 None => Ok(projects::default_project(conn)?.id),
             })
-            .await
+            .await?;
+        lock(&self.inner.projects).insert(key, id);
+        Ok(id)
+    }
+
+    /// Everything a request about `document` needs of its project, resolved by the one rule
+    /// ([`innermost_root`]); `None` for commands without a document (the first root's project).
+    pub async fn context_for(&self, document: Option<&Path>) -> Result<ProjectContext, AppError> {
+        self.context_of_root(self.root_for(document)).await
+    }
+
+    /// The context of a document: its file's project ([`App::context_for`]); an unsaved buffer
+    /// (`None`) belongs to the `default` project.
+    pub async fn document_context(&self, file: Option<&Path>) -> Result<ProjectContext, AppError> {
+        match file {
+            Some(path) => self.context_for(Some(path)).await,
+            None => self.context_of_root(None).await,
+        }
+    }
+
+    async fn context_of_root(&self, root: Option<PathBuf>) -> Result<ProjectContext, AppError> {
+        let project = self.project_of_root(root.clone()).await?;
+        let router = self.router(project).await?;
+        Ok(ProjectContext {
+            project,
+            root,
+            router,
+            registry: self.inner.registry.clone(),
+        })
     }
 
     /// The router of `project`, created (with its providers loaded) on first use.
@@ -587,6 +669,31 @@ mod tests {
             .await
             .unwrap()
             .0
+    }
+
+    #[test]
+    fn a_path_belongs_to_the_innermost_root_that_holds_it() {
+        let roots: Vec<PathBuf> = [
+            "/books/novel",
+            "/books/novel/part-two/",
+            "/books/novel-notes",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+        let cases = [
+            ("/books/novel/ch1.md", Some("/books/novel")),
+            (
+                "/books/novel/part-two/ch9.md",
+                Some("/books/novel/part-two"),
+            ),
+            ("/books/novel-notes/a.md", Some("/books/novel-notes")),
+            ("/books/novella/a.md", None),
+        ];
+        for (path, expected) in cases {
+            let got = innermost_root(&roots, Path::new(path));
+            assert_eq!(got.as_deref(), expected.map(Path::new), "{path}");
+        }
     }
 
     #[tokio::test]

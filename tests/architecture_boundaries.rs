@@ -1,7 +1,8 @@
 //! The layer rules of ARCHITECTURE.md, checked on the source: only `src/lsp/` (and `main.rs`)
 //! know LSP; `providers/` knows neither `routing/` nor `credentials/` (a key reaches it as a
 //! `secret::ApiKey`); `store/` and `routing/` never point back up; `app` does not import
-//! `admin` (which imports it); `secret.rs` is a leaf. A
+//! `admin` (which imports it); `secret.rs` is a leaf; `src/lsp/` reaches the store and the prompt
+//! registry only through `assist/` or `admin/`. A
 //! change that breaks one fails here with the file, the line and the rule.
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,19 @@ const RULES: &[Rule] = &[
             "crate::routing",
             "crate::app",
             "crate::lsp",
+        ],
+        allowed_files: &[],
+    },
+    Rule {
+        name: "src/lsp/ only translates: the store and the prompt registry are reached through assist/ or admin/",
+        scope: "lsp/",
+        forbidden: &[
+            "crate::store",
+            "crate::prompts",
+            "store::",
+            "prompts::",
+            ".registry()",
+            ".store()",
         ],
         allowed_files: &[],
     },
@@ -187,6 +201,11 @@ fn the_checker_finds_what_it_is_meant_to_find() {
             "store/providers.rs".to_string(),
             "let k = crate::credentials::resolve(); // crate::routing\n".to_string(),
         ),
+        (
+            "lsp/assist_commands.rs".to_string(),
+            "let templates = app.registry().list().await;\nuse crate::store::ProjectId;\n"
+                .to_string(),
+        ),
     ];
     assert_eq!(
         breaches(RULES, &files),
@@ -194,6 +213,8 @@ fn the_checker_finds_what_it_is_meant_to_find() {
             "src/assist/mod.rs:1: `tower_lsp` breaks \"only src/lsp/ and main.rs know LSP\"",
             "src/providers/openai.rs:1: `crate::credentials` breaks \"providers/ knows neither routing/ nor credentials/ (nor anything above it)\"",
             "src/store/providers.rs:1: `crate::credentials` breaks \"store/ never reaches for keys or the layers above it\"",
+            "src/lsp/assist_commands.rs:1: `.registry()` breaks \"src/lsp/ only translates: the store and the prompt registry are reached through assist/ or admin/\"",
+            "src/lsp/assist_commands.rs:2: `crate::store` breaks \"src/lsp/ only translates: the store and the prompt registry are reached through assist/ or admin/\"",
         ]
     );
 }

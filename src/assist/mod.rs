@@ -31,26 +31,26 @@ pub mod inline;
 pub mod ledger;
 pub mod notes;
 pub mod recent;
+pub mod run;
 pub mod shape;
 pub mod story;
+pub mod templates;
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use crate::app::ProjectContext;
 use crate::config::Settings;
 use crate::documents::{CharOffset, DocumentSnapshot};
 use crate::prompts::{PromptError, Registry, Vars};
 use crate::providers::{CompletionRequest, FinishReason, Message, ProviderError, StreamEvent};
 use crate::routing::{Budget, ProviderRef, RouteError, Router};
 use crate::store::StoreError;
-use crate::store::projects::{self, ProjectId};
 
 use acceptance::AcceptanceTracker;
 use actions::{Action, ActionId, Placement};
@@ -112,8 +112,6 @@ pub struct InlineRequest {
     /// more than one only when the author asked and the editor cycles through them.
     pub alternatives: usize,
     pub settings: Arc<Settings>,
-    /// The workspace folder holding the document; `None` for the `default` project.
-    pub project_root: Option<PathBuf>,
     /// The document's file (`None` for an unsaved buffer): finds the previous chapter.
     pub document_path: Option<PathBuf>,
     /// Fires when the editor cancels or drops the request.
@@ -206,8 +204,6 @@ pub struct Assistant {
     previous_chapters: PreviousChapters,
     /// Applied actions and shown suggestions waiting to be judged.
     pub acceptance: AcceptanceTracker,
-    /// Project ids by workspace root (`None`: the default project); they never change.
-    projects: Mutex<HashMap<Option<PathBuf>, ProjectId>>,
 }
 
 impl std::fmt::Debug for Assistant {
@@ -223,39 +219,23 @@ impl Assistant {
         Assistant::default()
     }
 
-    /// The project of a workspace root (`None`: the default project), cached for the session.
-    pub async fn project(&self, app: &App, root: Option<&Path>) -> Result<ProjectId, AssistError> {
-        let key = root.map(Path::to_path_buf);
-        if let Some(id) = self.lock_projects().get(&key) {
-            return Ok(*id);
-        }
-        let id = match &key {
-            Some(root) => app.project_for(Some(root)).await?,
-            None => {
-                app.store()
-                    .call(|conn| Ok(projects::default_project(conn)?.id))
-                    .await?
-            }
-        };
-        self.lock_projects().insert(key, id);
-        Ok(id)
-    }
-
-    fn lock_projects(&self) -> std::sync::MutexGuard<'_, HashMap<Option<PathBuf>, ProjectId>> {
-        self.projects
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Ghost-text continuations at the cursor, best first: up to `request.alternatives` distinct
     /// ones (the provider calls run concurrently, each through the router; one that fails does
     /// not lose the others), empty when there is nothing to offer. Superseded and cancelled
     /// requests end with [`AssistError::Cancelled`] and their provider calls are dropped.
-    pub async fn continue_inline(
+    /// `context` resolves the document's [`ProjectContext`] ([`crate::app::App::document_context`]);
+    /// it is called only once the request survived its debounce (or hit the prefix cache), so a
+    /// burst of keystrokes keeps the order it was typed in.
+    pub async fn continue_inline<F, Fut>(
         &self,
-        app: &App,
+        context: F,
         request: InlineRequest,
-    ) -> Result<Vec<InlineSuggestion>, AssistError> {
+    ) -> Result<Vec<InlineSuggestion>, AssistError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<ProjectContext, crate::app::AppError>>,
+    {
+        let resolve = context;
         let uri = request.document.uri().to_string();
         let text = request.document.text();
         let cursor = request.cursor.0.min(text.len_chars());
@@ -264,7 +244,16 @@ impl Assistant {
             let typed_nothing_ok = request.trigger == Trigger::Automatic;
             if let Some(hit) = self.inline.cached(&uri, text, cursor, typed_nothing_ok) {
                 if let Some(template) = self.ledger.get(&hit.id) {
-                    self.ghost_shown(app, &uri, &hit.id, template, &hit.text, cursor, text);
+                    let context = resolve().await?;
+                    self.ghost_shown(
+                        &context.registry,
+                        &uri,
+                        &hit.id,
+                        template,
+                        &hit.text,
+                        cursor,
+                        text,
+                    );
                 }
                 return Ok(vec![InlineSuggestion {
                     id: hit.id,
@@ -276,26 +265,26 @@ impl Assistant {
             if !self.inline.debounce(&ticket, debounce).await {
                 return Err(AssistError::Cancelled);
             }
-            let project = self.project(app, request.project_root.as_deref()).await?;
-            let router = app.router(project).await.map_err(app_error)?;
+            let context = resolve().await?;
+            let router = &context.router;
 
             let surroundings = context::surroundings(text, cursor, cursor, ContextBudget::INLINE);
             let notes = self.notes_for(
-                request.project_root.as_deref(),
+                context.root.as_deref(),
                 &surroundings,
                 ContextBudget::INLINE,
             );
             let voice = self
                 .voice(
                     &uri,
-                    request.project_root.as_deref(),
+                    context.root.as_deref(),
                     request.document_path.as_deref(),
                     cursor,
                     &surroundings,
                     ContextBudget::INLINE,
                 )
                 .await;
-            let template = app.registry().select(INLINE_TEMPLATE)?;
+            let template = context.registry.select(INLINE_TEMPLATE)?;
             let heading = surroundings.heading.clone().unwrap_or_default();
             let vars = voice
                 .vars()
@@ -303,7 +292,7 @@ impl Assistant {
                 .with("after", &surroundings.after)
                 .with("heading", &heading)
                 .with("notes", &notes);
-            let prompt = app.registry().render(&template, &vars)?;
+            let prompt = context.registry.render(&template, &vars)?;
             let settings = &request.settings;
             let completion = CompletionRequest {
                 system: None,
@@ -380,7 +369,7 @@ impl Assistant {
                 self.inline
                     .remember(&uri, text, cursor, &first.id, &first.text);
                 self.ghost_shown(
-                    app,
+                    &context.registry,
                     &uri,
                     &first.id,
                     template.clone(),
@@ -390,7 +379,7 @@ impl Assistant {
                 );
             }
             // Counting each shown suggestion is a SQLite write: never on the path of the answer.
-            let registry = app.registry().clone();
+            let registry = context.registry.clone();
             let shown = suggestions.len();
             tokio::spawn(async move {
                 for _ in 0..shown {
@@ -626,7 +615,7 @@ impl Assistant {
     #[allow(clippy::too_many_arguments)]
     fn ghost_shown(
         &self,
-        app: &App,
+        registry: &Registry,
         uri: &str,
         id: &str,
         template: TemplateRef,
@@ -642,7 +631,7 @@ impl Assistant {
                 actions: Vec::new(),
                 ghosts: vec![over],
             };
-            self.count_acceptance(app.registry(), due, text.clone());
+            self.count_acceptance(registry, due, text.clone());
         }
     }
 
@@ -811,10 +800,12 @@ fn template_ref(template: &crate::prompts::Template) -> TemplateRef {
 }
 
 /// Maps an application error (opening a router) to the assist error the author sees.
-fn app_error(e: crate::app::AppError) -> AssistError {
-    match e {
-        crate::app::AppError::Store(e) => AssistError::Store(e),
-        other => AssistError::Services(other.to_string()),
+impl From<crate::app::AppError> for AssistError {
+    fn from(e: crate::app::AppError) -> AssistError {
+        match e {
+            crate::app::AppError::Store(e) => AssistError::Store(e),
+            other => AssistError::Services(other.to_string()),
+        }
     }
 }
 

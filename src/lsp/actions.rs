@@ -174,7 +174,7 @@ async fn custom_actions(state: &Arc<ServerState>, uri: &str, has_selection: bool
     let Some(root) = state.project_root_for(uri).and_then(|r| r.path()) else {
         return Vec::new();
     };
-    actions::custom_catalogue(has_selection, &app.registry().custom_actions(&root))
+    crate::assist::templates::custom_actions(&app, &root, has_selection)
 }
 
 /// Helix (like Kakoune) has no empty selection: its block cursor covers one character, and that
@@ -219,14 +219,11 @@ async fn availability(state: &Arc<ServerState>, uri: &str) -> Availability {
     let Some(app) = state.app_now() else {
         return Availability::Ready;
     };
-    let root = state.project_root_for(uri).and_then(|r| r.path());
-    let Ok(project) = state.assistant.project(&app, root.as_deref()).await else {
+    let file = super::positions::file_path(uri);
+    let Ok(context) = app.document_context(file.as_deref()).await else {
         return Availability::Ready;
     };
-    let Ok(router) = app.router(project).await else {
-        return Availability::Ready;
-    };
-    match router.status().state {
+    match context.router.status().state {
         RouterState::NotConfigured => Availability::NotConfigured,
         RouterState::Offline => Availability::Offline,
         RouterState::Ready | RouterState::Degraded => Availability::Ready,

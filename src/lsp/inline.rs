@@ -7,7 +7,6 @@
 //! superseded) cancels the query's token, so the source's HTTP call stops with it.
 
 use std::ops::Range as OffsetRange;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, Weak};
 
 use async_trait::async_trait;
@@ -46,8 +45,6 @@ pub struct InlineQuery {
     /// [`crate::assist::inline::MAX_ALTERNATIVES`] for an invoked inline completion.
     pub alternatives: usize,
     pub settings: Arc<Settings>,
-    /// The workspace folder holding the document; `None` for the `default` project.
-    pub project_root: Option<PathBuf>,
     /// Cancelled when the editor cancels or drops the request.
     pub cancel: CancellationToken,
 }
@@ -115,18 +112,19 @@ impl InlineSource for AssistInline {
         let document_path = Url::parse(query.document.uri())
             .ok()
             .and_then(|url| url.to_file_path().ok());
-        let project_root = query.project_root.clone();
         let request = InlineRequest {
             document: query.document,
             cursor: query.cursor,
             trigger,
             alternatives: query.alternatives,
             settings: query.settings,
-            project_root: query.project_root,
             document_path,
             cancel: query.cancel,
         };
-        match state.assistant.continue_inline(&app, request).await {
+        let file = request.document_path.clone();
+        let (app_ref, file_ref) = (&app, file.as_deref());
+        let context = move || app_ref.document_context(file_ref);
+        match state.assistant.continue_inline(context, request).await {
             Ok(suggestions) => suggestions
                 .into_iter()
                 .map(|suggestion| Suggestion {
@@ -140,11 +138,11 @@ impl InlineSource for AssistInline {
                 let project = match &error {
                     crate::assist::AssistError::Route(
                         crate::routing::RouteError::ConsentNeeded { .. },
-                    ) => state
-                        .assistant
-                        .project(&app, project_root.as_deref())
+                    ) => app
+                        .document_context(file.as_deref())
                         .await
-                        .ok(),
+                        .ok()
+                        .map(|c| c.project),
                     _ => None,
                 };
                 notify::inline_failed(&state, &error, trigger, project);
@@ -223,7 +221,6 @@ pub(crate) async fn suggestions_at(
     // of the source's work.
     let _cancel_on_drop = cancel.clone().drop_guard();
     let query = InlineQuery {
-        project_root: state.project_root_for(uri.as_str()).and_then(|r| r.path()),
         document: document.clone(),
         cursor,
         trigger,

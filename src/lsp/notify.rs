@@ -43,14 +43,13 @@ use tower_lsp::lsp_types::{
 
 use super::server::{Backend, ServerState};
 use crate::app::{App, AppEvent};
+use crate::app::{ProjectId, ProviderId};
 use crate::assist::AssistError;
 use crate::assist::inline::Trigger;
 use crate::config::CredentialStoreChoice;
 use crate::credentials::FallbackNotice;
 use crate::messages::{self, actions as labels, cli};
 use crate::routing::{EuConsent, ProviderRef, RouteError, RouterEvent};
-use crate::store::projects::ProjectId;
-use crate::store::providers::ProviderId;
 
 /// The status notification: the `storyteller.status` shape, sent on every state change.
 pub const STATUS_METHOD: &str = "storyteller/status";
@@ -337,8 +336,7 @@ async fn follow(
     mut events: broadcast::Receiver<AppEvent>,
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
-    let root = state.root_paths().into_iter().next();
-    if let Ok(project) = state.assistant.project(&app, root.as_deref()).await {
+    if let Ok(project) = app.project_for(None).await {
         send_status(&client, &app, project).await;
     }
     let exited = state.exited();

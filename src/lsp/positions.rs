@@ -24,3 +24,10 @@ pub fn to_content_change(event: lsp_types::TextDocumentContentChangeEvent) -> Co
         text: event.text,
     }
 }
+
+/// The file of a document URI; `None` for a buffer that is no file (`untitled:`).
+pub fn file_path(uri: &str) -> Option<std::path::PathBuf> {
+    tower_lsp::lsp_types::Url::parse(uri)
+        .ok()
+        .and_then(|url| url.to_file_path().ok())
+}

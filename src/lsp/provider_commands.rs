@@ -17,8 +17,8 @@ use tower_lsp::lsp_types::{MessageActionItem, MessageType, ShowMessageRequestPar
 use super::commands::{CommandContext, CommandError, StorytellerCommand};
 use crate::admin::{self, AdminError, KeyChoice, decode};
 use crate::app::App;
+use crate::app::ProjectId;
 use crate::messages;
-use crate::store::ProjectId;
 
 /// How long a confirmation waits for the author before it counts as "Cancel".
 const ANSWER_PATIENCE: Duration = Duration::from_secs(300);

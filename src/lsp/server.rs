@@ -182,15 +182,6 @@ impl WorkspaceRoot {
         }
     }
 
-    /// True when `document` lies in this folder (a path-segment prefix, not a string prefix:
-    /// `/novel` does not contain `/novel-notes/a.md`).
-    pub fn contains(&self, document: &str) -> bool {
-        let root = self.uri.as_str().trim_end_matches('/');
-        document
-            .strip_prefix(root)
-            .is_some_and(|rest| rest.starts_with('/'))
-    }
-
     /// The folder on disk, for file-based lookups (story notes, prompt overrides).
     pub fn path(&self) -> Option<PathBuf> {
         self.uri.to_file_path().ok()
@@ -326,13 +317,13 @@ impl ServerState {
 
     /// The innermost workspace folder that holds `document`; `None` means the `default` project.
     pub fn project_root_for(&self, document: &str) -> Option<WorkspaceRoot> {
-        self.workspace
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|root| root.contains(document))
-            .max_by_key(|root| root.uri.as_str().len())
-            .cloned()
+        let path = Url::parse(document).ok()?.to_file_path().ok()?;
+        let roots = self.workspace_roots();
+        let paths: Vec<PathBuf> = roots.iter().filter_map(WorkspaceRoot::path).collect();
+        let innermost = crate::app::innermost_root(&paths, &path)?;
+        roots
+            .into_iter()
+            .find(|root| root.path().as_deref() == Some(innermost.as_path()))
     }
 
     fn set_workspace_roots(&self, roots: Vec<WorkspaceRoot>) {

@@ -140,9 +140,7 @@ pub(crate) fn follow_acceptance(state: &ServerState, uri: &str, settle: bool) {
         return;
     }
     if let Some(app) = state.app_now() {
-        state
-            .assistant
-            .count_acceptance(app.registry(), due, text.clone());
+        state.assistant.judge_due(&app, due, text.clone());
     }
 }
 
