@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod args;
 pub mod assist;
 pub mod cli;
 pub mod config;

@@ -388,6 +388,38 @@ pub mod demo {
     pub const FINISHED: &str = "Demo finished; the temporary workspace and database were removed.";
 }
 
+/// The reasons of the executeCommand argument decoder (`crate::args`): they say what was expected
+/// and which JSON type arrived, never the value.
+pub mod args {
+    /// A member the command does not take.
+    pub fn unknown_field(allowed: &[&str]) -> String {
+        if allowed.is_empty() {
+            "unknown field; this command takes no arguments".to_string()
+        } else {
+            format!("unknown field; expected one of {}", allowed.join(", "))
+        }
+    }
+
+    pub const REQUIRED: &str = "is required";
+
+    /// A value of the wrong JSON type: `expected` ("a string"), `got` ("a number").
+    pub fn wrong_type(expected: &str, got: &str) -> String {
+        format!("expected {expected}, got {got}")
+    }
+
+    pub const NOT_AN_INTEGER_ID: &str = "expected an integer id";
+
+    /// A structured value (a URI, a range, a number in range) that did not decode.
+    pub fn wrong_shape(got: &str) -> String {
+        format!("wrong type or shape (got {got})")
+    }
+
+    /// A value that could not be read at all.
+    pub fn unreadable(got: &str) -> String {
+        format!("could not be read (got {got})")
+    }
+}
+
 /// Provider and session management (executeCommand and `storyteller-lsp provider …`).
 pub mod admin {
     /// One provider per kind per project.

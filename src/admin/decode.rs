@@ -8,12 +8,12 @@
 use serde_json::{Map, Value};
 
 use super::AdminError;
-use super::fields::Fields;
 use super::requests::{
     AddRequest, DisplayName, Endpoint, ModelName, ModelsRequest, Overrides, ProviderSpec,
     SessionRequest, TestRequest, UpdateRequest, invalid, parse_auth_type, parse_id, parse_key,
     parse_kind, parse_options, parse_session_id, parse_session_name,
 };
+use crate::args::Fields;
 use crate::providers::{AuthType, ProviderKind, ProviderOptions};
 use crate::store::{ProviderId, SessionId};
 
@@ -21,7 +21,8 @@ type Args = Map<String, Value>;
 
 /// `{}`: commands without arguments.
 pub fn nothing(args: Args) -> Result<(), AdminError> {
-    Fields::new(args, &[]).map(|_| ())
+    Fields::new(args, &[])?;
+    Ok(())
 }
 
 /// `{id}`.

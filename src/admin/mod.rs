@@ -15,7 +15,6 @@
 pub mod decode;
 // The failpoints moved to the crate root (the store and the prompt loader use them too).
 pub use crate::failpoint;
-pub mod fields;
 pub mod journal;
 pub mod oauth;
 pub mod providers;
@@ -91,6 +90,15 @@ pub enum AdminError {
     /// "Sign in with OpenRouter" did not produce a key; nothing was stored.
     #[error(transparent)]
     SignIn(#[from] crate::oauth::OAuthError),
+}
+
+impl From<crate::args::ArgsError> for AdminError {
+    fn from(e: crate::args::ArgsError) -> Self {
+        AdminError::Invalid {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
 }
 
 impl From<StoreError> for AdminError {

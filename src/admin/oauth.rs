@@ -197,7 +197,7 @@ pub fn complete_with_code(code: &str) -> Result<(), AdminError> {
 pub fn decode_sign_in(
     args: serde_json::Map<String, serde_json::Value>,
 ) -> Result<SignInRequest, AdminError> {
-    let mut f = super::fields::Fields::new(args, &["provider", "sessionName"])?;
+    let mut f = crate::args::Fields::new(args, &["provider", "sessionName"])?;
     let kind = super::requests::parse_kind("provider", &f.required_str("provider")?)?;
     let session = f
         .optional_str("sessionName")?
@@ -210,6 +210,6 @@ pub fn decode_sign_in(
 pub fn decode_sign_in_code(
     args: serde_json::Map<String, serde_json::Value>,
 ) -> Result<zeroize::Zeroizing<String>, AdminError> {
-    let mut f = super::fields::Fields::new(args, &["code"])?;
+    let mut f = crate::args::Fields::new(args, &["code"])?;
     Ok(zeroize::Zeroizing::new(f.required_str("code")?))
 }

@@ -11,7 +11,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::AdminError;
-use super::fields::Fields;
+use crate::args::Fields;
 use crate::providers::{AuthType, ProviderKind, ProviderOptions};
 use crate::secret::ApiKey;
 use crate::store::{ProviderId, SessionId, SessionName};

@@ -25,7 +25,6 @@
 //! as used; whether it counts as accepted is judged later (`assist::acceptance`).
 
 use futures::future::BoxFuture;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use tower_lsp::lsp_types::{self, MessageType, Url};
@@ -34,6 +33,7 @@ use super::commands::{CommandContext, CommandError, StorytellerCommand};
 use super::notify;
 use super::positions::{file_path, to_document_range};
 use crate::app::{App, ProjectContext};
+use crate::args::Fields;
 use crate::assist::actions::{self, Action, ActionError, ActionId};
 use crate::assist::run::{ActionOutcome, NotApplied};
 use crate::assist::{ActionRequest, templates};
@@ -46,7 +46,7 @@ pub(crate) async fn run(
 ) -> Result<Value, CommandError> {
     match command {
         StorytellerCommand::Status => {
-            Args::new(arguments, &[])?;
+            Fields::new(arguments, &[])?;
             status(&cx).await
         }
         StorytellerCommand::Generate => {
@@ -54,86 +54,29 @@ pub(crate) async fn run(
             generate(cx, request).await
         }
         StorytellerCommand::PromptsList => {
-            Args::new(arguments, &[])?;
+            Fields::new(arguments, &[])?;
             prompts_list(&cx).await
         }
         StorytellerCommand::PromptsSetActive => {
-            let mut args = Args::new(arguments, &["name", "version", "weight"])?;
-            let name: String = args.required("name")?;
+            let mut args = Fields::new(arguments, &["name", "version", "weight"])?;
+            let name = args.required_str("name")?;
             let version: u32 = args.required("version")?;
             let weight: Option<f64> = args.optional("weight")?;
             prompts_set_active(&cx, name, version, weight).await
         }
         StorytellerCommand::Feedback => {
-            let mut args = Args::new(arguments, &["suggestionId", "accepted"])?;
-            let id: String = args.required("suggestionId")?;
-            let accepted: bool = args.required("accepted")?;
+            let mut args = Fields::new(arguments, &["suggestionId", "accepted"])?;
+            let id = args.required_str("suggestionId")?;
+            let accepted = args.required_bool("accepted")?;
             feedback(&cx, &id, accepted).await
         }
         StorytellerCommand::NotesList => {
-            let mut args = Args::new(arguments, &["uri", "position"])?;
+            let mut args = Fields::new(arguments, &["uri", "position"])?;
             let uri: Option<Url> = args.optional("uri")?;
             let position: Option<lsp_types::Position> = args.optional("position")?;
             notes_list(&cx, uri, position)
         }
         other => Err(CommandError::NotAvailable(other)),
-    }
-}
-
-/// The one argument object, checked field by field.
-struct Args {
-    map: Map<String, Value>,
-}
-
-impl Args {
-    /// Refuses any field not in `allowed`.
-    fn new(map: Map<String, Value>, allowed: &[&str]) -> Result<Args, CommandError> {
-        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            let reason = if allowed.is_empty() {
-                "unknown field; this command takes no arguments".to_string()
-            } else {
-                format!("unknown field; expected {}", allowed.join(", "))
-            };
-            return Err(invalid(unknown, reason));
-        }
-        Ok(Args { map })
-    }
-
-    fn required<T: DeserializeOwned>(&mut self, field: &str) -> Result<T, CommandError> {
-        match self.map.remove(field) {
-            None | Some(Value::Null) => Err(invalid(field, "required")),
-            Some(value) => decode(field, value),
-        }
-    }
-
-    fn optional<T: DeserializeOwned>(&mut self, field: &str) -> Result<Option<T>, CommandError> {
-        match self.map.remove(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => decode(field, value).map(Some),
-        }
-    }
-}
-
-fn decode<T: DeserializeOwned>(field: &str, value: Value) -> Result<T, CommandError> {
-    let kind = describe(&value);
-    serde_json::from_value(value).map_err(|e| {
-        // serde's text may quote the value (manuscript text); say only what was wrong.
-        let problem = match e.classify() {
-            serde_json::error::Category::Data => format!("wrong type or shape (got {kind})"),
-            _ => format!("could not be read (got {kind})"),
-        };
-        invalid(field, problem)
-    })
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -267,7 +210,7 @@ struct GenerateRequest {
 
 impl GenerateRequest {
     fn decode(arguments: Map<String, Value>) -> Result<GenerateRequest, CommandError> {
-        let mut args = Args::new(
+        let mut args = Fields::new(
             arguments,
             &[
                 "action",
@@ -279,13 +222,13 @@ impl GenerateRequest {
                 "template",
             ],
         )?;
-        let action: String = args.required("action")?;
+        let action = args.required_str("action")?;
         let uri: Url = args.required("uri")?;
         let range: lsp_types::Range = args.required("range")?;
-        let tone: Option<String> = args.optional("tone")?;
-        let instruction: Option<String> = args.optional("instruction")?;
+        let tone = args.optional_str("tone")?;
+        let instruction = args.optional_str("instruction")?;
         let version: Option<i32> = args.optional("version")?;
-        let template: Option<String> = args.optional("template")?;
+        let template = args.optional_str("template")?;
         let custom_id = ActionId::Custom.as_str();
         let (action, custom) = match (action.as_str(), template) {
             (id, Some(name)) if id == custom_id => {

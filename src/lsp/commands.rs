@@ -81,6 +81,15 @@ pub enum CommandError {
     },
 }
 
+impl From<crate::args::ArgsError> for CommandError {
+    fn from(e: crate::args::ArgsError) -> CommandError {
+        CommandError::InvalidArgument {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
 impl From<CommandError> for Error {
     fn from(e: CommandError) -> Error {
         match e {
