@@ -29,7 +29,7 @@ use super::capabilities::{REWRITE_KIND, WRITE_KIND};
 use super::commands::StorytellerCommand;
 use super::notify;
 use super::positions::to_document_range;
-use super::server::ServerState;
+use super::session::ServerState;
 use crate::assist::actions::{self, Action, ActionId, ActionKind};
 use crate::messages;
 use crate::routing::RouterState;

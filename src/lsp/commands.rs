@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use tower_lsp::jsonrpc::{self, Error, ErrorCode};
 use tower_lsp::lsp_types::ExecuteCommandParams;
 
-use super::server::ServerState;
+use super::session::ServerState;
 use crate::messages;
 use std::sync::Arc;
 use tower_lsp::Client;

@@ -20,7 +20,7 @@ use tower_lsp::lsp_types::{
 use super::commands::StorytellerCommand;
 use super::notify;
 use super::positions::{to_document_position, to_lsp_position};
-use super::server::ServerState;
+use super::session::ServerState;
 use crate::assist::InlineRequest;
 use crate::assist::inline::Trigger;
 use crate::config::Settings;

@@ -12,12 +12,12 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower::Service;
+use tower_lsp::ExitedError;
 use tower_lsp::jsonrpc::{self, Request, Response};
 use tower_lsp::lsp_types::{Command, Position, Range, TextDocumentIdentifier};
-use tower_lsp::{ExitedError, LspServiceBuilder};
 
 use super::inline::{self, InlineTrigger, PlacedSuggestion, feedback_command};
-use super::server::{Backend, Lifecycle, ServerState};
+use super::session::{Lifecycle, ServerState};
 use crate::assist::inline::MAX_ALTERNATIVES;
 
 pub const METHOD: &str = "textDocument/inlineCompletion";
@@ -92,13 +92,9 @@ pub struct InlineCompletionItem {
     pub command: Option<Command>,
 }
 
-/// Registers the custom method on the service under construction.
-pub fn register(builder: LspServiceBuilder<Backend>) -> LspServiceBuilder<Backend> {
-    builder.custom_method(METHOD, inline_completion)
-}
-
-async fn inline_completion(
-    backend: &Backend,
+/// `textDocument/inlineCompletion` (registered as a custom method, see `lsp::build`).
+pub(crate) async fn inline_completion(
+    state: &Arc<ServerState>,
     params: InlineCompletionParams,
 ) -> jsonrpc::Result<InlineCompletionList> {
     // The author asked: offer alternatives to cycle through (VS Code: Alt+] / Alt+[). While
@@ -108,7 +104,7 @@ async fn inline_completion(
         InlineCompletionTriggerKind::Automatic => (InlineTrigger::Automatic, 1),
     };
     let placed = inline::suggestions_at(
-        &backend.state,
+        state,
         &params.text_document.uri,
         params.position,
         trigger,

@@ -9,7 +9,8 @@
 //!    `server`, `inline`, `actions`, `commands`.
 //!
 //! What later issues plug in: an [`InlineSource`] and a [`CommandRunner`] through [`Features`],
-//! fields of [`ServerState`], and steps of the background start-up (`server::start_background`).
+//! fields of [`ServerState`] (`session`), and steps of the background start-up
+//! (`handlers::initialized`).
 //! Must never: send document text or keys to the log, block the runtime, or hold a lock across
 //! `.await`.
 
@@ -23,6 +24,7 @@ pub mod notify;
 mod positions;
 mod provider_commands;
 pub mod server;
+pub mod session;
 pub mod settings;
 mod sign_in;
 mod stdio;
@@ -42,9 +44,8 @@ pub use commands::{
 pub use inline::{
     AssistInline, InlineQuery, InlineSource, InlineTrigger, NoSuggestions, Suggestion,
 };
-pub use server::{
-    Backend, ClientFeatures, DocumentState, Lifecycle, ReadyGate, ServerState, WorkspaceRoot,
-};
+pub use server::{Backend, DocumentState};
+pub use session::{ClientFeatures, Lifecycle, ReadyGate, ServerState, WorkspaceRoot};
 
 use crate::credentials::env::{Environment, ProcessEnv};
 use crate::telemetry::LogGuard;
@@ -105,8 +106,9 @@ pub fn build(features: Features) -> (StorytellerService, ClientSocket, Arc<Serve
         move |client| Backend::new(client, state)
     })
     .custom_method(DOCUMENT_STATE_METHOD, Backend::document_state)
-    .custom_method(notify::PROGRESS_CANCEL_METHOD, notify::on_progress_cancel);
-    let (service, socket) = inline_protocol::register(builder).finish();
+    .custom_method(notify::PROGRESS_CANCEL_METHOD, Backend::progress_cancel)
+    .custom_method(inline_protocol::METHOD, Backend::inline_completion);
+    let (service, socket) = builder.finish();
     let client = service.inner().client.clone();
     state.set_peer(client.clone());
     state.features.inline.attach(&state);

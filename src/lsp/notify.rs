@@ -41,7 +41,7 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use super::server::{Backend, ServerState};
+use super::session::ServerState;
 use crate::app::{App, AppEvent};
 use crate::app::{ProjectId, ProviderId};
 use crate::assist::AssistError;
@@ -902,9 +902,9 @@ pub(crate) fn inline_failed(
 }
 
 /// `window/workDoneProgress/cancel`: cancels the action behind the token.
-pub(crate) async fn on_progress_cancel(backend: &Backend, params: WorkDoneProgressCancelParams) {
+pub(crate) async fn on_progress_cancel(state: &ServerState, params: WorkDoneProgressCancelParams) {
     let token = token_key(&params.token);
-    if !backend.state().notifier.cancel_progress(&token) {
+    if !state.notifier.cancel_progress(&token) {
         tracing::debug!(token, "cancel for a finished or unknown progress");
     }
 }

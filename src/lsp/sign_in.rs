@@ -18,7 +18,7 @@ use tower_lsp::lsp_types::{MessageType, ShowDocumentParams, Url};
 
 use super::commands::{CommandContext, CommandError, StorytellerCommand};
 use super::notify::{self, Progress};
-use super::server::ServerState;
+use super::session::ServerState;
 use crate::admin::{self, oauth};
 use crate::messages;
 

@@ -14,7 +14,7 @@ use tower_lsp::lsp_types::{
     MessageType, OneOf, Registration, RelativePattern, Unregistration, Url, WorkspaceFolder,
 };
 
-use super::server::{ServerState, WorkspaceRoot};
+use super::session::{ServerState, WorkspaceRoot};
 use crate::messages;
 
 /// The id of the one watcher registration (replaced when `contextFiles` changes).

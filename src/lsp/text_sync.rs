@@ -24,12 +24,13 @@ use serde_json::Value;
 use tower::Service;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Request, Response};
 use tower_lsp::lsp_types::{
-    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams, MessageType,
 };
 use tower_lsp::{Client, ExitedError};
 
 use super::positions::to_content_change;
-use super::server::{Lifecycle, ServerState, report_sync_problem};
+use super::session::{Lifecycle, ServerState};
+use crate::messages;
 
 const DID_OPEN: &str = "textDocument/didOpen";
 const DID_CHANGE: &str = "textDocument/didChange";
@@ -249,5 +250,24 @@ where
             // Before `initialize` and after `shutdown`, tower-lsp drops text-sync notifications.
             _ => Box::pin(self.inner.call(request)),
         }
+    }
+}
+
+/// Logs a refused text-sync notification and, when `tell_author`, shows that the document lost
+/// sync. The caller decides `tell_author` synchronously (see `ServerState::first_out_of_sync_report`)
+/// so that the once-per-document rule follows message order, not handler timing.
+pub(crate) async fn report_sync_problem(
+    client: &Client,
+    uri: &str,
+    problem: &str,
+    tell_author: bool,
+) {
+    tracing::warn!(uri, "{problem}");
+    client.log_message(MessageType::ERROR, problem).await;
+    if tell_author {
+        let name = uri.rsplit('/').next().unwrap_or(uri);
+        client
+            .show_message(MessageType::WARNING, messages::document_out_of_sync(name))
+            .await;
     }
 }
