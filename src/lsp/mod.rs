@@ -5,8 +5,8 @@
 //! 1. `text_sync::OrderedTextSync` — applies document changes synchronously in arrival order and
 //!    tracks the lifecycle;
 //! 2. `inline_protocol::InlineAdvertising` — LSP 3.18 inline completion on lsp-types 0.94;
-//! 3. tower-lsp's `LspService<Backend>` — lifecycle rules, cancellation, the handlers of
-//!    `server`, `inline`, `actions`, `commands`.
+//! 3. tower-lsp's `LspService<Backend>` — lifecycle rules, cancellation; `server::Backend`
+//!    dispatches to `handlers/` (one file per request) and to `inline`, `actions`, `commands`.
 //!
 //! What later issues plug in: an [`InlineSource`] and a [`CommandRunner`] through [`Features`],
 //! fields of [`ServerState`] (`session`), and steps of the background start-up
@@ -18,6 +18,7 @@ pub mod actions;
 mod assist_commands;
 pub mod capabilities;
 pub mod commands;
+mod handlers;
 pub mod inline;
 pub mod inline_protocol;
 pub mod notify;
@@ -41,10 +42,11 @@ pub use commands::{
     CommandContext, CommandError, CommandRunner, NoCommands, StorytellerCommand,
     StorytellerCommands,
 };
+pub use handlers::document_state::DocumentState;
 pub use inline::{
     AssistInline, InlineQuery, InlineSource, InlineTrigger, NoSuggestions, Suggestion,
 };
-pub use server::{Backend, DocumentState};
+pub use server::Backend;
 pub use session::{ClientFeatures, Lifecycle, ReadyGate, ServerState, WorkspaceRoot};
 
 use crate::credentials::env::{Environment, ProcessEnv};
