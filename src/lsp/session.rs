@@ -365,6 +365,7 @@ impl ServerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn root(uri: &str) -> WorkspaceRoot {
         WorkspaceRoot {
