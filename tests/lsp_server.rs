@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use lsp_support::{TestClient, offering, sha256};
 use serde_json::{Value, json};
+use storyteller_lsp::assist::InlineRequest;
 use storyteller_lsp::documents::CharOffset;
 use storyteller_lsp::lsp::{
-    ExitStatus, Features, InlineQuery, InlineSource, MAX_CONCURRENT_HANDLERS, NoCommands,
+    ExitStatus, Features, InlineSource, MAX_CONCURRENT_HANDLERS, NoCommands, ServerState,
     Suggestion,
 };
 use storyteller_lsp::messages;
@@ -134,7 +135,7 @@ struct StalledSource {
 
 #[async_trait]
 impl InlineSource for StalledSource {
-    async fn suggest(&self, _: InlineQuery) -> Vec<Suggestion> {
+    async fn suggest(&self, _: &Arc<ServerState>, _: InlineRequest) -> Vec<Suggestion> {
         let released = self.release.notified();
         self.started.fetch_add(1, Ordering::SeqCst);
         released.await;
@@ -240,7 +241,7 @@ struct FixedSource;
 
 #[async_trait]
 impl InlineSource for FixedSource {
-    async fn suggest(&self, query: InlineQuery) -> Vec<Suggestion> {
+    async fn suggest(&self, _: &Arc<ServerState>, query: InlineRequest) -> Vec<Suggestion> {
         assert_eq!(query.document.uri(), URI);
         vec![Suggestion {
             id: format!("s-{}", query.cursor.0),
@@ -374,7 +375,7 @@ struct CancellableSource {
 
 #[async_trait]
 impl InlineSource for CancellableSource {
-    async fn suggest(&self, query: InlineQuery) -> Vec<Suggestion> {
+    async fn suggest(&self, _: &Arc<ServerState>, query: InlineRequest) -> Vec<Suggestion> {
         let cancelled = self.cancelled.clone();
         tokio::spawn(async move {
             query.cancel.cancelled().await;

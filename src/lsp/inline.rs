@@ -7,7 +7,7 @@
 //! superseded) cancels the query's token, so the source's HTTP call stops with it.
 
 use std::ops::Range as OffsetRange;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -23,31 +23,7 @@ use super::positions::{to_document_position, to_lsp_position};
 use super::session::ServerState;
 use crate::assist::InlineRequest;
 use crate::assist::inline::Trigger;
-use crate::config::Settings;
-use crate::documents::{CharOffset, DocumentSnapshot};
-
-/// Why the editor asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InlineTrigger {
-    /// The author asked explicitly (a shortcut, or a completion request).
-    Invoked,
-    /// The editor asked while the author typed.
-    Automatic,
-}
-
-/// One request for suggestions at a cursor, in domain terms.
-#[derive(Debug, Clone)]
-pub struct InlineQuery {
-    pub document: DocumentSnapshot,
-    pub cursor: CharOffset,
-    pub trigger: InlineTrigger,
-    /// How many distinct suggestions the editor can show: 1, or up to
-    /// [`crate::assist::inline::MAX_ALTERNATIVES`] for an invoked inline completion.
-    pub alternatives: usize,
-    pub settings: Arc<Settings>,
-    /// Cancelled when the editor cancels or drops the request.
-    pub cancel: CancellationToken,
-}
+use crate::documents::CharOffset;
 
 /// A suggested continuation.
 #[derive(Clone, PartialEq, Eq)]
@@ -74,13 +50,10 @@ impl std::fmt::Debug for Suggestion {
 /// their own.
 #[async_trait]
 pub trait InlineSource: Send + Sync {
-    /// Called once when the session this source serves is built, for sources that need the
-    /// session (the application services, the editor connection). They keep a weak handle.
-    fn attach(&self, _session: &Arc<ServerState>) {}
-
-    /// Suggestions for `query`, best first; empty when there is nothing to offer or the query was
-    /// cancelled. Failures are reported to the author by the source, not through this result.
-    async fn suggest(&self, query: InlineQuery) -> Vec<Suggestion>;
+    /// Suggestions for `request`, best first; empty when there is nothing to offer or the request
+    /// was cancelled. Failures are reported to the author by the source (through `session`), not
+    /// through this result.
+    async fn suggest(&self, session: &Arc<ServerState>, request: InlineRequest) -> Vec<Suggestion>;
 }
 
 /// The server's inline source: the assist layer's continuation engine
@@ -88,39 +61,15 @@ pub trait InlineSource: Send + Sync {
 /// notification tells them (see `notify`), except the once-per-session not-configured prompt
 /// for a request the author invoked.
 #[derive(Default)]
-pub struct AssistInline {
-    session: OnceLock<Weak<ServerState>>,
-}
+pub struct AssistInline;
 
 #[async_trait]
 impl InlineSource for AssistInline {
-    fn attach(&self, session: &Arc<ServerState>) {
-        let _ = self.session.set(Arc::downgrade(session));
-    }
-
-    async fn suggest(&self, query: InlineQuery) -> Vec<Suggestion> {
-        let Some(state) = self.session.get().and_then(Weak::upgrade) else {
-            return Vec::new();
-        };
+    async fn suggest(&self, state: &Arc<ServerState>, request: InlineRequest) -> Vec<Suggestion> {
         let Some(app) = state.app_now() else {
             return Vec::new();
         };
-        let trigger = match query.trigger {
-            InlineTrigger::Invoked => Trigger::Invoked,
-            InlineTrigger::Automatic => Trigger::Automatic,
-        };
-        let document_path = Url::parse(query.document.uri())
-            .ok()
-            .and_then(|url| url.to_file_path().ok());
-        let request = InlineRequest {
-            document: query.document,
-            cursor: query.cursor,
-            trigger,
-            alternatives: query.alternatives,
-            settings: query.settings,
-            document_path,
-            cancel: query.cancel,
-        };
+        let trigger = request.trigger;
         let file = request.document_path.clone();
         let (app_ref, file_ref) = (&app, file.as_deref());
         let context = move || app_ref.document_context(file_ref);
@@ -145,7 +94,7 @@ impl InlineSource for AssistInline {
                         .map(|c| c.project),
                     _ => None,
                 };
-                notify::inline_failed(&state, &error, trigger, project);
+                notify::inline_failed(state, &error, trigger, project);
                 Vec::new()
             }
         }
@@ -157,7 +106,7 @@ pub struct NoSuggestions;
 
 #[async_trait]
 impl InlineSource for NoSuggestions {
-    async fn suggest(&self, _: InlineQuery) -> Vec<Suggestion> {
+    async fn suggest(&self, _: &Arc<ServerState>, _: InlineRequest) -> Vec<Suggestion> {
         Vec::new()
     }
 }
@@ -185,10 +134,10 @@ pub(crate) fn feedback_command(suggestion_id: &str) -> Command {
 /// everything that merely means "no suggestion now" (disabled, other language, not ready in time,
 /// out of sync) is an empty list.
 pub(crate) async fn suggestions_at(
-    state: &ServerState,
+    state: &Arc<ServerState>,
     uri: &Url,
     position: lsp_types::Position,
-    trigger: InlineTrigger,
+    trigger: Trigger,
     alternatives: usize,
 ) -> jsonrpc::Result<Vec<PlacedSuggestion>> {
     let settings = state.settings.current();
@@ -220,7 +169,8 @@ pub(crate) async fn suggestions_at(
     // tower-lsp drops this future on `$/cancelRequest`; the guard turns that into cancellation
     // of the source's work.
     let _cancel_on_drop = cancel.clone().drop_guard();
-    let query = InlineQuery {
+    let request = InlineRequest {
+        document_path: uri.to_file_path().ok(),
         document: document.clone(),
         cursor,
         trigger,
@@ -228,7 +178,7 @@ pub(crate) async fn suggestions_at(
         settings,
         cancel,
     };
-    let suggestions = state.features.inline.suggest(query).await;
+    let suggestions = state.features.inline.suggest(state, request).await;
 
     let at_cursor = document
         .position_of(cursor, encoding)
@@ -256,7 +206,7 @@ pub(crate) async fn suggestions_at(
 /// its menu by itself after a pause in typing as when the author asks, so alternatives here
 /// would triple the provider calls of ordinary typing.
 pub(crate) async fn completion(
-    state: &ServerState,
+    state: &Arc<ServerState>,
     params: CompletionParams,
 ) -> jsonrpc::Result<Option<CompletionResponse>> {
     if state.client_has_inline_completion() {
@@ -267,7 +217,7 @@ pub(crate) async fn completion(
         state,
         &at.text_document.uri,
         at.position,
-        InlineTrigger::Invoked,
+        Trigger::Invoked,
         1,
     )
     .await?;

@@ -16,9 +16,9 @@ use tower_lsp::ExitedError;
 use tower_lsp::jsonrpc::{self, Request, Response};
 use tower_lsp::lsp_types::{Command, Position, Range, TextDocumentIdentifier};
 
-use super::inline::{self, InlineTrigger, PlacedSuggestion, feedback_command};
+use super::inline::{self, PlacedSuggestion, feedback_command};
 use super::session::{Lifecycle, ServerState};
-use crate::assist::inline::MAX_ALTERNATIVES;
+use crate::assist::inline::{MAX_ALTERNATIVES, Trigger};
 
 pub const METHOD: &str = "textDocument/inlineCompletion";
 
@@ -100,8 +100,8 @@ pub(crate) async fn inline_completion(
     // The author asked: offer alternatives to cycle through (VS Code: Alt+] / Alt+[). While
     // typing, one suggestion — three provider calls per pause would spend the rate limit.
     let (trigger, alternatives) = match params.context.trigger_kind {
-        InlineCompletionTriggerKind::Invoked => (InlineTrigger::Invoked, MAX_ALTERNATIVES),
-        InlineCompletionTriggerKind::Automatic => (InlineTrigger::Automatic, 1),
+        InlineCompletionTriggerKind::Invoked => (Trigger::Invoked, MAX_ALTERNATIVES),
+        InlineCompletionTriggerKind::Automatic => (Trigger::Automatic, 1),
     };
     let placed = inline::suggestions_at(
         state,

@@ -43,9 +43,7 @@ pub use commands::{
     StorytellerCommands,
 };
 pub use handlers::document_state::DocumentState;
-pub use inline::{
-    AssistInline, InlineQuery, InlineSource, InlineTrigger, NoSuggestions, Suggestion,
-};
+pub use inline::{AssistInline, InlineSource, NoSuggestions, Suggestion};
 pub use server::Backend;
 pub use session::{ClientFeatures, Lifecycle, ReadyGate, ServerState, WorkspaceRoot};
 
@@ -74,7 +72,7 @@ pub struct Features {
 impl Default for Features {
     fn default() -> Self {
         Features {
-            inline: Arc::new(AssistInline::default()),
+            inline: Arc::new(AssistInline),
             commands: Arc::new(StorytellerCommands),
             environment: Arc::new(ProcessEnv),
         }
@@ -113,7 +111,6 @@ pub fn build(features: Features) -> (StorytellerService, ClientSocket, Arc<Serve
     let (service, socket) = builder.finish();
     let client = service.inner().client.clone();
     state.set_peer(client.clone());
-    state.features.inline.attach(&state);
     let service = text_sync::OrderedTextSync::new(
         inline_protocol::InlineAdvertising::new(service, state.clone()),
         state.clone(),
