@@ -42,7 +42,7 @@ pub use commands::{
     CommandContext, CommandError, CommandRunner, NoCommands, StorytellerCommand,
     StorytellerCommands,
 };
-pub use handlers::document_state::DocumentState;
+pub use handlers::document_state::{DocumentState, DocumentStateParams};
 pub use inline::{AssistInline, InlineSource, NoSuggestions, Suggestion};
 pub use server::Backend;
 pub use session::{ClientFeatures, Lifecycle, ReadyGate, ServerState, WorkspaceRoot};
