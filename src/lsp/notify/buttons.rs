@@ -11,11 +11,11 @@ use tower_lsp::lsp_types::{MessageActionItem, MessageType, ShowMessageRequestPar
 use super::policy::Button;
 use super::send::{Audience, ask, open_settings, request_editor, tell};
 use super::{RetryAction, lock};
+use crate::app::ProjectId;
+use crate::app::ProviderId;
 use crate::lsp::session::ServerState;
 use crate::messages;
 use crate::routing::{EuConsent, ProviderRef};
-use crate::app::ProjectId;
-use crate::app::ProviderId;
 
 /// Does what a button says.
 pub(super) async fn act(audience: Audience, button: Button, retry: Option<RetryAction>) {

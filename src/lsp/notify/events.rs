@@ -13,13 +13,13 @@ use super::buttons::ask_eu_consent;
 use super::lock;
 use super::policy::{Button, Control, Reaction, problem, react};
 use super::send::{Audience, ask, send_status, tell};
+use crate::app::ProjectId;
 use crate::app::{App, AppEvent};
 use crate::assist::AssistError;
 use crate::assist::inline::Trigger;
 use crate::lsp::session::ServerState;
 use crate::messages;
 use crate::routing::{RouteError, RouterEvent};
-use crate::app::ProjectId;
 
 /// Starts the session task: status at start-up and on every change, router events turned into
 /// messages. Called once the application services are open.

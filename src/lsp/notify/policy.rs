@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tower_lsp::lsp_types::MessageType;
 
 use super::lock;
+use crate::app::ProjectId;
 use crate::messages::{self, actions as labels, cli};
 use crate::routing::RouterEvent;
-use crate::app::ProjectId;
 
 /// Messages sent to the session task in order with the application events.
 pub(super) enum Control {

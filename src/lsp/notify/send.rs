@@ -24,11 +24,11 @@ use super::buttons::act;
 use super::policy::Button;
 use super::{OPEN_SETTINGS_METHOD, RetryAction, STATUS_METHOD};
 use crate::app::App;
+use crate::app::ProjectId;
 use crate::config::CredentialStoreChoice;
 use crate::credentials::FallbackNotice;
 use crate::lsp::session::ServerState;
 use crate::messages;
-use crate::app::ProjectId;
 
 /// How long the editor may take to accept a progress token.
 const PROGRESS_CREATE_TIMEOUT: Duration = Duration::from_secs(5);
