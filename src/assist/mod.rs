@@ -223,19 +223,18 @@ impl Assistant {
     /// ones (the provider calls run concurrently, each through the router; one that fails does
     /// not lose the others), empty when there is nothing to offer. Superseded and cancelled
     /// requests end with [`AssistError::Cancelled`] and their provider calls are dropped.
-    /// `context` resolves the document's [`ProjectContext`] ([`crate::app::App::document_context`]);
+    /// `resolve` gives the document's [`ProjectContext`] ([`crate::app::App::document_context`]);
     /// it is called only once the request survived its debounce (or hit the prefix cache), so a
     /// burst of keystrokes keeps the order it was typed in.
     pub async fn continue_inline<F, Fut>(
         &self,
-        context: F,
+        resolve: F,
         request: InlineRequest,
     ) -> Result<Vec<InlineSuggestion>, AssistError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<ProjectContext, crate::app::AppError>>,
     {
-        let resolve = context;
         let uri = request.document.uri().to_string();
         let text = request.document.text();
         let cursor = request.cursor.0.min(text.len_chars());
