@@ -115,7 +115,11 @@ async fn overhead() {
         .build()
         .expect("a direct HTTP client");
     let mut directs = Vec::with_capacity(measured);
+    let mut cpu_at_start = None;
     for i in 0..warm_up + measured {
+        if i == warm_up {
+            cpu_at_start = server.cpu_time();
+        }
         // One word more before the cursor: a new request, never a cache hit.
         let word = if i % 2 == 0 { " now" } else { " then" };
         let (_, character) = end_position(&text);
@@ -178,6 +182,25 @@ async fn overhead() {
             sim.clear_requests();
         }
     }
+    // The server's CPU per completion (its didChange included): what the machine pays for each,
+    // whatever the scheduler does with the wake-ups.
+    let cpu_per_completion = cpu_at_start
+        .zip(server.cpu_time())
+        .map(|(start, end)| end.saturating_sub(start) / measured as u32);
+    if let Some(cpu) = cpu_per_completion {
+        support::record("inline_server_cpu", support::micros(cpu), "µs");
+    }
+    // The floor under all of it: the cheapest request there is (a method the server does not
+    // know, answered with an error at once) over the same pipes, with the same client.
+    let mut pings = Vec::with_capacity(measured);
+    for _ in 0..measured {
+        let sent = Instant::now();
+        let _ = server
+            .request("storyteller/benchPing", json!({}), PATIENCE)
+            .await;
+        pings.push(sent.elapsed());
+    }
+    let (ping50, _) = support::record_percentiles("stdio_ping", &mut pings);
     // The worst of each run of 50 completions (in the order they were made), then the median
     // and the worst of those maxima.
     let mut maxima: Vec<Duration> = overheads
@@ -221,6 +244,16 @@ async fn overhead() {
     println!(
         "  the same request straight to the stub (keep-alive):                                          p50 {:>7.1} µs  → round trip ÷ direct = {ratio:.2}",
         support::micros(d50),
+    );
+    if let Some(cpu) = cpu_per_completion {
+        println!(
+            "  server CPU per completion (its didChange included, all threads):                          {:>7.1} µs",
+            support::micros(cpu)
+        );
+    }
+    println!(
+        "  floor: a request the server answers at once (unknown method), same pipes and client:       p50 {:>7.1} µs",
+        support::micros(ping50),
     );
     println!(
         "  max of 50 completions: median over the runs {:>7.1} µs, worst {:>7.1} µs",

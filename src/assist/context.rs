@@ -380,11 +380,30 @@ const HEADING_WORDS: &[&str] = &[
 /// Whether a line whose first non-blank char is `c` can be a heading (most prose lines are
 /// ruled out by their first letter before any other work).
 fn may_start_heading(c: char) -> bool {
-    c == '#'
-        || c.to_lowercase()
-            .next()
-            .is_some_and(|lower| HEADING_WORDS.iter().any(|word| word.starts_with(lower)))
+    if c.is_ascii() {
+        // Most lines start with an ASCII letter: one bit answers (it runs once per line of the
+        // window above the cursor on every ghost-text request).
+        let lower = c.to_ascii_lowercase() as u8;
+        return c == '#' || HEADING_ASCII_INITIALS & (1u128 << lower) != 0;
+    }
+    c.to_lowercase()
+        .next()
+        .is_some_and(|lower| HEADING_WORDS.iter().any(|word| word.starts_with(lower)))
 }
+
+/// The ASCII first letters of [`HEADING_WORDS`], one bit each.
+const HEADING_ASCII_INITIALS: u128 = {
+    let mut bits = 0u128;
+    let mut i = 0;
+    while i < HEADING_WORDS.len() {
+        let first = HEADING_WORDS[i].as_bytes()[0];
+        if first.is_ascii() {
+            bits |= 1u128 << first;
+        }
+        i += 1;
+    }
+    bits
+};
 
 /// The title of a heading line, or `None` when the line is not one.
 pub fn heading_title(line: &str) -> Option<String> {
@@ -737,6 +756,19 @@ mod tests {
                 return None;
             }
             line_end = line_start - 1;
+        }
+    }
+
+    #[test]
+    fn the_first_letter_test_agrees_with_the_heading_words() {
+        let by_words = |c: char| {
+            c == '#'
+                || c.to_lowercase()
+                    .next()
+                    .is_some_and(|lower| HEADING_WORDS.iter().any(|word| word.starts_with(lower)))
+        };
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            assert_eq!(may_start_heading(c), by_words(c), "{c:?}");
         }
     }
 

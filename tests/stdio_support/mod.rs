@@ -250,6 +250,18 @@ impl StdioServer {
         status_field(self.pid, "RssAnon:")
     }
 
+    /// CPU time the server has used so far, all its threads (`/proc/<pid>/task/*/schedstat`,
+    /// nanoseconds on the CPU); `None` where that is not readable (not Linux, exited).
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid)).ok()?;
+        let mut nanos = 0u64;
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(std::time::Duration::from_nanos(nanos))
+    }
+
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
     }

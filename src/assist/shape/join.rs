@@ -263,18 +263,20 @@ fn lower_sentence_case<'b>(body: Cow<'b, str>, before: &str, after: &str) -> Cow
 
 /// Whether `text` writes `lower` in lower case somewhere.
 fn has_lower_word(text: &str, lower: &str) -> bool {
-    text.unicode_words().any(|w| w == lower)
+    // The substring search (SIMD) rules out most contexts before any word is segmented.
+    text.contains(lower) && text.unicode_words().any(|w| w == lower)
 }
 
 /// Whether `text` writes `word` capitalised where no sentence starts (so it is a name).
 fn named_mid_sentence(text: &str, word: &str) -> bool {
-    text.unicode_word_indices().any(|(i, w)| {
-        w == word && {
-            let prior = text[..i].trim_end_matches(|c: char| c == ' ' || is_opening(c));
-            !prior.is_empty()
-                && !prior.ends_with(['\n', '.', '!', '?', '…', ':', '"', '”', '»', '—', '–'])
-        }
-    })
+    text.contains(word)
+        && text.unicode_word_indices().any(|(i, w)| {
+            w == word && {
+                let prior = text[..i].trim_end_matches(|c: char| c == ' ' || is_opening(c));
+                !prior.is_empty()
+                    && !prior.ends_with(['\n', '.', '!', '?', '…', ':', '"', '”', '»', '—', '–'])
+            }
+        })
 }
 
 /// Whether the cursor after `before` is inside a sentence (so a capital there is wrong unless
