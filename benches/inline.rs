@@ -116,6 +116,8 @@ async fn overhead() {
         .expect("a direct HTTP client");
     let mut directs = Vec::with_capacity(measured);
     let mut cpu_at_start = None;
+    let began = Instant::now();
+    let mut sent_at = Vec::with_capacity(measured);
     for i in 0..warm_up + measured {
         if i == warm_up {
             cpu_at_start = server.cpu_time();
@@ -175,6 +177,7 @@ async fn overhead() {
         let direct = direct_call(&direct_client, &sim, &record).await;
         if i >= warm_up {
             overheads.push((arrived - sent) + (received - handed_over));
+            sent_at.push(sent - began);
             totals.push(received - sent);
             directs.push(direct);
         }
@@ -201,6 +204,24 @@ async fn overhead() {
         pings.push(sent.elapsed());
     }
     let (ping50, _) = support::record_percentiles("stdio_ping", &mut pings);
+    // Each completion's overhead in order, with when it was sent, for a look at the slow ones
+    // (`STORYTELLER_BENCH_SERIES=<file>`: "ms since the first request, µs" per line).
+    if let Some(path) = std::env::var_os("STORYTELLER_BENCH_SERIES") {
+        let lines: String = sent_at
+            .iter()
+            .zip(&overheads)
+            .map(|(at, overhead)| {
+                format!(
+                    "{:.3} {:.1}\n",
+                    at.as_secs_f64() * 1e3,
+                    support::micros(*overhead)
+                )
+            })
+            .collect();
+        if let Err(e) = std::fs::write(&path, lines) {
+            eprintln!("cannot write the series to {}: {e}", path.to_string_lossy());
+        }
+    }
     // The worst of each run of 50 completions (in the order they were made), then the median
     // and the worst of those maxima.
     let mut maxima: Vec<Duration> = overheads
