@@ -103,6 +103,21 @@ struct Fixture {
     assistant: Assistant,
 }
 
+impl Fixture {
+    /// A host over the fixture's documents that answers `workspace/applyEdit` with `answer`.
+    fn host(&self, answer: Answer) -> FakeHost {
+        FakeHost::new(self.documents.clone(), answer)
+    }
+
+    /// Continue scene at the end of the manuscript, through `host`.
+    async fn continue_scene(&self, host: &mut FakeHost) -> ActionOutcome<std::ops::Range<usize>> {
+        self.assistant
+            .run_action(&self.context, continue_scene(self), host)
+            .await
+            .expect("the action runs")
+    }
+}
+
 async fn fixture(kinds: &[ProviderKind]) -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let sim = SimulatorHandle::start()
@@ -199,13 +214,9 @@ async fn an_applied_action_reports_its_progress_counts_its_prompt_and_places_the
         .active
         .map(|p| p.display_name);
     assert!(asking.is_some(), "a provider is active");
-    let mut host = FakeHost::new(fixture.documents.clone(), Answer::Apply);
+    let mut host = fixture.host(Answer::Apply);
 
-    let outcome = fixture
-        .assistant
-        .run_action(&fixture.context, continue_scene(&fixture), &mut host)
-        .await
-        .expect("the action runs");
+    let outcome = fixture.continue_scene(&mut host).await;
 
     let ActionOutcome::Applied {
         provider,
@@ -261,13 +272,9 @@ async fn a_refused_edit_is_a_conflict_and_the_author_is_told() {
     fixture
         .sim
         .script_replies(ProviderKind::OpenAi, [REPLY.to_string()]);
-    let mut host = FakeHost::new(fixture.documents.clone(), Answer::Refuse);
+    let mut host = fixture.host(Answer::Refuse);
 
-    let outcome = fixture
-        .assistant
-        .run_action(&fixture.context, continue_scene(&fixture), &mut host)
-        .await
-        .expect("the action runs");
+    let outcome = fixture.continue_scene(&mut host).await;
 
     assert_eq!(outcome, ActionOutcome::NotApplied(NotApplied::Conflict));
     assert_eq!(host.told, [NotApplied::Conflict]);
@@ -287,18 +294,12 @@ async fn a_cancelled_action_ends_silently() {
     fixture
         .sim
         .set_latency(ProviderKind::OpenAi, Duration::from_secs(5));
-    let mut host = FakeHost::new(fixture.documents.clone(), Answer::Apply);
+    let mut host = fixture.host(Answer::Apply);
     host.cancel_when_asking = true;
 
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(4),
-        fixture
-            .assistant
-            .run_action(&fixture.context, continue_scene(&fixture), &mut host),
-    )
-    .await
-    .expect("cancellation does not wait for the provider")
-    .expect("the action runs");
+    let outcome = tokio::time::timeout(Duration::from_secs(4), fixture.continue_scene(&mut host))
+        .await
+        .expect("cancellation does not wait for the provider");
 
     let ActionOutcome::NotApplied(NotApplied::Failed(failure)) = outcome else {
         panic!("not a failure: {outcome:?}");
@@ -315,13 +316,9 @@ async fn a_cancelled_action_ends_silently() {
 #[tokio::test]
 async fn a_failure_comes_back_with_its_reason_and_advice() {
     let fixture = fixture(&[]).await;
-    let mut host = FakeHost::new(fixture.documents.clone(), Answer::Apply);
+    let mut host = fixture.host(Answer::Apply);
 
-    let outcome = fixture
-        .assistant
-        .run_action(&fixture.context, continue_scene(&fixture), &mut host)
-        .await
-        .expect("the action runs");
+    let outcome = fixture.continue_scene(&mut host).await;
 
     let ActionOutcome::NotApplied(why) = outcome else {
         panic!("applied without a provider: {outcome:?}");
