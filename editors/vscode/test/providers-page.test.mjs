@@ -163,18 +163,14 @@ describe('AI Providers page against the real server', () => {
         assert.equal(await page.isHidden('#provider-form-section'), true);
         // Tested before it was stored: the row says so, not "Not checked yet".
         assert.equal(await page.textContent('#provider-rows tr[data-provider="custom"] td.health'), 'Healthy');
-        // The list can be re-rendered by a status notification right after the toast: wait until the
-        // icon's letter is styled (the assertion below still decides).
-        await page
-            .waitForFunction(() => {
-                const icon = document.querySelector('#provider-rows tr[data-provider="custom"] .provider-icon');
-                return icon && getComputedStyle(icon, '::before').content !== '';
-            }, null, { timeout: 5000 })
-            .catch(() => {});
-        assert.deepEqual(
-            await page.$eval('#provider-rows tr[data-provider="custom"] .provider-icon', (i) => [i.dataset.kind, i.dataset.letter, getComputedStyle(i, '::before').content]),
-            ['custom', 'C', '"C"'],
-        );
+        // The list can be re-rendered by a status notification right after the toast. Playwright's
+        // $eval finds the element and evaluates on it in two steps, so a re-render between them
+        // leaves a detached icon whose computed style is empty. Query and read in one evaluation.
+        const icon = await page.evaluate(() => {
+            const i = document.querySelector('#provider-rows tr[data-provider="custom"] .provider-icon');
+            return i && [i.dataset.kind, i.dataset.letter, getComputedStyle(i, '::before').content];
+        });
+        assert.deepEqual(icon, ['custom', 'C', '"C"']);
         assert.equal(await page.inputValue('#api-key'), '');
         assert.ok(!(await page.content()).includes(GOOD_KEY), 'the key is not left in the page');
         assert.ok(!ui.seen.stateWrites.some((s) => s.includes('sk-editors')), 'the key never goes to webview state');
