@@ -10,10 +10,10 @@
 #![allow(dead_code)] // Each crate that includes it uses a different part.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -22,9 +22,15 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{Notify, oneshot};
 
 /// The binary Cargo built for this test or bench (debug for `cargo test`, release for
-/// `cargo bench`).
+/// `cargo bench`), or the one `STORYTELLER_BENCH_BIN` names: `scripts/bench-report` measures the
+/// `cargo build --release` binary that users install, whose link layout (`build.rs`) matches
+/// its own symbol names; `cargo bench`'s build of the binary has other ones.
 pub fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_storyteller-lsp"))
+    static CHOSEN: OnceLock<PathBuf> = OnceLock::new();
+    CHOSEN.get_or_init(|| match std::env::var_os("STORYTELLER_BENCH_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_storyteller-lsp")),
+    })
 }
 
 type Waiters = Arc<Mutex<HashMap<i64, oneshot::Sender<Value>>>>;
