@@ -1,7 +1,7 @@
 //! Release builds of the server hand the linker `link/startup-order.txt`: the functions start-up
 //! and an ordinary session run, placed side by side. The kernel maps code in 64 KB windows around
-//! each page it faults in, so scattered start-up code kept 7–8 MB of the binary resident in an
-//! idle server; laid together it takes about 3.6 MB (idle RSS 13 → 10.4–10.8 MB). The file is written by
+//! each page it faults in, so scattered start-up code kept 8–9 MB of the binary resident in an
+//! idle server; laid together it takes about 4 MB (idle RSS 15 → 10.2–10.8 MB). The file is written by
 //! `scripts/startup-order`; a name the linker does not find (another toolchain, updated
 //! dependencies) is skipped, which costs only the layout.
 //!
