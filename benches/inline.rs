@@ -14,6 +14,9 @@
 //!    the text before it changes by one word per request, so no answer comes from the prefix
 //!    cache. DeepSeek's wire format (OpenAI's, without rate-limit headers, so no vendor hint
 //!    paces the thousands of requests).
+//!    With `STORYTELLER_BENCH_FLOOR_BIN` naming `examples/stdio_floor` (built with
+//!    `cargo build --release --example stdio_floor`), the same loop measures that program too: a
+//!    forwarder with no work in it, the floor no server goes under on this machine.
 //! 2. Typing burst (target: ≤ 3 provider requests): 50 keystrokes 30 ms apart, each a
 //!    `didChange` plus an automatic inline completion request, with the default debounce
 //!    (120 ms); provider requests counted at the simulator.
@@ -28,7 +31,8 @@
 mod stdio_support;
 mod support;
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -59,6 +63,15 @@ fn manuscript() -> String {
 
 /// The server on a fresh data directory whose default project routes to the simulator.
 async fn session(sim: &SimulatorHandle, options: Value) -> (StdioServer, tempfile::TempDir) {
+    session_of(binary(), sim, options).await
+}
+
+/// [`session`] with `program` as the server (the floor is another program).
+async fn session_of(
+    program: &Path,
+    sim: &SimulatorHandle,
+    options: Value,
+) -> (StdioServer, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("a data directory");
     let store = Store::open(data.path().join("storyteller.db")).expect("the database");
     let endpoint = sim.endpoint(KIND);
@@ -76,10 +89,12 @@ async fn session(sim: &SimulatorHandle, options: Value) -> (StdioServer, tempfil
         env: vec![
             ("DEEPSEEK_API_KEY".into(), "sk-bench-0000000001".into()),
             ("STORYTELLER_CREDENTIALS_KEY".into(), "bench-key".into()),
+            // For `examples/stdio_floor` (the floor under this bench), which keeps no database.
+            ("STORYTELLER_BENCH_ENDPOINT".into(), sim.endpoint(KIND)),
         ],
         ..Spawn::default()
     };
-    let server = StdioServer::spawn(binary(), data.path(), spawn).expect("the server starts");
+    let server = StdioServer::spawn(program, data.path(), spawn).expect("the server starts");
     server
         .initialize(
             json!({"general": {"positionEncodings": ["utf-8"]}, "textDocument": {"inlineCompletion": {}}}),
@@ -95,11 +110,49 @@ fn end_position(text: &str) -> (u32, u32) {
     (line as u32, last.len() as u32)
 }
 
-async fn overhead() {
+/// Who answers the completions [`overhead`] measures, and the name of its figures.
+struct Measured<'a> {
+    program: &'a Path,
+    /// The prefix of the recorded metrics: `inline` for the server, `floor` for the floor.
+    prefix: &'static str,
+    title: &'static str,
+}
+
+/// The server under test, and — when `STORYTELLER_BENCH_FLOOR_BIN` names it — the floor
+/// (`examples/stdio_floor`: one thread that forwards the request and writes the model's text back,
+/// no document, context or cleaning): what is left of the overhead when a server does nothing.
+fn measured() -> Vec<Measured<'static>> {
+    static FLOOR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let floor = FLOOR.get_or_init(|| {
+        std::env::var_os("STORYTELLER_BENCH_FLOOR_BIN")
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+    });
+    let mut all = vec![Measured {
+        program: binary(),
+        prefix: "inline",
+        title: "inline completion over stdio",
+    }];
+    if let Some(floor) = floor {
+        all.push(Measured {
+            program: floor,
+            prefix: "floor",
+            title: "the floor (examples/stdio_floor) over stdio",
+        });
+    }
+    all
+}
+
+async fn overhead(measured_program: &Measured<'_>) {
+    let Measured {
+        program,
+        prefix,
+        title,
+    } = *measured_program;
     let sim = SimulatorHandle::start().await.expect("the simulator");
     // The per-minute budget must not be what is measured.
     let options = json!({"inline": {"debounceMs": 0}, "rateLimits": {"deepseek": 100000}});
-    let (server, _data) = session(&sim, options).await;
+    let (server, _data) = session_of(program, &sim, options).await;
     let mut text = manuscript();
     server.open(URI, &text).await;
     // The end position is kept as words are appended: scanning the whole manuscript before each
@@ -192,7 +245,7 @@ async fn overhead() {
         .zip(server.cpu_time())
         .map(|(start, end)| end.saturating_sub(start) / measured as u32);
     if let Some(cpu) = cpu_per_completion {
-        support::record("inline_server_cpu", support::micros(cpu), "µs");
+        support::record(&format!("{prefix}_server_cpu"), support::micros(cpu), "µs");
     }
     // The floor under all of it: the cheapest request there is (a method the server does not
     // know, answered with an error at once) over the same pipes, with the same client.
@@ -204,10 +257,20 @@ async fn overhead() {
             .await;
         pings.push(sent.elapsed());
     }
-    let (ping50, _) = support::record_percentiles("stdio_ping", &mut pings);
+    // (`stdio_ping` for the server, as the report has always named it.)
+    let ping_metric = if prefix == "inline" {
+        "stdio_ping".to_owned()
+    } else {
+        format!("{prefix}_stdio_ping")
+    };
+    let (ping50, _) = support::record_percentiles(&ping_metric, &mut pings);
     // Each completion's overhead in order, with when it was sent, for a look at the slow ones
-    // (`STORYTELLER_BENCH_SERIES=<file>`: "ms since the first request, µs" per line).
-    if let Some(path) = std::env::var_os("STORYTELLER_BENCH_SERIES") {
+    // (`STORYTELLER_BENCH_SERIES=<file>`: "ms since the first request, µs" per line; the
+    // floor's in `<file>.floor`).
+    if let Some(mut path) = std::env::var_os("STORYTELLER_BENCH_SERIES") {
+        if prefix != "inline" {
+            path.push(format!(".{prefix}"));
+        }
         let lines: String = sent_at
             .iter()
             .zip(&overheads)
@@ -233,22 +296,23 @@ async fn overhead() {
     let max50_median = support::percentile(&maxima, 0.5);
     let max50_worst = maxima.last().copied().unwrap_or_default();
     support::record(
-        "inline_stdio_overhead_max50",
+        &format!("{prefix}_stdio_overhead_max50"),
         support::micros(max50_median),
         "µs",
     );
     support::record(
-        "inline_stdio_overhead_max50_worst",
+        &format!("{prefix}_stdio_overhead_max50_worst"),
         support::micros(max50_worst),
         "µs",
     );
-    let (p50, p99) = support::record_percentiles("inline_stdio_overhead", &mut overheads);
-    let (d50, _) = support::record_percentiles("inline_direct", &mut directs);
-    let (t50, t99) = support::record_percentiles("inline_stdio_total", &mut totals);
+    let (p50, p99) =
+        support::record_percentiles(&format!("{prefix}_stdio_overhead"), &mut overheads);
+    let (d50, _) = support::record_percentiles(&format!("{prefix}_direct"), &mut directs);
+    let (t50, t99) = support::record_percentiles(&format!("{prefix}_stdio_total"), &mut totals);
     println!(
-        "inline completion over stdio on a {:.2} MB manuscript, {measured} requests ({}, loopback simulator):",
+        "{title} on a {:.2} MB manuscript, {measured} requests ({}, loopback simulator):",
         text.len() as f64 / (1 << 20) as f64,
-        binary().display()
+        program.display()
     );
     println!(
         "  server overhead (request written → HTTP request read + HTTP answer written → response read): p50 {:>7.1} µs  p99 {:>7.1} µs  max {:>8.1} µs",
@@ -262,7 +326,7 @@ async fn overhead() {
         support::micros(t99),
     );
     let ratio = t50.as_secs_f64() / d50.as_secs_f64().max(1e-9);
-    support::record("inline_stdio_ratio", ratio, "×");
+    support::record(&format!("{prefix}_stdio_ratio"), ratio, "×");
     println!(
         "  the same request straight to the stub (keep-alive):                                          p50 {:>7.1} µs  → round trip ÷ direct = {ratio:.2}",
         support::micros(d50),
@@ -569,7 +633,9 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         if benching {
-            overhead().await;
+            for measured in measured() {
+                overhead(&measured).await;
+            }
             scale().await;
         }
         typing_burst().await;
