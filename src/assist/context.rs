@@ -4,8 +4,9 @@
 //! lowers one). The story notes a window names are chosen by `assist::notes`.
 //!
 //! Everything here reads a [`Rope`] by char offsets and touches only the window it returns (plus a
-//! bounded scan upwards for the heading): the cost does not grow with the manuscript, so a 10 MB
-//! novel costs what a short story does. Slicing by chars means a cut never falls inside a UTF-8
+//! bounded scan upwards for the heading, which ghost text skips when the text above the cursor's
+//! line has not changed since the last look: [`HeadingMemo`]): the cost does not grow with the
+//! manuscript, so a 10 MB novel costs what a short story does. Slicing by chars means a cut never falls inside a UTF-8
 //! sequence; cutting at sentence or word boundaries (UAX #29, as Harper's sentence iterator does)
 //! keeps grapheme clusters whole too.
 //!
@@ -101,13 +102,37 @@ impl std::fmt::Debug for Surroundings {
 
 /// The text before `start` and after `end` (char offsets, clamped to the text) within `budget`.
 pub fn surroundings(text: &Rope, start: usize, end: usize, budget: ContextBudget) -> Surroundings {
+    around(text, start, end, budget, |start| heading_above(text, start))
+}
+
+/// [`surroundings`], looking for the heading with [`heading_above_remembering`] (ghost text
+/// asks again at every pause in the same place).
+pub fn surroundings_remembering(
+    text: &Rope,
+    start: usize,
+    end: usize,
+    budget: ContextBudget,
+    memo: &mut Option<HeadingMemo>,
+) -> Surroundings {
+    around(text, start, end, budget, |start| {
+        heading_above_remembering(text, start, memo)
+    })
+}
+
+fn around(
+    text: &Rope,
+    start: usize,
+    end: usize,
+    budget: ContextBudget,
+    heading_above: impl FnOnce(usize) -> Option<String>,
+) -> Surroundings {
     let len = text.len_chars();
     let end = end.min(len);
     let start = start.min(end);
     Surroundings {
         before: before(text, start, budget.before_chars()),
         after: after(text, end, budget.after_chars()),
-        heading: heading_above(text, start),
+        heading: heading_above(start),
     }
 }
 
@@ -249,21 +274,135 @@ fn paragraph_breaks(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 
 /// The nearest heading at or above the line of char offset `at`: a Markdown ATX heading
 /// (`# Title`, up to `######`) or a short line that starts with "Chapter", "Prologue",
-/// "Epilogue" or "Part". Reads at most [`HEADING_SCAN_CHARS`] chars above the cursor's line end.
+/// "Epilogue" or "Part". Reads the cursor's line and the lines that start at most
+/// [`HEADING_SCAN_CHARS`] chars above it.
 pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
-    let at = at.min(text.len_chars());
-    let line = text.char_to_line(at);
-    let end = if line + 1 < text.len_lines() {
-        text.line_to_char(line + 1)
-    } else {
-        text.len_chars()
+    let line_start = line_start_of(text, at);
+    heading_on_line(text, line_start).or_else(|| {
+        heading_before(
+            text,
+            line_start.saturating_sub(HEADING_SCAN_CHARS),
+            line_start,
+        )
+        .map(|(_, title)| title)
+    })
+}
+
+/// What a look for the heading above a cursor found, kept for the next look in the same
+/// document: while typing, only the cursor's line is read again, not the chapter above it.
+#[derive(Clone)]
+pub struct HeadingMemo {
+    /// The text that was read (a rope clone shares its chunks: this costs no copy, and the
+    /// chunks that later texts still share are recognised by their address).
+    text: Rope,
+    /// Where the cursor's line started: the lines above it were read.
+    line_start: usize,
+    /// The nearest heading line above it within the bound: where it starts, and its title.
+    above: Option<(usize, String)>,
+}
+
+/// [`heading_above`], reading again only what changed since `memo` was taken (none: all of
+/// it), and leaving in `memo` what this look found.
+pub fn heading_above_remembering(
+    text: &Rope,
+    at: usize,
+    memo: &mut Option<HeadingMemo>,
+) -> Option<String> {
+    let line_start = line_start_of(text, at);
+    let bound = line_start.saturating_sub(HEADING_SCAN_CHARS);
+    let above = match memo.take() {
+        Some(old) if old.line_start <= line_start && still_holds(&old, text, bound) => {
+            // Lines that came between the remembered cursor line and this one (Enter, or the
+            // cursor moved down) come first; then what was found above them.
+            heading_before(text, old.line_start.max(bound), line_start)
+                .or(old.above.filter(|(start, _)| *start >= bound))
+        }
+        _ => heading_before(text, bound, line_start),
     };
-    let start = end.saturating_sub(HEADING_SCAN_CHARS);
-    let starts_at_line = start == 0 || text.char(start - 1) == '\n' || text.char(start - 1) == '\r';
-    // The window's chunks, walked backwards with a scan for line breaks (SIMD, memchr) in each:
-    // no copy of the window, no decoding of its chars; only a line that may be a heading (its
-    // first letter says so) is read.
-    let window = text.slice(start..end);
+    let heading = heading_on_line(text, line_start)
+        .or_else(|| above.as_ref().map(|(_, title)| title.clone()));
+    *memo = Some(HeadingMemo {
+        text: text.clone(),
+        line_start,
+        above,
+    });
+    heading
+}
+
+/// Whether what `memo` found above its cursor line is still true of `text`, whose cursor line
+/// starts at or below it and whose window starts at `bound`: the text it relied on (from the
+/// heading it found, or from the window's start, to its cursor line, with the char before, which
+/// says whether a line starts there) is the same.
+fn still_holds(memo: &HeadingMemo, text: &Rope, bound: usize) -> bool {
+    let from = match memo.above {
+        Some((start, _)) if start >= bound => start,
+        _ => bound,
+    }
+    .saturating_sub(1);
+    let to = memo.line_start;
+    from <= to
+        && to <= text.len_chars()
+        && same_text(memo.text.slice(from..to), text.slice(from..to))
+}
+
+/// Whether two slices hold the same text. Chunks that two ropes share (the parts an edit did not
+/// touch) are recognised by their address and not read.
+fn same_text(a: RopeSlice<'_>, b: RopeSlice<'_>) -> bool {
+    if a.len_bytes() != b.len_bytes() {
+        return false;
+    }
+    let (mut a_chunks, mut b_chunks) = (a.chunks(), b.chunks());
+    let (mut left, mut right): (&[u8], &[u8]) = (&[], &[]);
+    loop {
+        while left.is_empty() {
+            match a_chunks.next() {
+                Some(chunk) => left = chunk.as_bytes(),
+                // Equal lengths, equal amounts taken from both: `b` is used up too.
+                None => return true,
+            }
+        }
+        while right.is_empty() {
+            match b_chunks.next() {
+                Some(chunk) => right = chunk.as_bytes(),
+                None => return false,
+            }
+        }
+        let n = left.len().min(right.len());
+        if left.as_ptr() != right.as_ptr() && left[..n] != right[..n] {
+            return false;
+        }
+        left = &left[n..];
+        right = &right[n..];
+    }
+}
+
+/// The char offset where the line holding char offset `at` starts.
+fn line_start_of(text: &Rope, at: usize) -> usize {
+    let at = at.min(text.len_chars());
+    text.line_to_char(text.char_to_line(at))
+}
+
+/// The heading title of the line that starts at char `line_start`, or `None` when it is not a
+/// heading (its first letter rules most lines out before it is read).
+fn heading_on_line(text: &Rope, line_start: usize) -> Option<String> {
+    let line = text.line(text.char_to_line(line_start));
+    let first = line.chars().take(8).find(|c| !c.is_whitespace());
+    if !first.is_some_and(may_start_heading) {
+        return None;
+    }
+    heading_title(&line.to_string())
+}
+
+/// The nearest heading line that starts at or after char `bound` and above char `end` (where a
+/// line starts), with where it starts. The window's chunks are walked backwards with a scan for
+/// line breaks (SIMD, memchr) in each: no copy of the window, no decoding of its chars; only a
+/// line that may be a heading (its first letter says so) is read.
+fn heading_before(text: &Rope, bound: usize, end: usize) -> Option<(usize, String)> {
+    if end <= bound {
+        return None;
+    }
+    let starts_at_line = bound == 0 || matches!(text.char(bound - 1), '\n' | '\r');
+    let window = text.slice(bound..end);
     let (mut chunks, mut chunk_start, _, _) = window.chunks_at_byte(window.len_bytes());
     // Byte offset (in the window) where the line being looked at ends (its break excluded).
     let mut line_end = window.len_bytes();
@@ -286,7 +425,7 @@ pub fn heading_above(text: &Rope, at: usize) -> Option<String> {
                 }
             };
             if let Some(title) = heading_in(&window, chunk, chunk_start, line_start, line_end) {
-                return Some(title);
+                return Some((bound + window.byte_to_char(line_start), title));
             }
             if line_start == 0 {
                 return None;
@@ -730,18 +869,21 @@ mod tests {
         }
     }
 
-    /// The scan as it was before it walked the rope's chunks: one copy of the window, then a
-    /// backwards search for line breaks. The chunk walk must find the same heading everywhere.
+    /// The scan as it was before it walked the rope's chunks: the cursor's line, then one copy
+    /// of the window above it and a backwards search for line breaks. The chunk walk must find
+    /// the same heading everywhere.
     fn heading_above_by_copy(text: &Rope, at: usize) -> Option<String> {
         let at = at.min(text.len_chars());
         let line = text.char_to_line(at);
-        let end = if line + 1 < text.len_lines() {
-            text.line_to_char(line + 1)
-        } else {
-            text.len_chars()
-        };
-        let start = end.saturating_sub(HEADING_SCAN_CHARS);
-        let window = text.slice(start..end).to_string();
+        let line_start = text.line_to_char(line);
+        if let Some(title) = heading_title(&text.line(line).to_string()) {
+            return Some(title);
+        }
+        let start = line_start.saturating_sub(HEADING_SCAN_CHARS);
+        if start == line_start {
+            return None;
+        }
+        let window = text.slice(start..line_start).to_string();
         let starts_at_line =
             start == 0 || text.char(start - 1) == '\n' || text.char(start - 1) == '\r';
         let mut breaks = memchr::memrchr2_iter(b'\n', b'\r', window.as_bytes());
@@ -829,6 +971,91 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_heading_is_the_heading_a_fresh_look_finds() {
+        // A manuscript typed into, edited above the cursor, split by Enter, cut, and walked up
+        // and down: after every step, the look that reuses the last one finds what a look from
+        // scratch finds.
+        let lines = [
+            "# Title",
+            "Chapter 7",
+            "Глава 3",
+            "Prose that goes on and on, Mara said, and the lamp burned.",
+            "Chapters later, she left.",
+            "",
+            "灯台の光が消えた。",
+        ];
+        let mut seed: u64 = 0x5851_F42D_4C95_7F2D;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        for round in 0..6 {
+            let mut text = String::new();
+            let target = if round % 2 == 0 {
+                HEADING_SCAN_CHARS + 3_000
+            } else {
+                4_000
+            };
+            while text.chars().count() < target {
+                text.push_str(lines[next(lines.len())]);
+                text.push_str(["\n", "\r\n", "\n\n"][next(3)]);
+            }
+            let mut live = rope(&text);
+            let mut memo = None;
+            let mut at = live.len_chars();
+            for step in 0..400 {
+                let len = live.len_chars();
+                match next(10) {
+                    // Typing at the cursor (most steps).
+                    0..=3 => live.insert(at, ["a", " word", ".", "é"][next(4)]),
+                    // Enter, or a heading typed on a new line.
+                    4 => live.insert(at, ["\n", "\n# New part\n", "\r\n"][next(3)]),
+                    // An edit somewhere above, or a cut that may take a heading away.
+                    5 => live.insert(next(at + 1), lines[next(lines.len())]),
+                    6 => {
+                        let from = next(at + 1);
+                        let to = (from + next(200)).min(len);
+                        live.remove(from..to);
+                    }
+                    // The cursor moves.
+                    7 => at = next(len + 1),
+                    8 => at = (at + next(500)).min(len),
+                    _ => at = at.saturating_sub(next(300)),
+                }
+                at = at.min(live.len_chars());
+                // The request's snapshot: a clone, as the server takes.
+                let snapshot = live.clone();
+                assert_eq!(
+                    heading_above_remembering(&snapshot, at, &mut memo),
+                    heading_above(&snapshot, at),
+                    "round {round}, step {step}, at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn texts_are_compared_by_content_whatever_their_chunks() {
+        let text = "Mara climbed the steps. ".repeat(500);
+        let one = rope(&text);
+        let mut two = Rope::new();
+        for piece in text.as_bytes().chunks(7) {
+            two.insert(two.len_chars(), std::str::from_utf8(piece).unwrap());
+        }
+        let len = one.len_chars();
+        assert!(same_text(one.slice(..), two.slice(..)));
+        assert!(same_text(one.slice(100..len - 5), two.slice(100..len - 5)));
+        let mut three = one.clone();
+        three.remove(len - 3..len - 2);
+        three.insert(len - 3, "X");
+        assert!(same_text(one.slice(..len - 4), three.slice(..len - 4)));
+        assert!(!same_text(one.slice(..), three.slice(..)));
+        assert!(!same_text(one.slice(..10), two.slice(1..11)));
+    }
+
+    #[test]
     fn the_last_sentence_is_found_from_the_last_line_break() {
         let pieces = [
             "One two. ",
@@ -874,6 +1101,17 @@ mod tests {
         let r = rope(&text);
         assert_eq!(heading_above(&r, r.len_chars()), None);
         assert_eq!(heading_above(&r, 12).as_deref(), Some("Far away"));
+        // The last line whose window still reaches the heading, then the next one: remembered
+        // or not, the heading is out of reach there.
+        let within = r.line_to_char(r.char_to_line(HEADING_SCAN_CHARS));
+        let beyond = r.line_to_char(r.char_to_line(HEADING_SCAN_CHARS) + 1);
+        let mut memo = None;
+        assert_eq!(
+            heading_above_remembering(&r, within, &mut memo).as_deref(),
+            Some("Far away")
+        );
+        assert_eq!(heading_above_remembering(&r, beyond, &mut memo), None);
+        assert_eq!(heading_above(&r, beyond), None);
         // A window that starts inside a heading line does not take its tail for a heading.
         // The window starts at "# Fake", the tail of the prose line "abc # Fake".
         let cut = format!(

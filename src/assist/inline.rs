@@ -2,6 +2,8 @@
 //! (whose token is cancelled, aborting its provider call), a request waits out the debounce
 //! before it may call a provider, and the last suggestion is kept so that typing it out is served
 //! from memory (what the author typed since is a prefix of it → the rest, no provider call).
+//! Each document's slot also keeps what the last request found looking for the heading above its
+//! cursor ([`HeadingMemo`]), so that the next one reads only what changed.
 //!
 //! When the author asks (an invoked request), up to [`MAX_ALTERNATIVES`] continuations are
 //! offered: [`alternative`] shapes each one's request, [`same_suggestion`] keeps them distinct.
@@ -16,6 +18,7 @@ use std::time::Duration;
 use ropey::Rope;
 use tokio_util::sync::CancellationToken;
 
+use super::context::HeadingMemo;
 use crate::providers::{CompletionRequest, Message, Role};
 
 /// How many chars before the cursor must be unchanged for a cached suggestion to still apply
@@ -130,6 +133,8 @@ struct Slot {
     latest: u64,
     running: Option<CancellationToken>,
     cached: Option<Cached>,
+    /// What the last request learned about the heading above its cursor.
+    heading: Option<HeadingMemo>,
 }
 
 /// Per-document inline state of one session.
@@ -226,6 +231,19 @@ impl InlineEngine {
             anchor: text.slice(anchor_start..cursor).to_string(),
         };
         self.lock().entry(uri.to_string()).or_default().cached = Some(cached);
+    }
+
+    /// What the last request for `uri` found looking for the heading above its cursor (taken:
+    /// the request puts back what it finds with [`InlineEngine::keep_heading_memo`]).
+    pub fn take_heading_memo(&self, uri: &str) -> Option<HeadingMemo> {
+        self.lock().get_mut(uri)?.heading.take()
+    }
+
+    /// Keeps `memo` for the next request for `uri` (not for a document closed meanwhile).
+    pub fn keep_heading_memo(&self, uri: &str, memo: Option<HeadingMemo>) {
+        if let Some(slot) = self.lock().get_mut(uri) {
+            slot.heading = memo;
+        }
     }
 
     /// Forgets a closed document.

@@ -267,7 +267,16 @@ impl Assistant {
             let context = resolve().await?;
             let router = &context.router;
 
-            let surroundings = context::surroundings(text, cursor, cursor, ContextBudget::INLINE);
+            // The heading is looked for from where the last request for this document left.
+            let mut heading_memo = self.inline.take_heading_memo(&uri);
+            let surroundings = context::surroundings_remembering(
+                text,
+                cursor,
+                cursor,
+                ContextBudget::INLINE,
+                &mut heading_memo,
+            );
+            self.inline.keep_heading_memo(&uri, heading_memo);
             let notes = self.notes_for(
                 context.root.as_deref(),
                 &surroundings,
