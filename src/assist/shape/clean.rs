@@ -10,6 +10,9 @@
 //! with a colon ("She said only one thing:") has neither and stays. Quotation marks are not
 //! touched here (see `unquote` in the parent module).
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::words::{
@@ -231,8 +234,10 @@ fn strip_trailing_commentary(body: &str) -> String {
         }
         offset += line.len();
     }
-    // Trailing sentences that are remarks or sign-offs, one at a time from the end.
-    loop {
+    // Trailing sentences that are remarks or sign-offs, one at a time from the end. Splitting
+    // into sentences (UAX #29) costs far more than a look for the words a remark needs, and most
+    // replies have none of them.
+    while may_hold_commentary(&text) {
         let sentences: Vec<(usize, &str)> = text.split_sentence_bound_indices().collect();
         let Some(&(start, last)) = sentences.iter().rev().find(|(_, s)| !s.trim().is_empty())
         else {
@@ -246,6 +251,30 @@ fn strip_trailing_commentary(body: &str) -> String {
     text
 }
 
+/// Whether some sentence of `text` may be a remark ([`is_commentary`]): every remark holds a
+/// sign-off, a word about the writing or a note, and a sentence's words are the text's words.
+fn may_hold_commentary(text: &str) -> bool {
+    static REMARK_WORDS: LazyLock<Option<AhoCorasick>> =
+        LazyLock::new(|| AhoCorasick::new(remark_words()).ok());
+    let lower = text.to_lowercase();
+    match &*REMARK_WORDS {
+        Some(words) => words.is_match(&lower),
+        // A fixed list of short words always builds; the plain search says the same.
+        None => remark_words().any(|word| lower.contains(word)),
+    }
+}
+
+fn remark_words() -> impl Iterator<Item = &'static str> {
+    SIGN_OFFS
+        .iter()
+        .chain(META_WORDS)
+        .chain(NOTE_WORDS)
+        .copied()
+}
+
+/// What a parenthesis that is a note starts with.
+const NOTE_WORDS: &[&str] = &["note", "примечание"];
+
 /// A remark about the text: a sign-off, a note, or a parenthesis that talks about the writing.
 fn is_commentary(text: &str) -> bool {
     let trimmed = text.trim().trim_matches(['*', '_']).trim();
@@ -256,7 +285,7 @@ fn is_commentary(text: &str) -> bool {
     let talks_about_text = talks_about_text(&lower);
     if let Some(inner) = lower.strip_prefix('(') {
         return inner.trim_end().ends_with(')')
-            && (talks_about_text || starts_with_any(inner, &["note", "примечание"]));
+            && (talks_about_text || starts_with_any(inner, NOTE_WORDS));
     }
     // An unbracketed remark: "This keeps the tension high." / "I kept the tone spare."
     talks_about_text
@@ -364,6 +393,101 @@ mod tests {
             "Here is the rewritten passage.",
         ] {
             assert!(is_announcement(line), "{line:?}");
+        }
+    }
+
+    /// Sentences a reply ends with: prose (some with words that also name the writing, such as
+    /// "stone" or "voice") and remarks of every kind, in English and Russian, in any case.
+    fn closing_sentences() -> Vec<String> {
+        let mut sentences: Vec<String> = [
+            "The lamp went out.",
+            "She heard his voice in the stairwell.",
+            "The stone was cold under her hand!",
+            "Он ждал у окна.",
+            "“Stay,” she said.",
+            "(He did not look back.)",
+            "This is where the road ends.",
+            "I never saw her again.",
+            "This keeps the tension high.",
+            "I kept the tone spare.",
+            "(Note: the names are from your notes.)",
+            "(This version slows the pacing.)",
+            "**Let me know if you want a darker ending.**",
+            "Hope this helps!",
+            "Это усиливает напряжение.",
+            "Надеюсь, это подойдёт.",
+            "Примечание: имена взяты из заметок.",
+            "N.B. the ending is open.",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for phrase in SIGN_OFFS.iter().chain(META_WORDS) {
+            sentences.push(format!("{} the rest of it.", capitalise(phrase)));
+            sentences.push(format!("This {phrase} matters."));
+            sentences.push(format!("({phrase} aside)"));
+            sentences.push(format!("I {} it.", phrase.to_uppercase()));
+        }
+        sentences
+    }
+
+    fn capitalise(text: &str) -> String {
+        let mut chars = text.chars();
+        chars
+            .next()
+            .map(|first| first.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_word_check_lets_every_remark_through() {
+        for sentence in closing_sentences() {
+            if is_commentary(&sentence) {
+                assert!(may_hold_commentary(&sentence), "{sentence:?}");
+            }
+        }
+        assert!(!may_hold_commentary("The lamp went out. Он ждал у окна."));
+    }
+
+    /// The trailing remarks stripped as before the word check: every sentence split, then the
+    /// last one judged, until one is not a remark.
+    fn strip_by_splitting(text: &str) -> String {
+        let mut text = text.to_string();
+        loop {
+            let sentences: Vec<(usize, &str)> = text.split_sentence_bound_indices().collect();
+            let Some(&(start, last)) = sentences.iter().rev().find(|(_, s)| !s.trim().is_empty())
+            else {
+                return text;
+            };
+            if start == 0 || !is_commentary(last) {
+                return text;
+            }
+            text = text[..start].trim_end().to_string();
+        }
+    }
+
+    #[test]
+    fn the_word_check_strips_what_splitting_every_reply_stripped() {
+        let sentences = closing_sentences();
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3_000 {
+            let count = 1 + next(5);
+            let text: Vec<&str> = (0..count)
+                .map(|_| sentences[next(sentences.len())].as_str())
+                .collect();
+            // One paragraph: the line rules (a "Note:" line, a rule) are not what changed.
+            let text = text.join(" ");
+            assert_eq!(
+                strip_trailing_commentary(&text),
+                strip_by_splitting(text.trim_end()),
+                "{text:?}"
+            );
         }
     }
 }
