@@ -432,17 +432,26 @@ impl DocumentStore {
     }
 }
 
-/// The char span of the content of `line`, without its line ending.
+/// The char span of the content of `line`, without its line ending. (Found from the starts of
+/// this line and the next: `Rope::line` would also count the chars and breaks of the whole line,
+/// and a paragraph is one line.)
 fn line_content(text: &Rope, line: usize) -> OffsetRange<usize> {
     let start = text.line_to_char(line);
-    let slice = text.line(line);
-    let len = slice.len_chars();
-    let ending = match len.checked_sub(1).map(|last| slice.char(last)) {
-        Some('\n') if len >= 2 && slice.char(len - 2) == '\r' => 2,
+    let end = if line + 1 < text.len_lines() {
+        text.line_to_char(line + 1)
+    } else {
+        text.len_chars()
+    };
+    let ending = match end
+        .checked_sub(1)
+        .filter(|&last| last >= start)
+        .map(|last| text.char(last))
+    {
+        Some('\n') if end >= start + 2 && text.char(end - 2) == '\r' => 2,
         Some('\n' | '\r') => 1,
         _ => 0,
     };
-    start..start + len - ending
+    start..end - ending
 }
 
 fn char_offset(
@@ -501,7 +510,12 @@ fn char_span(
         });
     }
     let start = char_offset(text, range.start, encoding)?;
-    let end = char_offset(text, range.end, encoding)?;
+    // An insertion (most keystrokes) has one position.
+    let end = if range.end == range.start {
+        start
+    } else {
+        char_offset(text, range.end, encoding)?
+    };
     // Ordered positions give ordered offsets (clamping is monotonic); checked anyway so that a
     // mistake here can never reach `Rope::remove`, which panics on an inverted range.
     if start > end {
