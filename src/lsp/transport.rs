@@ -354,6 +354,14 @@ fn parse_error(reason: impl Into<String>) -> Error {
 }
 
 fn decode(body: &[u8]) -> Incoming {
+    // Most messages are well-formed requests: read straight into one (no tree of the whole
+    // message, no second pass over it). Anything else takes the path below, which tells why. (A
+    // `Request` reads a missing method as "": a response, or no message at all, reads as one.)
+    if let Ok(request) = serde_json::from_slice::<Request>(body)
+        && !request.method().is_empty()
+    {
+        return Incoming::Request(normalize(request));
+    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
         // serde's message may quote the body (manuscript text): report the position only.
@@ -440,6 +448,31 @@ mod tests {
         match incoming {
             Incoming::Invalid(_, e) => Some(e.code.code()),
             _ => None,
+        }
+    }
+
+    #[test]
+    fn requests_notifications_and_responses_are_told_apart() {
+        let request = decode(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":[1]}}"#);
+        assert!(
+            matches!(&request, Incoming::Request(r) if r.method() == "x" && r.id().is_some()),
+            "{request:?}"
+        );
+        let notification = decode(br#"{"jsonrpc":"2.0","method":"y"}"#);
+        assert!(
+            matches!(&notification, Incoming::Request(r) if r.method() == "y" && r.id().is_none()),
+            "{notification:?}"
+        );
+        for response in [
+            r#"{"jsonrpc":"2.0","id":3,"result":{"applied":true}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"result":null}"#,
+            r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32601,"message":"no"}}"#,
+        ] {
+            let decoded = decode(response.as_bytes());
+            assert!(
+                matches!(decoded, Incoming::Response(_)),
+                "{response}: {decoded:?}"
+            );
         }
     }
 
