@@ -1413,10 +1413,17 @@ fn tell_transport(state: &mut State, eu_only: bool) -> Vec<RouterEvent> {
         if route.transport_told || !route.entry.is_active {
             continue;
         }
-        let provider = route.entry.provider.clone();
-        let host = host_of(&route.entry.config.endpoint);
+        // Named (its endpoint parsed) only when there is something to tell: most routes have
+        // nothing, on every request.
+        let named = || {
+            (
+                route.entry.provider.clone(),
+                host_of(&route.entry.config.endpoint),
+            )
+        };
         match route.transport {
             Transport::InsecureAllowed => {
+                let (provider, host) = named();
                 tracing::warn!(
                     provider = %provider.display_name,
                     provider_id = provider.id,
@@ -1426,6 +1433,7 @@ fn tell_transport(state: &mut State, eu_only: bool) -> Vec<RouterEvent> {
                 events.push(RouterEvent::InsecureHttpAllowed { provider, host });
             }
             Transport::Refused if anything_usable => {
+                let (provider, host) = named();
                 tracing::warn!(
                     provider = %provider.display_name,
                     provider_id = provider.id,

@@ -311,9 +311,14 @@ fn drop_echo<'t>(text: &'t str, before: &str, leading: Leading) -> (&'t str, Lea
         .take_while(|&end| end <= max)
         .collect();
     // `ends[k]` closes the first `k + 1` chars: no recount per candidate.
+    let last_before = before.as_bytes().last();
     for (k, &end) in ends.iter().enumerate().rev() {
         if k + 1 < MIN_ECHO_CHARS {
             break;
+        }
+        // A repeat of the end of `before` ends with its last byte: most candidates stop here.
+        if body.as_bytes().get(end - 1) != last_before {
+            continue;
         }
         let candidate = &body[..end];
         if let Some(prefix) = before.strip_suffix(candidate) {
