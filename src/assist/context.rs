@@ -934,13 +934,7 @@ mod tests {
             "#not a heading",
         ];
         let breaks = ["\n", "\r\n", "\r", "\n\n"];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::assist::test_sequence(0x9E37_79B9_7F4A_7C15);
         for round in 0..12 {
             let mut text = String::new();
             let target = if round % 3 == 0 {
@@ -984,13 +978,7 @@ mod tests {
             "",
             "灯台の光が消えた。",
         ];
-        let mut seed: u64 = 0x5851_F42D_4C95_7F2D;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n.max(1) as u64) as usize
-        };
+        let mut next = crate::assist::test_sequence(0x5851_F42D_4C95_7F2D);
         for round in 0..6 {
             let mut text = String::new();
             let target = if round % 2 == 0 {
@@ -1075,13 +1063,7 @@ mod tests {
             "\u{2029}",
             "\u{85}",
         ];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::assist::test_sequence(0x2545_F491_4F6C_DD1D);
         for _ in 0..3_000 {
             let text: String = (0..next(12)).map(|_| pieces[next(pieces.len())]).collect();
             let whole = text

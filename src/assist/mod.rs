@@ -833,6 +833,18 @@ fn character_name(selection: &str) -> String {
     }
 }
 
+/// A small deterministic sequence for the table-driven tests that mix pieces of text: each call
+/// gives a number below its argument (xorshift; the same `seed` gives the same sequence).
+#[cfg(test)]
+pub(crate) fn test_sequence(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -469,13 +469,7 @@ mod tests {
     #[test]
     fn the_word_check_strips_what_splitting_every_reply_stripped() {
         let sentences = closing_sentences();
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::assist::test_sequence(0x2545_F491_4F6C_DD1D);
         for _ in 0..3_000 {
             let count = 1 + next(5);
             let text: Vec<&str> = (0..count)
