@@ -6,9 +6,9 @@
 //! Everything here reads a [`Rope`] by char offsets and touches only the window it returns (plus a
 //! bounded scan upwards for the heading, which ghost text skips when the text above the cursor's
 //! line has not changed since the last look: [`HeadingMemo`]): the cost does not grow with the
-//! manuscript, so a 10 MB novel costs what a short story does. Slicing by chars means a cut never falls inside a UTF-8
-//! sequence; cutting at sentence or word boundaries (UAX #29, as Harper's sentence iterator does)
-//! keeps grapheme clusters whole too.
+//! manuscript, so a 10 MB novel costs what a short story does. Slicing by chars means a cut never
+//! falls inside a UTF-8 sequence; cutting at sentence or word boundaries (UAX #29, as Harper's
+//! sentence iterator does) keeps grapheme clusters whole too.
 //!
 //! Must never: copy the whole document, log the text it extracts.
 
