@@ -385,12 +385,17 @@ fn line_start_of(text: &Rope, at: usize) -> usize {
 /// The heading title of the line that starts at char `line_start`, or `None` when it is not a
 /// heading (its first letter rules most lines out before it is read).
 fn heading_on_line(text: &Rope, line_start: usize) -> Option<String> {
-    let line = text.line(text.char_to_line(line_start));
-    let first = line.chars().take(8).find(|c| !c.is_whitespace());
+    // The first chars are read where the line starts: a slice of the whole line would count the
+    // chars and breaks of all of it (a paragraph is one line), and most lines stop here.
+    let first = text
+        .chars_at(line_start)
+        .take(8)
+        .take_while(|&c| c != '\n' && c != '\r')
+        .find(|c| !c.is_whitespace());
     if !first.is_some_and(may_start_heading) {
         return None;
     }
-    heading_title(&line.to_string())
+    heading_title(&text.line(text.char_to_line(line_start)).to_string())
 }
 
 /// The nearest heading line that starts at or after char `bound` and above char `end` (where a
