@@ -32,7 +32,7 @@ mod stdio_support;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -111,8 +111,8 @@ fn end_position(text: &str) -> (u32, u32) {
 }
 
 /// Who answers the completions [`overhead`] measures, and the name of its figures.
-struct Measured<'a> {
-    program: &'a Path,
+struct Measured {
+    program: PathBuf,
     /// The prefix of the recorded metrics: `inline` for the server, `floor` for the floor.
     prefix: &'static str,
     title: &'static str,
@@ -121,21 +121,16 @@ struct Measured<'a> {
 /// The server under test, and — when `STORYTELLER_BENCH_FLOOR_BIN` names it — the floor
 /// (`examples/stdio_floor`: one thread that forwards the request and writes the model's text back,
 /// no document, context or cleaning): what is left of the overhead when a server does nothing.
-fn measured() -> Vec<Measured<'static>> {
-    static FLOOR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let floor = FLOOR.get_or_init(|| {
-        std::env::var_os("STORYTELLER_BENCH_FLOOR_BIN")
-            .filter(|path| !path.is_empty())
-            .map(PathBuf::from)
-    });
+fn measured() -> Vec<Measured> {
+    let floor = std::env::var_os("STORYTELLER_BENCH_FLOOR_BIN").filter(|path| !path.is_empty());
     let mut all = vec![Measured {
-        program: binary(),
+        program: binary().to_path_buf(),
         prefix: "inline",
         title: "inline completion over stdio",
     }];
     if let Some(floor) = floor {
         all.push(Measured {
-            program: floor,
+            program: PathBuf::from(floor),
             prefix: "floor",
             title: "the floor (examples/stdio_floor) over stdio",
         });
@@ -143,12 +138,8 @@ fn measured() -> Vec<Measured<'static>> {
     all
 }
 
-async fn overhead(measured_program: &Measured<'_>) {
-    let Measured {
-        program,
-        prefix,
-        title,
-    } = *measured_program;
+async fn overhead(who: &Measured) {
+    let (program, prefix, title) = (who.program.as_path(), who.prefix, who.title);
     let sim = SimulatorHandle::start().await.expect("the simulator");
     // The per-minute budget must not be what is measured.
     let options = json!({"inline": {"debounceMs": 0}, "rateLimits": {"deepseek": 100000}});
@@ -633,8 +624,8 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         if benching {
-            for measured in measured() {
-                overhead(&measured).await;
+            for who in measured() {
+                overhead(&who).await;
             }
             scale().await;
         }
