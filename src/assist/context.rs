@@ -920,42 +920,50 @@ mod tests {
         }
     }
 
+    /// Lines of every kind for the heading scans: headings, indented ones, prose, blank,
+    /// multi-byte text.
+    const MIXED_LINES: [&str; 11] = [
+        "# Title",
+        "   ## Indented heading",
+        "Chapter 7",
+        "Глава 3",
+        "Chapters later, she left.",
+        "Prose that goes on and on, Mara said, and the lamp burned.",
+        "",
+        "      ",
+        "灯台の光が消えた。",
+        "Prologue",
+        "#not a heading",
+    ];
+
+    /// [`MIXED_LINES`] (some after a long line that crosses the rope's chunks) joined by every
+    /// line ending, until the text has `target` chars.
+    fn mixed_manuscript(next: &mut impl FnMut(usize) -> usize, target: usize) -> String {
+        let breaks = ["\n", "\r\n", "\r", "\n\n"];
+        let mut text = String::new();
+        while text.chars().count() < target {
+            let line = MIXED_LINES[next(MIXED_LINES.len())];
+            if next(5) == 0 {
+                // A long line: crosses chunk boundaries.
+                text.push_str(&"word ".repeat(next(400)));
+            }
+            text.push_str(line);
+            text.push_str(breaks[next(breaks.len())]);
+        }
+        text
+    }
+
     #[test]
     fn the_chunk_walk_finds_the_headings_a_copy_of_the_window_finds() {
-        // Lines of every kind (headings, indented ones, prose, blank, long ones that cross the
-        // rope's chunks, multi-byte text) joined by every line ending, long enough for many
-        // chunks and for the scan's bound.
-        let lines = [
-            "# Title",
-            "   ## Indented heading",
-            "Chapter 7",
-            "Глава 3",
-            "Chapters later, she left.",
-            "Prose that goes on and on, Mara said, and the lamp burned.",
-            "",
-            "      ",
-            "灯台の光が消えた。",
-            "Prologue",
-            "#not a heading",
-        ];
-        let breaks = ["\n", "\r\n", "\r", "\n\n"];
+        // Long enough for many chunks and, every third round, for the scan's bound.
         let mut next = crate::assist::test_sequence(0x9E37_79B9_7F4A_7C15);
         for round in 0..12 {
-            let mut text = String::new();
             let target = if round % 3 == 0 {
                 HEADING_SCAN_CHARS + 5_000
             } else {
                 6_000
             };
-            while text.chars().count() < target {
-                let line = lines[next(lines.len())];
-                if next(5) == 0 {
-                    // A long line: crosses chunk boundaries.
-                    text.push_str(&"word ".repeat(next(400)));
-                }
-                text.push_str(line);
-                text.push_str(breaks[next(breaks.len())]);
-            }
+            let text = mixed_manuscript(&mut next, target);
             let r = rope(&text);
             let len = r.len_chars();
             for _ in 0..200 {
@@ -974,28 +982,14 @@ mod tests {
         // A manuscript typed into, edited above the cursor, split by Enter, cut, and walked up
         // and down: after every step, the look that reuses the last one finds what a look from
         // scratch finds.
-        let lines = [
-            "# Title",
-            "Chapter 7",
-            "Глава 3",
-            "Prose that goes on and on, Mara said, and the lamp burned.",
-            "Chapters later, she left.",
-            "",
-            "灯台の光が消えた。",
-        ];
         let mut next = crate::assist::test_sequence(0x5851_F42D_4C95_7F2D);
         for round in 0..6 {
-            let mut text = String::new();
             let target = if round % 2 == 0 {
                 HEADING_SCAN_CHARS + 3_000
             } else {
                 4_000
             };
-            while text.chars().count() < target {
-                text.push_str(lines[next(lines.len())]);
-                text.push_str(["\n", "\r\n", "\n\n"][next(3)]);
-            }
-            let mut live = rope(&text);
+            let mut live = rope(&mixed_manuscript(&mut next, target));
             let mut memo = None;
             let mut at = live.len_chars();
             for step in 0..400 {
@@ -1006,7 +1000,7 @@ mod tests {
                     // Enter, or a heading typed on a new line.
                     4 => live.insert(at, ["\n", "\n# New part\n", "\r\n"][next(3)]),
                     // An edit somewhere above, or a cut that may take a heading away.
-                    5 => live.insert(next(at + 1), lines[next(lines.len())]),
+                    5 => live.insert(next(at + 1), MIXED_LINES[next(MIXED_LINES.len())]),
                     6 => {
                         let from = next(at + 1);
                         let to = (from + next(200)).min(len);
