@@ -153,6 +153,10 @@ async fn overhead(who: &Measured) {
     let warm_up = 100;
     let measured = support::iterations(2_000, 1_000);
     let mut overheads = Vec::with_capacity(measured);
+    // The two legs of the overhead: the editor's request to the provider request, and the
+    // provider's answer to the editor's (the floor's legs say which one the server lengthens).
+    let mut outward = Vec::with_capacity(measured);
+    let mut back = Vec::with_capacity(measured);
     let mut totals = Vec::with_capacity(measured);
     // The same stub called directly: one keep-alive connection, the request body the server
     // sent last, timed alternately with the server's requests so both see the same load.
@@ -223,6 +227,8 @@ async fn overhead(who: &Measured) {
         let direct = direct_call(&direct_client, &sim, &record).await;
         if i >= warm_up {
             overheads.push((arrived - sent) + (received - handed_over));
+            outward.push(arrived - sent);
+            back.push(received - handed_over);
             sent_at.push(sent - began);
             totals.push(received - sent);
             directs.push(direct);
@@ -298,6 +304,8 @@ async fn overhead(who: &Measured) {
     );
     let (p50, p99) =
         support::record_percentiles(&format!("{prefix}_stdio_overhead"), &mut overheads);
+    let (out50, _) = support::record_percentiles(&format!("{prefix}_stdio_outward"), &mut outward);
+    let (back50, _) = support::record_percentiles(&format!("{prefix}_stdio_back"), &mut back);
     let (d50, _) = support::record_percentiles(&format!("{prefix}_direct"), &mut directs);
     let (t50, t99) = support::record_percentiles(&format!("{prefix}_stdio_total"), &mut totals);
     println!(
@@ -310,6 +318,11 @@ async fn overhead(who: &Measured) {
         support::micros(p50),
         support::micros(p99),
         support::micros(*overheads.last().unwrap_or(&Duration::ZERO)),
+    );
+    println!(
+        "  of which: request → provider request p50 {:>7.1} µs; provider answer → response p50 {:>7.1} µs",
+        support::micros(out50),
+        support::micros(back50),
     );
     println!(
         "  whole round trip including the simulator:                                                    p50 {:>7.1} µs  p99 {:>7.1} µs",
