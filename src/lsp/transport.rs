@@ -70,7 +70,7 @@ pub async fn serve<I, O, S, U>(
     let stop = CancellationToken::new();
     let (server_requests, mut client_responses) = socket.split();
     let (server_requests, stop_server_requests) = futures::stream::abortable(server_requests);
-    let (outgoing_tx, outgoing_rx) = mpsc::unbounded::<Value>();
+    let (outgoing_tx, outgoing_rx) = mpsc::unbounded::<Option<Frame>>();
     let (handlers_tx, handlers_rx) =
         mpsc::channel::<BoxFuture<'static, Option<Response>>>(QUEUED_HANDLERS);
 
@@ -79,7 +79,7 @@ pub async fn serve<I, O, S, U>(
         async move {
             let messages = futures::stream::select(
                 outgoing_rx,
-                server_requests.map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+                server_requests.map(|request| Frame::of(&request)),
             );
             let mut writer = Writer(output);
             futures::pin_mut!(messages);
@@ -90,11 +90,11 @@ pub async fn serve<I, O, S, U>(
                     message = messages.next() => message,
                 };
                 let Some(message) = message else { break };
-                if message.is_null() {
+                let Some(frame) = message else {
                     continue; // could not be serialised (never expected): send nothing
-                }
+                };
                 // Not raced against `stop`: a message is written whole or not at all.
-                if let Err(e) = writer.write(&message).await {
+                if let Err(e) = writer.write(&frame).await {
                     tracing::error!("cannot write to the client: {e}");
                     break;
                 }
@@ -108,7 +108,7 @@ pub async fn serve<I, O, S, U>(
             .buffer_unordered(concurrency.max(1))
             .filter_map(future::ready)
             .for_each(move |response| {
-                let _ = outgoing.unbounded_send(to_value(&response));
+                let _ = outgoing.unbounded_send(Frame::of(&response));
                 future::ready(())
             })
     };
@@ -163,7 +163,7 @@ pub async fn serve<I, O, S, U>(
                     }
                     Incoming::Invalid(id, error) => {
                         tracing::warn!("refused a message from the client: {}", error.message);
-                        let answer = to_value(&Response::from_error(id, error));
+                        let answer = Frame::of(&Response::from_error(id, error));
                         let _ = outgoing_tx.unbounded_send(answer);
                     }
                     Incoming::Ignored => {}
@@ -201,22 +201,46 @@ pub async fn serve<I, O, S, U>(
     }
 }
 
-fn to_value(response: &Response) -> Value {
-    serde_json::to_value(response).unwrap_or(Value::Null)
+/// One whole message as it goes out: the `Content-Length` header and the JSON body in one
+/// buffer, so the editor wakes once per message, not once for the header and again for the body.
+struct Frame {
+    buffer: Vec<u8>,
+    /// Where the header starts: the body is written first, after room for the longest header.
+    start: usize,
+}
+
+impl Frame {
+    /// Room for `Content-Length: <20 digits>\r\n\r\n`.
+    const HEADER_ROOM: usize = 40;
+
+    /// The framed message; `None` (logged) if it cannot be serialised, which is never expected.
+    /// Serialised straight from the message: no `Value` copy of it first.
+    fn of<T: serde::Serialize>(message: &T) -> Option<Frame> {
+        let mut buffer = Vec::with_capacity(Self::HEADER_ROOM + 256);
+        buffer.resize(Self::HEADER_ROOM, 0);
+        if let Err(e) = serde_json::to_writer(&mut buffer, message) {
+            tracing::error!("cannot serialise a message to the client: {e}");
+            return None;
+        }
+        let header = format!(
+            "Content-Length: {}\r\n\r\n",
+            buffer.len() - Self::HEADER_ROOM
+        );
+        let start = Self::HEADER_ROOM - header.len();
+        buffer[start..Self::HEADER_ROOM].copy_from_slice(header.as_bytes());
+        Some(Frame { buffer, start })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
 }
 
 struct Writer<O>(O);
 
 impl<O: AsyncWrite + Unpin> Writer<O> {
-    async fn write(&mut self, message: &Value) -> io::Result<()> {
-        let body = serde_json::to_vec(message).map_err(io::Error::other)?;
-        // One frame, one write: the editor wakes once per message, not once for the header and
-        // again for the body.
-        let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        let mut frame = Vec::with_capacity(header.len() + body.len());
-        frame.extend_from_slice(header.as_bytes());
-        frame.extend_from_slice(&body);
-        self.0.write_all(&frame).await?;
+    async fn write(&mut self, frame: &Frame) -> io::Result<()> {
+        self.0.write_all(frame.bytes()).await?;
         self.0.flush().await
     }
 }
@@ -443,6 +467,16 @@ mod tests {
     }
 
     const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+
+    #[test]
+    fn a_frame_is_the_header_then_the_body_it_counts() {
+        for body in ["", "a", &"é\n\"".repeat(5_000)] {
+            let response = Response::from_ok(Id::Number(7), Value::from(body));
+            let framed = Frame::of(&response).expect("serialisable");
+            let json = serde_json::to_string(&response).unwrap();
+            assert_eq!(framed.bytes(), frame(&json).as_bytes());
+        }
+    }
 
     fn error_code(incoming: &Incoming) -> Option<i64> {
         match incoming {
