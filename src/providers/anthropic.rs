@@ -203,10 +203,11 @@ impl Anthropic {
         stream: bool,
         attempt: &Attempt,
     ) -> Result<reqwest::Response, ProviderError> {
-        let mut builder = self
-            .messages_url
-            .post(self.ep.http.reqwest())
-            .json(&self.body(request, stream));
+        let mut builder = http::with_json(
+            self.messages_url.post(self.ep.http.reqwest()),
+            &self.body(request, stream),
+            request.text_len(),
+        );
         if stream {
             builder = builder.header("Accept", "text/event-stream");
         }

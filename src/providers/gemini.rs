@@ -276,7 +276,11 @@ impl Gemini {
         } else {
             &self.generate_url
         };
-        let builder = url.post(self.ep.http.reqwest()).json(&self.body(request));
+        let builder = http::with_json(
+            url.post(self.ep.http.reqwest()),
+            &self.body(request),
+            request.text_len(),
+        );
         http::send(
             self.authorized(builder)?,
             attempt,

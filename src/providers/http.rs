@@ -147,6 +147,25 @@ fn is_connection_refused(err: &reqwest::Error) -> bool {
     false
 }
 
+/// `builder` with `body` as its JSON, serialised into a buffer sized up front for `text_len`
+/// bytes of text and the fields around it (growing from empty, a prompt of a few KB would be
+/// copied a dozen times on the way).
+pub fn with_json<T: serde::Serialize>(
+    builder: reqwest::RequestBuilder,
+    body: &T,
+    text_len: usize,
+) -> reqwest::RequestBuilder {
+    // Escapes (newlines, quotes) and the other fields rarely add more than this.
+    let mut bytes = Vec::with_capacity(text_len + text_len / 16 + 512);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes),
+        // Never expected for the providers' bodies; reqwest keeps the error for `send`.
+        Err(_) => builder.json(body),
+    }
+}
+
 /// Sends the request and waits for the response headers, within the attempt's limits. A
 /// non-success status is read and classified.
 pub async fn send(

@@ -93,6 +93,14 @@ impl CompletionRequest {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
+
+    /// The bytes of text it carries (system prompt, messages, stop sequences): what a request
+    /// body is mostly made of.
+    pub fn text_len(&self) -> usize {
+        self.system.as_ref().map_or(0, String::len)
+            + self.messages.iter().map(|m| m.content.len()).sum::<usize>()
+            + self.stop.iter().map(String::len).sum::<usize>()
+    }
 }
 
 /// Why the model stopped.

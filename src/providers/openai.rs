@@ -278,10 +278,11 @@ impl OpenAiCompatible {
         attempt: &Attempt,
     ) -> Result<reqwest::Response, ProviderError> {
         self.check_config()?;
-        let mut builder = self
-            .chat_url
-            .post(self.ep.http.reqwest())
-            .json(&self.body(request, stream));
+        let mut builder = http::with_json(
+            self.chat_url.post(self.ep.http.reqwest()),
+            &self.body(request, stream),
+            request.text_len(),
+        );
         if stream {
             builder = builder.header("Accept", "text/event-stream");
         }

@@ -222,7 +222,11 @@ impl Yandex {
         attempt: &Attempt,
     ) -> Result<reqwest::Response, ProviderError> {
         let body = self.body(request, stream)?;
-        let builder = self.completion_url.post(self.ep.http.reqwest()).json(&body);
+        let builder = http::with_json(
+            self.completion_url.post(self.ep.http.reqwest()),
+            &body,
+            request.text_len(),
+        );
         http::send(
             self.authorized(builder)?,
             attempt,
