@@ -117,10 +117,18 @@ fn strip_preamble(body: &str) -> Option<String> {
     None
 }
 
+/// More chars than the longest pleasantry has.
+const PLEASANTRY_CHARS: usize = 24;
+
 /// `line` after a leading pleasantry and its punctuation; `None` when it has none.
 fn strip_pleasantry(line: &str) -> Option<&str> {
     let trimmed = line.trim_start_matches(['*', '_', ' ']);
-    let lower = trimmed.to_lowercase();
+    // Only the start can match: a reply is often one long line, not lower-cased whole.
+    let lower: String = trimmed
+        .chars()
+        .take(PLEASANTRY_CHARS)
+        .flat_map(char::to_lowercase)
+        .collect();
     for pleasantry in PLEASANTRIES {
         if lower.starts_with(pleasantry) {
             // Lower-casing keeps these lengths for the scripts used (ASCII and Cyrillic).
@@ -372,6 +380,21 @@ fn strip_emphasis(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_pleasantry_fits_the_start_that_is_read() {
+        for pleasantry in PLEASANTRIES {
+            assert!(
+                pleasantry.chars().count() < PLEASANTRY_CHARS,
+                "{pleasantry}"
+            );
+            let line = format!("{}! {}", pleasantry.to_uppercase(), "Mara ".repeat(40));
+            assert_eq!(
+                strip_pleasantry(&line),
+                Some(line[pleasantry.len() + 2..].trim())
+            );
+        }
+    }
 
     #[test]
     fn prose_ending_in_a_colon_is_not_a_preamble() {

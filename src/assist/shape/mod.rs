@@ -305,22 +305,23 @@ fn reads_as_narration(text: &str) -> bool {
 fn drop_echo<'t>(text: &'t str, before: &str, leading: Leading) -> (&'t str, Leading) {
     let body = text.trim_start();
     let max = body.len().min(before.len()).min(MAX_ECHO_CHARS);
-    let ends: Vec<usize> = body
-        .char_indices()
-        .map(|(i, c)| i + c.len_utf8())
-        .take_while(|&end| end <= max)
-        .collect();
-    // `ends[k]` closes the first `k + 1` chars: no recount per candidate.
-    let last_before = before.as_bytes().last();
-    for (k, &end) in ends.iter().enumerate().rev() {
-        if k + 1 < MIN_ECHO_CHARS {
-            break;
-        }
-        // A repeat of the end of `before` ends with its last byte: most candidates stop here.
-        if body.as_bytes().get(end - 1) != last_before {
+    let Some(&last_before) = before.as_bytes().last() else {
+        return (text, leading);
+    };
+    // A repeat of the end of `before` ends with its last byte: only the places where that byte
+    // stands in the reply are candidates, the longest first.
+    let mut unseen = &body.as_bytes()[..max];
+    while let Some(at) = unseen.iter().rposition(|&b| b == last_before) {
+        unseen = &unseen[..at];
+        let end = at + 1;
+        if !body.is_char_boundary(end) {
             continue;
         }
         let candidate = &body[..end];
+        // Candidates only get shorter: once one is under the minimum, so are the rest.
+        if candidate.len() < MIN_ECHO_CHARS * 4 && candidate.chars().count() < MIN_ECHO_CHARS {
+            break;
+        }
         if let Some(prefix) = before.strip_suffix(candidate) {
             let on_boundary = prefix
                 .chars()

@@ -1084,3 +1084,51 @@ proptest::proptest! {
         }
     }
 }
+
+/// What [`drop_echo`] promises, read the slow way: the longest start of the reply (at least
+/// [`MIN_ECHO_CHARS`] chars, at most [`MAX_ECHO_CHARS`] bytes) that ends `before` on a word
+/// boundary of it is dropped.
+fn echo_dropped_slowly<'t>(text: &'t str, before: &str) -> Option<&'t str> {
+    let body = text.trim_start();
+    let max = body.len().min(before.len()).min(MAX_ECHO_CHARS);
+    let ends: Vec<usize> = body
+        .char_indices()
+        .map(|(i, c)| i + c.len_utf8())
+        .filter(|&end| end <= max)
+        .collect();
+    ends.iter().enumerate().rev().find_map(|(k, &end)| {
+        let prefix = before.strip_suffix(&body[..end])?;
+        let on_boundary = prefix.chars().last().is_none_or(|c| !c.is_alphanumeric());
+        (k + 1 >= MIN_ECHO_CHARS && on_boundary).then(|| &body[end..])
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// Replies that repeat some of the text before the cursor lose exactly the repeat the rule
+    /// names. Some chars end with the same byte ("é", "ꦩ", "ṩ"), and "¹" ends with a byte that
+    /// stands inside "ṩ".
+    #[test]
+    fn an_echo_is_dropped_as_the_rule_says(
+        before in "[a é.ꦩṩж¹\n]{0,30}",
+        from in 0usize..40,
+        tail in "[a é.ꦩṩ¹\n]{0,12}",
+        lead in "[ \n]{0,2}",
+    ) {
+        let starts: Vec<usize> = before.char_indices().map(|(i, _)| i).chain([before.len()]).collect();
+        let echo = &before[starts[from % starts.len()]..];
+        let reply = format!("{lead}{echo}{tail}");
+        let (rest, leading) = drop_echo(&reply, &before, Leading::Nothing);
+        match echo_dropped_slowly(&reply, &before) {
+            Some(expected) => {
+                proptest::prop_assert_eq!(rest, expected);
+                proptest::prop_assert_ne!(leading, Leading::Restated);
+            }
+            None => {
+                proptest::prop_assert_eq!(rest, reply.as_str());
+                proptest::prop_assert_eq!(leading, Leading::Nothing);
+            }
+        }
+    }
+}
