@@ -5,7 +5,7 @@
 //! file and the line, and the template is skipped. Rendering is a single pass over pre-parsed
 //! segments, so a value is inserted verbatim — a manuscript that contains `{{` is never expanded.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -49,32 +49,42 @@ impl fmt::Display for LoadWarning {
 }
 
 /// Variable values for [`Template::render`]. Values may be empty; a declared variable that is
-/// absent is an error.
+/// absent is an error. A template has a handful of variables and each is looked up on every
+/// render: they are kept sorted by name, without hashing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Vars<'a>(HashMap<&'a str, &'a str>);
+pub struct Vars<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'a> Vars<'a> {
     pub fn new() -> Self {
-        Vars(HashMap::new())
+        Vars(Vec::new())
     }
 
     pub fn with(mut self, name: &'a str, value: &'a str) -> Self {
-        self.0.insert(name, value);
+        self.set(name, value);
         self
     }
 
+    /// Sets `name`, replacing the value it had.
     pub fn set(&mut self, name: &'a str, value: &'a str) {
-        self.0.insert(name, value);
+        match self.0.binary_search_by_key(&name, |&(n, _)| n) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (name, value)),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.0.get(name).copied()
+        let at = self.0.binary_search_by_key(&name, |&(n, _)| n).ok()?;
+        Some(self.0[at].1)
     }
 }
 
 impl<'a> FromIterator<(&'a str, &'a str)> for Vars<'a> {
     fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
-        Vars(iter.into_iter().collect())
+        let mut vars = Vars::new();
+        for (name, value) in iter {
+            vars.set(name, value);
+        }
+        vars
     }
 }
 
@@ -474,6 +484,28 @@ mod tests {
     }
 
     const GOOD: &str = "---\nname: demo\nversion: 2\nvariables: [before, tone]\n---\n\nTone: {{ tone }}.\nText: {{before}}\n";
+
+    #[test]
+    fn a_variable_set_again_keeps_its_last_value_whatever_the_order() {
+        let names = [
+            "tone", "before", "notes", "after", "heading", "language", "a", "z",
+        ];
+        let forward: Vars<'_> = names.iter().map(|&n| (n, "1")).collect();
+        let mut backward = Vars::new();
+        for &name in names.iter().rev() {
+            backward.set(name, "0");
+            backward.set(name, "1");
+        }
+        assert_eq!(forward, backward);
+        for name in names {
+            assert_eq!(forward.get(name), Some("1"));
+        }
+        assert_eq!(forward.get("missing"), None);
+        assert_eq!(
+            forward.clone().with("tone", "tense").get("tone"),
+            Some("tense")
+        );
+    }
 
     #[test]
     fn a_good_file_parses_with_defaults() {
