@@ -242,30 +242,27 @@ fn paragraph_breaks(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let bytes = text.as_bytes();
     let mut i = 0;
     std::iter::from_fn(move || {
-        while i < bytes.len() {
-            if bytes[i] == b'\n' {
-                let start = i;
-                let mut j = i + 1;
-                let mut blank = false;
-                // Only spaces, tabs and carriage returns may sit between two line feeds.
-                while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
-                    if bytes[j] == b'\n' {
-                        blank = true;
-                    }
-                    j += 1;
+        // Line feeds are looked for a word at a time: a window is often one long paragraph.
+        while let Some(found) = memchr::memchr(b'\n', &bytes[i..]) {
+            let start = i + found;
+            let mut j = start + 1;
+            let mut blank = false;
+            // Only spaces, tabs and carriage returns may sit between two line feeds.
+            while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
+                if bytes[j] == b'\n' {
+                    blank = true;
                 }
-                i = j;
-                if blank {
-                    // Include a `\r` just before the first `\n` in the break.
-                    let start = if start > 0 && bytes[start - 1] == b'\r' {
-                        start - 1
-                    } else {
-                        start
-                    };
-                    return Some((start, j));
-                }
-            } else {
-                i += 1;
+                j += 1;
+            }
+            i = j;
+            if blank {
+                // Include a `\r` just before the first `\n` in the break.
+                let start = if start > 0 && bytes[start - 1] == b'\r' {
+                    start - 1
+                } else {
+                    start
+                };
+                return Some((start, j));
             }
         }
         None
@@ -744,6 +741,42 @@ pub fn is_name_like(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Paragraph breaks the slow way: each maximal run of spaces, tabs and line breaks that holds
+    /// two line feeds, from its first line feed (with a `\r` just before it) to its end.
+    fn paragraph_breaks_slowly(text: &str) -> Vec<(usize, usize)> {
+        let bytes = text.as_bytes();
+        let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        let mut breaks = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let run_end = (i..bytes.len())
+                .find(|&j| !is_space(bytes[j]))
+                .unwrap_or(bytes.len());
+            let run = &bytes[i..run_end];
+            if run.iter().filter(|&&b| b == b'\n').count() >= 2 {
+                let first = i + run.iter().position(|&b| b == b'\n').unwrap_or(0);
+                let start = if first > i && bytes[first - 1] == b'\r' {
+                    first - 1
+                } else {
+                    first
+                };
+                breaks.push((start, run_end));
+            }
+            i = run_end.max(i + 1);
+        }
+        breaks
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn paragraph_breaks_are_the_runs_with_two_line_feeds(text in "[a \t\r\né.]{0,60}") {
+            proptest::prop_assert_eq!(
+                paragraph_breaks(&text).collect::<Vec<_>>(),
+                paragraph_breaks_slowly(&text)
+            );
+        }
+    }
 
     fn rope(text: &str) -> Rope {
         Rope::from_str(text)
