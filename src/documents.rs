@@ -27,6 +27,10 @@ use dashmap::DashMap;
 use ropey::Rope;
 use sha2::{Digest, Sha256};
 
+mod trail;
+
+pub use trail::{EditMark, EditTrail};
+
 /// The unit in which a position's `character` counts (negotiated once per session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PositionEncoding {
@@ -177,6 +181,8 @@ struct Document {
     version: i32,
     language_id: Arc<str>,
     in_sync: bool,
+    /// Where the last change sets fell.
+    trail: EditTrail,
 }
 
 impl Document {
@@ -187,6 +193,7 @@ impl Document {
             version: self.version,
             language_id: self.language_id.clone(),
             in_sync: self.in_sync,
+            trail: self.trail,
         }
     }
 
@@ -207,11 +214,15 @@ impl Document {
         }
         let mut next = self.text.clone();
         let mut in_sync = self.in_sync;
+        // The lowest char any change of the set touched (each counted in the text it applied to:
+        // none moves what is before its own start).
+        let mut lowest = usize::MAX;
         for (index, change) in changes.into_iter().enumerate() {
             match change.range {
                 None => {
                     next = Rope::from_str(&change.text);
                     in_sync = true;
+                    lowest = 0;
                 }
                 Some(_) if !in_sync => {
                     return Err(DocumentError::OutOfSync {
@@ -228,6 +239,7 @@ impl Document {
                         }
                     })?;
                     let start = span.start;
+                    lowest = lowest.min(start);
                     if !span.is_empty() {
                         next.remove(span);
                     }
@@ -240,6 +252,7 @@ impl Document {
         self.text = next;
         self.version = version;
         self.in_sync = in_sync;
+        self.trail.record(lowest);
         Ok(())
     }
 }
@@ -253,6 +266,7 @@ pub struct DocumentSnapshot {
     version: i32,
     language_id: Arc<str>,
     in_sync: bool,
+    trail: EditTrail,
 }
 
 /// Sizes only: `{:?}` of a snapshot must never print the manuscript.
@@ -275,6 +289,11 @@ impl DocumentSnapshot {
 
     pub fn text(&self) -> &Rope {
         &self.text
+    }
+
+    /// Where the last edits before this text fell: whether an earlier text's start still holds.
+    pub fn trail(&self) -> &EditTrail {
+        &self.trail
     }
 
     pub fn version(&self) -> i32 {
@@ -368,6 +387,7 @@ impl DocumentStore {
             version,
             language_id: Arc::from(language_id),
             in_sync: true,
+            trail: EditTrail::new(),
         };
         self.documents.insert(uri.to_string(), document).is_some()
     }

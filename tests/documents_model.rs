@@ -4,6 +4,9 @@
 //! Random positions are counted in UTF-8, UTF-16 or UTF-32 and are sometimes invalid (past the
 //! last line, inside a character, inverted ranges), so refused change sets are covered too.
 //!
+//! The edit trail is held to the same model: where it vouches that an earlier text's start still
+//! holds, that start is the model's.
+//!
 //! 10,000 cases per property (edit sequences of up to 12 change sets each; conversions), in every
 //! encoding; `PROPTEST_CASES` replaces the count (see `tests/prop_support`).
 
@@ -208,6 +211,8 @@ proptest! {
         let mut model = initial;
         let mut in_sync = true;
         let mut version = 1;
+        // Each text the document had, by its mark: what the trail may vouch for.
+        let mut earlier = vec![(store.snapshot(URI).expect("open").trail().mark(), model.clone())];
         for set in sets {
             // Positions of each change are relative to the text left by the previous one.
             let mut scratch = model.clone();
@@ -249,8 +254,22 @@ proptest! {
                     in_sync = false;
                 }
             }
-            prop_assert_eq!(store.snapshot(URI).expect("open").is_in_sync(), in_sync);
+            let snapshot = store.snapshot(URI).expect("open");
+            prop_assert_eq!(snapshot.is_in_sync(), in_sync);
             check_same(&store, &model)?;
+            // Where the trail says an earlier text's start still holds, it does.
+            // (Vouching for a start vouches for every shorter one: the longest is checked.)
+            for (mark, old) in &earlier {
+                let vouched = (0..=old.chars().count())
+                    .take_while(|&offset| snapshot.trail().unchanged_before(*mark, offset) == Some(true))
+                    .last();
+                if let Some(offset) = vouched {
+                    let now: String = model.chars().take(offset).collect();
+                    let then: String = old.chars().take(offset).collect();
+                    prop_assert_eq!(now, then, "the trail vouched for {} chars", offset);
+                }
+            }
+            earlier.push((snapshot.trail().mark(), model.clone()));
         }
     }
 }

@@ -15,6 +15,8 @@
 use ropey::{Rope, RopeSlice};
 use unicode_segmentation::UnicodeSegmentation;
 
+use crate::documents::{EditMark, EditTrail};
+
 /// The rough size of a token in chars, for budgets (English prose averages about four).
 pub const CHARS_PER_TOKEN: usize = 4;
 
@@ -113,9 +115,10 @@ pub fn surroundings_remembering(
     end: usize,
     budget: ContextBudget,
     memo: &mut Option<HeadingMemo>,
+    trail: Option<&EditTrail>,
 ) -> Surroundings {
     around(text, start, end, budget, |start| {
-        heading_above_remembering(text, start, memo)
+        heading_above_remembering(text, start, memo, trail)
     })
 }
 
@@ -296,19 +299,23 @@ pub struct HeadingMemo {
     line_start: usize,
     /// The nearest heading line above it within the bound: where it starts, and its title.
     above: Option<(usize, String)>,
+    /// The text's mark in its document's edit trail, when it came with one.
+    mark: Option<EditMark>,
 }
 
 /// [`heading_above`], reading again only what changed since `memo` was taken (none: all of
-/// it), and leaving in `memo` what this look found.
+/// it), and leaving in `memo` what this look found. `trail` (the document's, when `text` is an
+/// open document's) says without reading whether the text above the remembered line changed.
 pub fn heading_above_remembering(
     text: &Rope,
     at: usize,
     memo: &mut Option<HeadingMemo>,
+    trail: Option<&EditTrail>,
 ) -> Option<String> {
     let line_start = line_start_of(text, at);
     let bound = line_start.saturating_sub(HEADING_SCAN_CHARS);
     let above = match memo.take() {
-        Some(old) if old.line_start <= line_start && still_holds(&old, text, bound) => {
+        Some(old) if old.line_start <= line_start && holds(&old, text, bound, trail) => {
             // Lines that came between the remembered cursor line and this one (Enter, or the
             // cursor moved down) come first; then what was found above them.
             heading_before(text, old.line_start.max(bound), line_start)
@@ -322,8 +329,23 @@ pub fn heading_above_remembering(
         text: text.clone(),
         line_start,
         above,
+        mark: trail.map(EditTrail::mark),
     });
     heading
+}
+
+/// Whether what `memo` found above its cursor line is still true of `text`: the edit trail
+/// says so when it leads back to the memo's text (no edit since reached above that line), else
+/// the text it relied on is compared ([`still_holds`]).
+fn holds(memo: &HeadingMemo, text: &Rope, bound: usize, trail: Option<&EditTrail>) -> bool {
+    let vouched = memo
+        .mark
+        .zip(trail)
+        .and_then(|(mark, trail)| trail.unchanged_before(mark, memo.line_start));
+    match vouched {
+        Some(unchanged) => unchanged && memo.line_start <= text.len_chars(),
+        None => still_holds(memo, text, bound),
+    }
 }
 
 /// Whether what `memo` found above its cursor line is still true of `text`, whose cursor line
@@ -1015,6 +1037,8 @@ mod tests {
         // A manuscript typed into, edited above the cursor, split by Enter, cut, and walked up
         // and down: after every step, the look that reuses the last one finds what a look from
         // scratch finds.
+        // Rounds 0, 1, 4 and 5 keep an edit trail as the document store does (the memo then
+        // relies on it, and on the text where the trail is too short); rounds 2 and 3 have none.
         let mut next = crate::assist::test_sequence(0x5851_F42D_4C95_7F2D);
         for round in 0..6 {
             let target = if round % 2 == 0 {
@@ -1023,21 +1047,38 @@ mod tests {
                 4_000
             };
             let mut live = rope(&mixed_manuscript(&mut next, target));
+            let mut trail = (round / 2 != 1).then(EditTrail::new);
+            let edited_at = |trail: &mut Option<EditTrail>, lowest: usize| {
+                if let Some(trail) = trail {
+                    trail.record(lowest);
+                }
+            };
             let mut memo = None;
             let mut at = live.len_chars();
             for step in 0..400 {
                 let len = live.len_chars();
                 match next(10) {
                     // Typing at the cursor (most steps).
-                    0..=3 => live.insert(at, ["a", " word", ".", "é"][next(4)]),
+                    0..=3 => {
+                        live.insert(at, ["a", " word", ".", "é"][next(4)]);
+                        edited_at(&mut trail, at);
+                    }
                     // Enter, or a heading typed on a new line.
-                    4 => live.insert(at, ["\n", "\n# New part\n", "\r\n"][next(3)]),
+                    4 => {
+                        live.insert(at, ["\n", "\n# New part\n", "\r\n"][next(3)]);
+                        edited_at(&mut trail, at);
+                    }
                     // An edit somewhere above, or a cut that may take a heading away.
-                    5 => live.insert(next(at + 1), MIXED_LINES[next(MIXED_LINES.len())]),
+                    5 => {
+                        let place = next(at + 1);
+                        live.insert(place, MIXED_LINES[next(MIXED_LINES.len())]);
+                        edited_at(&mut trail, place);
+                    }
                     6 => {
                         let from = next(at + 1);
                         let to = (from + next(200)).min(len);
                         live.remove(from..to);
+                        edited_at(&mut trail, from);
                     }
                     // The cursor moves.
                     7 => at = next(len + 1),
@@ -1048,7 +1089,7 @@ mod tests {
                 // The request's snapshot: a clone, as the server takes.
                 let snapshot = live.clone();
                 assert_eq!(
-                    heading_above_remembering(&snapshot, at, &mut memo),
+                    heading_above_remembering(&snapshot, at, &mut memo, trail.as_ref()),
                     heading_above(&snapshot, at),
                     "round {round}, step {step}, at {at}"
                 );
@@ -1121,10 +1162,10 @@ mod tests {
         let beyond = r.line_to_char(r.char_to_line(HEADING_SCAN_CHARS) + 1);
         let mut memo = None;
         assert_eq!(
-            heading_above_remembering(&r, within, &mut memo).as_deref(),
+            heading_above_remembering(&r, within, &mut memo, None).as_deref(),
             Some("Far away")
         );
-        assert_eq!(heading_above_remembering(&r, beyond, &mut memo), None);
+        assert_eq!(heading_above_remembering(&r, beyond, &mut memo, None), None);
         assert_eq!(heading_above(&r, beyond), None);
         // A window that starts inside a heading line does not take its tail for a heading.
         // The window starts at "# Fake", the tail of the prose line "abc # Fake".

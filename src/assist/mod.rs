@@ -275,6 +275,7 @@ impl Assistant {
                 cursor,
                 ContextBudget::INLINE,
                 &mut heading_memo,
+                Some(request.document.trail()),
             );
             self.inline.keep_heading_memo(&uri, heading_memo);
             let notes = self.notes_for(
