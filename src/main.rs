@@ -581,7 +581,17 @@ fn serve() -> ExitCode {
     // everything slow is elsewhere (the network, waited on by the reactor; SQLite, the keychain,
     // file reads and indexing, on the blocking pool). Without hand-offs between worker threads
     // the server's own time per inline completion drops by about a third (benches/inline.rs).
-    let status = block_on(Threads::One, lsp::serve_stdio(Some(log.clone())));
+    // The session is a task, not the future the runtime blocks on: a task that another wakes
+    // (the HTTP connection handing over an answer, a reply queued for the writer) runs in the
+    // same turn, where the blocked-on future would wait for a turn of the I/O driver first — a
+    // system call per wake, three per inline completion (benches/inline.rs). A panic in it
+    // ends the session as before: the task's error is a failed exit.
+    let session = lsp::serve_stdio(Some(log.clone()));
+    let status = block_on(
+        Threads::One,
+        async move { tokio::spawn(session).await.ok() },
+    )
+    .flatten();
     // The last reference: dropping it flushes the log file.
     drop(log);
     match status {
