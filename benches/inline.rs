@@ -17,6 +17,8 @@
 //!    With `STORYTELLER_BENCH_FLOOR_BIN` naming `examples/stdio_floor` (built with
 //!    `cargo build --release --example stdio_floor`), the same loop measures that program too: a
 //!    forwarder with no work in it, the floor no server goes under on this machine.
+//!    `STORYTELLER_BENCH_WINDOWS=<file>` records when each measured loop ran and in which process,
+//!    for `scripts/profile-inline` (where the CPU time of a completion goes, sampled by `perf`).
 //! 2. Typing burst (target: ≤ 3 provider requests): 50 keystrokes 30 ms apart, each a
 //!    `didChange` plus an automatic inline completion request, with the default debounce
 //!    (120 ms); provider requests counted at the simulator.
@@ -166,11 +168,13 @@ async fn overhead(who: &Measured) {
         .expect("a direct HTTP client");
     let mut directs = Vec::with_capacity(measured);
     let mut cpu_at_start = None;
+    let mut window_start = 0.0;
     let began = Instant::now();
     let mut sent_at = Vec::with_capacity(measured);
     for i in 0..warm_up + measured {
         if i == warm_up {
             cpu_at_start = server.cpu_time();
+            window_start = support::monotonic_seconds();
         }
         // One word more before the cursor: a new request, never a cache hit.
         let word = if i % 2 == 0 { " now" } else { " then" };
@@ -241,6 +245,13 @@ async fn overhead(who: &Measured) {
     let cpu_per_completion = cpu_at_start
         .zip(server.cpu_time())
         .map(|(start, end)| end.saturating_sub(start) / measured as u32);
+    support::record_window(
+        prefix,
+        server.pid(),
+        window_start,
+        support::monotonic_seconds(),
+        measured,
+    );
     if let Some(cpu) = cpu_per_completion {
         support::record(&format!("{prefix}_server_cpu"), support::micros(cpu), "µs");
     }

@@ -26,17 +26,46 @@ pub fn with_criterion() -> bool {
 
 /// Records one figure for the report.
 pub fn record(metric: &str, value: f64, unit: &str) {
-    let Ok(path) = std::env::var("STORYTELLER_BENCH_RESULTS") else {
-        return;
+    if let Ok(path) = std::env::var("STORYTELLER_BENCH_RESULTS") {
+        let line = serde_json::json!({"metric": metric, "value": value, "unit": unit});
+        append(&path, &line, metric);
+    }
+}
+
+/// Records, in the file named by `STORYTELLER_BENCH_WINDOWS`, when a process measured by a
+/// timed loop was doing the loop's work: its pid, the loop's first and last instants on the
+/// system's monotonic clock, and how many operations it made. `scripts/profile-inline` samples
+/// the whole machine with `perf` (on that clock) and keeps the samples in these windows.
+pub fn record_window(label: &str, pid: u32, start: f64, end: f64, operations: usize) {
+    if let Ok(path) = std::env::var("STORYTELLER_BENCH_WINDOWS") {
+        let line = serde_json::json!({"label": label, "pid": pid, "start": start, "end": end,
+                                      "operations": operations});
+        append(&path, &line, label);
+    }
+}
+
+/// Now on `CLOCK_MONOTONIC`, in seconds: the clock `perf record -k CLOCK_MONOTONIC` stamps
+/// its samples with (`Instant` reads it too, but does not show its value).
+pub fn monotonic_seconds() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    let line = serde_json::json!({"metric": metric, "value": value, "unit": unit});
+    // SAFETY: `now` is a valid, writable timespec for the call's duration; CLOCK_MONOTONIC
+    // exists on every Linux, so the call cannot fail (its result is checked all the same).
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_MONOTONIC)");
+    now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
+}
+
+fn append(path: &str, line: &serde_json::Value, what: &str) {
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
+        .open(path)
         .and_then(|mut f| writeln!(f, "{line}"));
     if let Err(e) = written {
-        eprintln!("cannot record {metric} in {path}: {e}");
+        eprintln!("cannot record {what} in {path}: {e}");
     }
 }
 
