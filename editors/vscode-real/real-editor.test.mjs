@@ -85,10 +85,19 @@ describe('StoryTeller in a real VS Code (code-server)', () => {
 
     /**
      * Ctrl+. once the editor has settled on the cursor or selection: its light bulb (an automatic
-     * request for this very selection) is up, as it is when an author reaches for the keys.
+     * request for this very selection) is up, as it is when an author reaches for the keys. VS Code
+     * draws the bulb beside the text (a content widget) or, where that would cover the text or the
+     * cursor, in the gutter (a glyph-margin decoration); which one depends on the line and on
+     * timing, so either will do.
      */
     async function ctrlDot() {
-        await page.locator('.editor-group-container .lightBulbWidget').first().waitFor({ state: 'visible', timeout: STEP_MS });
+        const bulb = page
+            .locator(
+                '.editor-group-container .lightBulbWidget, ' +
+                    '.editor-group-container .glyph-margin-widgets [class*="codicon-gutter-lightbulb"]',
+            )
+            .filter({ visible: true });
+        await bulb.first().waitFor({ state: 'visible', timeout: STEP_MS });
         await page.waitForTimeout(300);
         await page.keyboard.press('Control+.');
     }

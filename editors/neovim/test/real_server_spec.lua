@@ -216,7 +216,24 @@ H.run(function()
     H.ok(after:sub(#before + 1):match("%a"), "the action wrote words")
   end)
 
-  --- The prompts the simulator received from the server (GET /_sim/requests), newest last.
+  -- The openings of the ghost-text templates (prompts/inline_continuation*.md).
+  local ghost_openings = {
+    "You are a co-writer working inside an author's manuscript.",
+    "Continue the manuscript from the exact point where the text before the cursor stops",
+  }
+  local function is_ghost_prompt(text)
+    for _, opening in ipairs(ghost_openings) do
+      if text:sub(1, #opening) == opening then
+        return true
+      end
+    end
+    return false
+  end
+
+  --- The code actions' prompts the simulator received from the server (GET /_sim/requests),
+  --- newest last. Ghost-text requests are left out: an action's edit that lands in insert mode is
+  --- a change like typing, and the ghost-text request it starts reaches the simulator whenever the
+  --- server gets to it, before or after the author's Escape cancels it.
   local function prompts_sent()
     local body = vim.fn.system({ "curl", "-s", sim_base .. "/_sim/requests?provider=openai" })
     local ok, requests = pcall(vim.json and vim.json.decode or vim.fn.json_decode, body)
@@ -224,7 +241,10 @@ H.run(function()
     local out = {}
     for _, r in ipairs(requests) do
       if type(r.body) == "table" and r.body.messages then
-        table.insert(out, r.body.messages[1].content)
+        local text = r.body.messages[1].content
+        if not is_ghost_prompt(text) then
+          table.insert(out, text)
+        end
       end
     end
     return out
