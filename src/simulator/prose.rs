@@ -118,11 +118,18 @@ const NOT_NAMES: &[&str] = &[
     "За",
 ];
 
+/// Words that, with the word after them, number a part of the book ("Chapter One"): no one's name.
+const NUMBERED: &[&str] = &["Chapter", "Part", "Book", "Глава", "Часть", "Книга"];
+
 /// The last two distinct capitalised words outside a stop list of sentence openers: usually the
-/// people of the scene.
+/// people of the scene. Markdown headings and the number after "Chapter" name no one.
 fn names_in(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for raw in text.split_whitespace() {
+    let prose = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'));
+    let mut previous = String::new();
+    for raw in prose.flat_map(str::split_whitespace) {
         let word: String = raw
             .trim_matches(|c: char| !c.is_alphabetic() && c != '-')
             .to_string();
@@ -131,10 +138,15 @@ fn names_in(text: &str) -> Vec<String> {
             && word.chars().count() > 1;
         // Sentence-initial words count too (names often open a sentence); the stop list keeps
         // out the usual openers.
-        if capitalised && !NOT_NAMES.contains(&word.as_str()) {
+        if capitalised
+            && !NOT_NAMES.contains(&word.as_str())
+            && !NUMBERED.contains(&word.as_str())
+            && !NUMBERED.contains(&previous.as_str())
+        {
             names.retain(|n| n != &word);
-            names.push(word);
+            names.push(word.clone());
         }
+        previous = word;
     }
     let n = names.len();
     names.split_off(n.saturating_sub(2))
@@ -419,6 +431,15 @@ mod tests {
         );
         assert!(!c.text.contains("Mara"));
         assert!(c.text.starts_with(' '), "continues after the author's text");
+    }
+
+    #[test]
+    fn headings_and_chapter_numbers_are_not_names() {
+        let heading = "# Chapter One\n\nMara pushed open the lighthouse door. The stairs spiralled up into the dark. She";
+        assert_eq!(names_in(heading), ["Mara"]);
+        let plain = "Chapter Two\n\nElena set the lamp down. Part Three of the letter was missing; Marcus knew.";
+        assert_eq!(names_in(plain), ["Elena", "Marcus"]);
+        assert_eq!(names_in("## Tomas\nГлава Первая\nОльга ждала."), ["Ольга"]);
     }
 
     #[test]
