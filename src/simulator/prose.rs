@@ -85,6 +85,44 @@ const NOT_NAMES: &[&str] = &[
     "On",
     "At",
     "Of",
+    "Not",
+    "No",
+    "Yes",
+    "Oh",
+    "Well",
+    "What",
+    "Why",
+    "How",
+    "Where",
+    "Who",
+    "If",
+    "So",
+    "As",
+    "All",
+    "Only",
+    "Even",
+    "Just",
+    "Now",
+    "Here",
+    "Perhaps",
+    "Maybe",
+    "Still",
+    "Yet",
+    "Once",
+    "After",
+    "Before",
+    "With",
+    "Without",
+    "From",
+    "To",
+    "My",
+    "Our",
+    "Your",
+    "Its",
+    "Nothing",
+    "Someone",
+    "Something",
+    "Everyone",
     "Continue",
     "Write",
     "Chapter",
@@ -105,6 +143,23 @@ const NOT_NAMES: &[&str] = &[
     "На",
     "Продолжи",
     "Глава",
+    "Не",
+    "Нет",
+    "Да",
+    "Что",
+    "Как",
+    "Где",
+    "Кто",
+    "Когда",
+    "Если",
+    "Так",
+    "Потом",
+    "Теперь",
+    "Здесь",
+    "Там",
+    "Только",
+    "Ты",
+    "А",
     // The openers of the generator's own sentences: once its text is in a manuscript, the next
     // prompt must not take them for names.
     "Somewhere",
@@ -150,6 +205,54 @@ fn names_in(text: &str) -> Vec<String> {
     }
     let n = names.len();
     names.split_off(n.saturating_sub(2))
+}
+
+/// The text between `<tag>` and `</tag>` in a prompt rendered from the project's templates.
+fn section<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = text.find(&open)? + open.len();
+    let len = text[start..].find(&close)?;
+    let inner = &text[start..start + len];
+    Some(inner.strip_prefix('\n').unwrap_or(inner))
+}
+
+/// Where the story's people are named in a templated prompt, farthest from the cursor first:
+/// a name just before the cursor is the likeliest to act next.
+const STORY_SECTIONS: &[&str] = &[
+    "story_notes",
+    "previous_chapter_ending",
+    "text_after_cursor",
+    "text_after_selection",
+    "text_before_selection",
+    "selection",
+    "text_before_cursor",
+];
+
+/// The manuscript and notes a templated prompt carries, without the instructions around them
+/// (whose "Write in English" names no one); a prompt without sections is all story.
+fn story_text(prompt: &str) -> String {
+    let parts: Vec<&str> = STORY_SECTIONS
+        .iter()
+        .filter_map(|tag| section(prompt, tag))
+        .collect();
+    if parts.is_empty() {
+        prompt.to_string()
+    } else {
+        parts.join("\n")
+    }
+}
+
+/// Words that, ending the text before the cursor, leave a sentence waiting for its verb.
+const SUBJECTS: &[&str] = &["I", "He", "She", "They", "We", "he", "she", "they", "we"];
+
+/// Whether `before` stops on the subject of an unfinished sentence: a pronoun or one of `names`.
+fn stops_on_subject(before: &str, names: &[String]) -> bool {
+    let Some(word) = before.split_whitespace().last() else {
+        return false;
+    };
+    !before.ends_with(char::is_whitespace)
+        && (SUBJECTS.contains(&word) || names.iter().any(|n| n == word))
 }
 
 fn mostly_cyrillic(text: &str) -> bool {
@@ -276,9 +379,12 @@ pub fn continue_story(prompt: &Prompt) -> Continuation {
     let mut parts: Vec<&str> = vec![&prompt.model, &prompt.system];
     parts.extend(prompt.texts.iter().map(String::as_str));
     let mut rng = Rng(fnv1a(&parts));
-    let last = prompt.texts.last().map(String::as_str).unwrap_or("");
-    let russian = mostly_cyrillic(last);
-    let names = names_in(last);
+    let prompt_text = prompt.texts.last().map(String::as_str).unwrap_or("");
+    // The text the reply follows: the manuscript before the cursor, or the whole prompt.
+    let last = section(prompt_text, "text_before_cursor").unwrap_or(prompt_text);
+    let story = story_text(prompt_text);
+    let russian = mostly_cyrillic(&story);
+    let names = names_in(&story);
     let (a, b) = match names.as_slice() {
         [] if russian => ("Анна".to_string(), "Вера".to_string()),
         [] => ("Mara".to_string(), "Tomas".to_string()),
@@ -317,12 +423,28 @@ pub fn continue_story(prompt: &Prompt) -> Continuation {
             },
         );
     }
-    let target = 35 + rng.below(36) as u32;
+    // "…into the dark. She" wants a verb, not a new sentence: the first sentence is one of
+    // those that open with the acting character, told without its subject.
+    let unfinished = !russian && stops_on_subject(last, &names);
+    if unfinished && let Some(at) = deck.iter().position(|t| t.starts_with("{A} ")) {
+        deck.swap(0, at);
+    }
+    // A rewrite (prompts/rewrite_selection.md) replaces the selection: about as long as it.
+    let rewritten = section(prompt_text, "selection")
+        .filter(|_| prompt_text.contains("\nRequested tone: "))
+        .map(word_count);
+    let target = match rewritten {
+        Some(words) => words.max(6),
+        None => 35 + rng.below(36) as u32,
+    };
     let budget = (prompt.max_tokens.saturating_mul(3) / 4).max(1);
     let mut text = String::new();
     let mut next = 0;
     while word_count(&text) < target.min(budget) {
-        let template = deck[next % deck.len()];
+        let mut template = deck[next % deck.len()];
+        if unfinished && next == 0 {
+            template = template.strip_prefix("{A} ").unwrap_or(template);
+        }
         next += 1;
         let sentence = fill(template, &mut rng, &a, &b, russian);
         text.push(' ');
@@ -440,6 +562,105 @@ mod tests {
         let plain = "Chapter Two\n\nElena set the lamp down. Part Three of the letter was missing; Marcus knew.";
         assert_eq!(names_in(plain), ["Elena", "Marcus"]);
         assert_eq!(names_in("## Tomas\nГлава Первая\nОльга ждала."), ["Ольга"]);
+        let openers = "Agnes spoke. \"Not in this. What did you see? Perhaps nothing.\" Mara";
+        assert_eq!(names_in(openers), ["Agnes", "Mara"]);
+    }
+
+    /// Fills a template's `{{name}}` variables from `values`; the rest become empty.
+    fn render(template: &str, values: &[(&str, &str)]) -> String {
+        let body = template.splitn(3, "---\n").nth(2).unwrap();
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some(at) = rest.find("{{") {
+            out.push_str(&rest[..at]);
+            let (name, after) = rest[at + 2..].split_once("}}").unwrap();
+            let value = values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, v)| *v);
+            out.push_str(value);
+            rest = after;
+        }
+        out + rest
+    }
+
+    #[test]
+    fn a_rewrite_is_about_as_long_as_the_selection() {
+        let template = include_str!("../../prompts/rewrite_selection.md");
+        let long = "Mara climbed the stairs. ".repeat(15);
+        for (selection, at_least, at_most) in
+            [("Mara did not turn round.", 6, 25), (long.as_str(), 60, 80)]
+        {
+            let text = render(template, &[("selection", selection), ("tone", "concise")]);
+            let c = continue_story(&prompt(&text, 400));
+            assert!(
+                (at_least..=at_most).contains(&c.output_tokens),
+                "{}: {}",
+                c.output_tokens,
+                c.text
+            );
+        }
+        // A selection in another template (Describe character inserts after it) keeps its length.
+        let describe = include_str!("../../prompts/describe_character.md");
+        let text = render(describe, &[("selection", "Mara")]);
+        assert!(continue_story(&prompt(&text, 400)).output_tokens >= 35);
+    }
+
+    /// The ghost-text prompt as the server renders it from `prompts/inline_continuation.md`.
+    fn ghost_prompt(before: &str, notes: &str) -> Prompt {
+        let template = include_str!("../../prompts/inline_continuation.md");
+        let values = [
+            ("before", before),
+            ("notes", notes),
+            ("language", "English"),
+        ];
+        prompt(&render(template, &values), 60)
+    }
+
+    #[test]
+    fn names_come_from_the_story_not_the_instructions() {
+        let p = ghost_prompt("# Chapter One\n\nMara pushed open the lighthouse door.", "");
+        assert!(p.texts[0].contains("Write in English"));
+        assert_eq!(names_in(&story_text(&p.texts[0])), ["Mara"]);
+        let with_notes = ghost_prompt("Mara waited.", "Tomas Reyes: the keeper's son.");
+        assert_eq!(
+            names_in(&story_text(&with_notes.texts[0])),
+            ["Reyes", "Mara"]
+        );
+        for n in 0..40 {
+            let c = continue_story(&ghost_prompt(&format!("Mara waited {n} minutes."), ""));
+            assert!(!c.text.contains("English"), "{}", c.text);
+        }
+    }
+
+    #[test]
+    fn a_sentence_that_stops_on_its_subject_gets_its_verb() {
+        for (n, subject) in ["She", "they", "Mara", "I"].iter().enumerate() {
+            for round in 0..10 {
+                let before = format!("Mara climbed {round} steps, then {n} more. {subject}");
+                let c = continue_story(&ghost_prompt(&before, ""));
+                let first = c.text.chars().nth(1).unwrap();
+                assert!(
+                    c.text.starts_with(' ') && first.is_lowercase(),
+                    "{before}|{}",
+                    c.text
+                );
+            }
+        }
+        // A finished sentence, a name with a comma, or a space already typed: a new sentence.
+        for before in ["Mara waited.", "Mara,", "She "] {
+            let c = continue_story(&ghost_prompt(before, ""));
+            let skip = usize::from(!before.ends_with(' '));
+            let first = c.text.chars().nth(skip).unwrap();
+            assert!(first.is_uppercase() || first == '“', "{before}|{}", c.text);
+            assert_eq!(c.text.starts_with(' '), skip == 1, "{before}|{}", c.text);
+        }
+    }
+
+    #[test]
+    fn an_announced_line_opens_the_reply_in_a_templated_prompt() {
+        let c = continue_story(&ghost_prompt("Mara turned to Tomas and said:", ""));
+        assert!(c.text.starts_with(" “"), "{}", c.text);
     }
 
     #[test]
