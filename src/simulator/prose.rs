@@ -1,8 +1,12 @@
 //! Deterministic story prose for the simulator: a small seeded generator of plausible sentences
-//! that picks up character names from the prompt, so `demo` reads like a continuation.
+//! that picks up character names from the prompt, so `demo` and the editors' screenshots read
+//! like a continuation.
 //!
-//! Same prompt → same text. Prompts mostly in Cyrillic get Russian prose (what a Yandex user
-//! writes), everything else English.
+//! A prompt rendered from `prompts/` is read as a model would: names come from its manuscript
+//! and notes sections, not its instructions; a text before the cursor that stops on a sentence's
+//! subject ("…into the dark. She") gets the rest of that sentence; a rewrite runs about as long
+//! as its selection. Same prompt → same text. Stories mostly in Cyrillic get Russian prose (what
+//! a Yandex user writes), everything else English.
 
 /// What the generator needs from a request.
 #[derive(Debug, Clone, Default)]
