@@ -2,7 +2,7 @@
 //! and the directory agree, so a new file cannot be forgotten.
 
 /// (file name, contents).
-pub(super) const FILES: &[(&str, &str)] = &[
+pub(crate) const FILES: &[(&str, &str)] = &[
     (
         "inline_continuation.md",
         include_str!("../../prompts/inline_continuation.md"),

@@ -20,7 +20,7 @@
 //! This module decides what to ask, never how: it knows no provider and no LSP. It must never
 //! log a rendered prompt (it holds manuscript text).
 
-mod bundled;
+pub(crate) mod bundled;
 pub mod stats;
 mod template;
 

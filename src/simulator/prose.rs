@@ -525,6 +525,7 @@ pub fn pieces(text: &str, seed: u64) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompts::{TemplateSource, Vars};
 
     fn prompt(text: &str, max_tokens: u32) -> Prompt {
         Prompt {
@@ -570,32 +571,34 @@ mod tests {
         assert_eq!(names_in(openers), ["Agnes", "Mara"]);
     }
 
-    /// Fills a template's `{{name}}` variables from `values`; the rest become empty.
-    fn render(template: &str, values: &[(&str, &str)]) -> String {
-        let body = template.splitn(3, "---\n").nth(2).unwrap();
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some(at) = rest.find("{{") {
-            out.push_str(&rest[..at]);
-            let (name, after) = rest[at + 2..].split_once("}}").unwrap();
-            let value = values
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or("", |(_, v)| *v);
-            out.push_str(value);
-            rest = after;
+    /// The bundled template `prompts/{file}` rendered by the server's own renderer with
+    /// `values`; its other variables are empty.
+    fn render(file: &str, values: &[(&str, &str)]) -> String {
+        let (file, text) = crate::prompts::bundled::FILES
+            .iter()
+            .find(|(f, _)| *f == file)
+            .unwrap();
+        let template = crate::prompts::parse(TemplateSource::Bundled(file), text).unwrap();
+        let mut vars = Vars::new();
+        for name in &template.variables {
+            vars.set(name, "");
         }
-        out + rest
+        for &(name, value) in values {
+            vars.set(name, value);
+        }
+        template.render(&vars).unwrap()
     }
 
     #[test]
     fn a_rewrite_is_about_as_long_as_the_selection() {
-        let template = include_str!("../../prompts/rewrite_selection.md");
         let long = "Mara climbed the stairs. ".repeat(15);
         for (selection, at_least, at_most) in
             [("Mara did not turn round.", 6, 25), (long.as_str(), 60, 80)]
         {
-            let text = render(template, &[("selection", selection), ("tone", "concise")]);
+            let text = render(
+                "rewrite_selection.md",
+                &[("selection", selection), ("tone", "concise")],
+            );
             let c = continue_story(&prompt(&text, 400));
             assert!(
                 (at_least..=at_most).contains(&c.output_tokens),
@@ -605,20 +608,18 @@ mod tests {
             );
         }
         // A selection in another template (Describe character inserts after it) keeps its length.
-        let describe = include_str!("../../prompts/describe_character.md");
-        let text = render(describe, &[("selection", "Mara")]);
+        let text = render("describe_character.md", &[("selection", "Mara")]);
         assert!(continue_story(&prompt(&text, 400)).output_tokens >= 35);
     }
 
     /// The ghost-text prompt as the server renders it from `prompts/inline_continuation.md`.
     fn ghost_prompt(before: &str, notes: &str) -> Prompt {
-        let template = include_str!("../../prompts/inline_continuation.md");
         let values = [
             ("before", before),
             ("notes", notes),
             ("language", "English"),
         ];
-        prompt(&render(template, &values), 60)
+        prompt(&render("inline_continuation.md", &values), 60)
     }
 
     #[test]
